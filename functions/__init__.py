@@ -1,0 +1,1 @@
+"""Everything that runs in AWS Lambda, as one package (see DESIGN.md, Layout)."""

@@ -1,0 +1,1 @@
+"""DynamoDB access: the only package that talks to DynamoDB (DESIGN.md, rules of the house)."""

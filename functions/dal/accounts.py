@@ -1,0 +1,237 @@
+"""Balances and withdrawals. Every change of a balance is one transaction with its ledger entry.
+
+Items: ``pk=<address>, sk=ACCOUNT`` (the balance) and ``pk=<address>, sk=WITHDRAWAL#<id>``.
+A balance never goes below zero: every debit is conditional on ``balance >= amount``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.dal.expressions import Update
+from functions.dal.ledger import add_entry
+from functions.dal.pagination import Page
+from functions.dal.reads import get_item, query_page
+from functions.dal.specs import ACCOUNTS
+from functions.dal.tables import Tables
+from functions.dal.transact import ErrorFactory, Transaction
+from functions.errors import DuplicateEntry, InsufficientFunds, InvalidInput, NotFound
+from functions.models.accounts import (
+    EXTERNAL,
+    Account,
+    EntryKind,
+    LedgerEntry,
+    Withdrawal,
+    WithdrawalStatus,
+    held_account,
+)
+
+_ACCOUNT_SK = "ACCOUNT"
+_WITHDRAWAL_SK = "WITHDRAWAL#"
+_PENDING = "pending"
+
+
+def account_key(address: str) -> dict[str, str]:
+    return {"pk": address, "sk": _ACCOUNT_SK}
+
+
+def change_balance(
+    tx: Transaction,
+    address: str,
+    delta: int,
+    *,
+    now: int,
+    held_delta: int = 0,
+    deposited: int = 0,
+    withdrawn: int = 0,
+    on_insufficient: ErrorFactory | None = None,
+) -> None:
+    """Add ``delta`` (may be negative) to a balance in ``tx``; a debit needs enough funds.
+
+    The item is created on first credit (ADD on a missing number starts from zero).
+    """
+    update = Update().set(address=address, updated_at=now).add(balance=delta)
+    if held_delta:
+        update.add(held=held_delta)
+    if deposited:
+        update.add(deposited=deposited)
+    if withdrawn:
+        update.add(withdrawn=withdrawn)
+    conditions: list[str] = []
+    extra: dict[str, Any] = {}
+    if delta < 0:
+        conditions.append("#balance >= :need")
+        extra["need"] = -delta
+    if held_delta < 0:
+        conditions.append("#held >= :need_held")
+        extra["need_held"] = -held_delta
+    tx.update(
+        ACCOUNTS,
+        account_key(address),
+        update.expression,
+        condition=" AND ".join(conditions) or None,
+        names=update.names(),
+        values=update.values(extra),
+        on_condition_failed=on_insufficient
+        or (lambda: InsufficientFunds(f"balance of {address} is too low")),
+    )
+
+
+class AccountRepository:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+    def get(self, address: str) -> Account:
+        """The account, or a zero account if it never held money."""
+        item = get_item(self._tables, ACCOUNTS, account_key(address))
+        return Account.model_validate(item) if item else Account(address=address)
+
+    def deposit(self, address: str, amount: int, *, entry_id: str, now: int) -> LedgerEntry:
+        """Credit money from outside. ``entry_id`` (from the request) makes retries no-ops:
+        a second call with the same id raises DuplicateEntry and moves nothing."""
+        _positive(amount)
+        entry = LedgerEntry(
+            entry_id=entry_id,
+            kind=EntryKind.DEPOSIT,
+            amount=amount,
+            from_account=EXTERNAL,
+            to_account=address,
+            to_party=address,
+            created_at=now,
+        )
+        tx = Transaction(self._tables)
+        add_entry(tx, entry)
+        change_balance(tx, address, amount, now=now, deposited=amount)
+        tx.commit()
+        return entry
+
+    def request_withdrawal(
+        self, address: str, amount: int, *, withdrawal_id: str, now: int
+    ) -> Withdrawal:
+        """Hold ``amount`` out of the balance until an admin decides."""
+        _positive(amount)
+        withdrawal = Withdrawal(
+            withdrawal_id=withdrawal_id, address=address, amount=amount, requested_at=now
+        )
+        tx = Transaction(self._tables)
+        tx.put(
+            ACCOUNTS,
+            {**self._withdrawal_item(withdrawal), "pending": _PENDING},
+            condition="attribute_not_exists(pk)",
+            on_condition_failed=lambda: DuplicateEntry(f"withdrawal {withdrawal_id} exists"),
+        )
+        add_entry(
+            tx,
+            LedgerEntry(
+                entry_id=f"hold:{withdrawal_id}",
+                kind=EntryKind.WITHDRAWAL_HOLD,
+                amount=amount,
+                from_account=address,
+                to_account=held_account(address),
+                from_party=address,
+                to_party=address,
+                created_at=now,
+            ),
+        )
+        change_balance(tx, address, -amount, held_delta=amount, now=now)
+        tx.commit()
+        return withdrawal
+
+    def decide_withdrawal(
+        self, address: str, withdrawal_id: str, *, approve: bool, admin: str, now: int
+    ) -> Withdrawal:
+        """Approve (the money leaves the platform) or reject (it returns to the balance)."""
+        key = {"pk": address, "sk": _WITHDRAWAL_SK + withdrawal_id}
+        item = get_item(self._tables, ACCOUNTS, key)
+        if item is None:
+            raise NotFound(f"withdrawal {withdrawal_id} not found")
+        withdrawal = Withdrawal.model_validate(item)
+        status = WithdrawalStatus.APPROVED if approve else WithdrawalStatus.REJECTED
+        decided = withdrawal.model_copy(
+            update={"status": status, "decided_at": now, "decided_by": admin}
+        )
+        update = Update().set(status=status, decided_at=now, decided_by=admin).remove("pending")
+        tx = Transaction(self._tables)
+        tx.update(
+            ACCOUNTS,
+            key,
+            update.expression,
+            condition="#status = :expected",
+            names=update.names(),
+            values=update.values({"expected": WithdrawalStatus.PENDING}),
+            on_condition_failed=lambda: DuplicateEntry(f"withdrawal {withdrawal_id} decided"),
+        )
+        held = held_account(address)
+        amount = withdrawal.amount
+        if approve:
+            entry = LedgerEntry(
+                entry_id=f"withdrawal:{withdrawal_id}",
+                kind=EntryKind.WITHDRAWAL,
+                amount=amount,
+                from_account=held,
+                to_account=EXTERNAL,
+                from_party=address,
+                created_at=now,
+            )
+            change_balance(tx, address, 0, held_delta=-amount, withdrawn=amount, now=now)
+        else:
+            entry = LedgerEntry(
+                entry_id=f"release:{withdrawal_id}",
+                kind=EntryKind.WITHDRAWAL_RELEASE,
+                amount=amount,
+                from_account=held,
+                to_account=address,
+                from_party=address,
+                to_party=address,
+                created_at=now,
+            )
+            change_balance(tx, address, amount, held_delta=-amount, now=now)
+        add_entry(tx, entry)
+        tx.commit()
+        return decided
+
+    def get_withdrawal(self, address: str, withdrawal_id: str) -> Withdrawal | None:
+        item = get_item(
+            self._tables, ACCOUNTS, {"pk": address, "sk": _WITHDRAWAL_SK + withdrawal_id}
+        )
+        return Withdrawal.model_validate(item) if item else None
+
+    def withdrawals(
+        self, address: str, *, limit: int, cursor: str | None = None
+    ) -> Page[Withdrawal]:
+        items, next_cursor = query_page(
+            self._tables,
+            ACCOUNTS,
+            key_condition="pk = :pk AND begins_with(sk, :prefix)",
+            values={"pk": address, "prefix": _WITHDRAWAL_SK},
+            limit=limit,
+            cursor=cursor,
+            newest_first=True,
+        )
+        return Page([Withdrawal.model_validate(i) for i in items], next_cursor)
+
+    def pending_withdrawals(self, *, limit: int, cursor: str | None = None) -> Page[Withdrawal]:
+        """The admin queue, oldest request first."""
+        items, next_cursor = query_page(
+            self._tables,
+            ACCOUNTS,
+            index="pending",
+            key_condition="pending = :pending",
+            values={"pending": _PENDING},
+            limit=limit,
+            cursor=cursor,
+        )
+        return Page([Withdrawal.model_validate(i) for i in items], next_cursor)
+
+    @staticmethod
+    def _withdrawal_item(withdrawal: Withdrawal) -> dict[str, Any]:
+        return {
+            "pk": withdrawal.address,
+            "sk": _WITHDRAWAL_SK + withdrawal.withdrawal_id,
+            **withdrawal.model_dump(mode="json"),
+        }
+
+
+def _positive(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput("amount must be a positive integer of micro-credits")

@@ -1,0 +1,173 @@
+"""Blocks: every reported block with its verdict; verified ones credit their lease."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from functions.dal import codec
+from functions.dal.pagination import Page, decode_position, encode_cursor
+from functions.dal.reads import get_item, query_page
+from functions.dal.specs import BLOCKS, LEASES
+from functions.dal.tables import Tables
+from functions.dal.transact import Transaction
+from functions.errors import DuplicateEntry, InvalidInput, NotFound
+from functions.models.blocks import Block
+
+# How far back ``recent`` looks: today's partition and this many earlier days.
+RECENT_DAYS = 30
+
+# A ``recent`` cursor is the last ts_key returned: 12 digits of time, '#', the hash.
+_POSITION = re.compile(r"(\d{12})#.+")
+
+
+def utc_day(ts: int) -> str:
+    """The ``recent`` index partition of a time: its UTC date, ``YYYY-MM-DD``."""
+    return _date(ts).isoformat()
+
+
+def _date(ts: int) -> date:
+    return datetime.fromtimestamp(ts, UTC).date()
+
+
+class BlockRepository:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+        self._name = tables.name(BLOCKS)
+
+    def record(self, block: Block) -> bool:
+        """Store ``block``; False if its hash was already recorded (a replayed report).
+
+        The index attributes are derived here: ``day`` and ``credited_account`` only on
+        verified blocks, so rejected ones never show in ``recent`` or an account's list.
+        """
+        item: dict[str, Any] = {**block.model_dump(mode="json"), "ts_key": block.ts_key}
+        if block.verified:
+            item["day"] = utc_day(block.recorded_at)
+            item["credited_account"] = block.account
+        transaction = Transaction(self._tables).put(
+            BLOCKS,
+            item,
+            condition="attribute_not_exists(#hash)",
+            names={"#hash": "hash"},
+            on_condition_failed=lambda: DuplicateEntry(f"block {block.hash} already recorded"),
+        )
+        if block.verified and block.lease_id is not None:
+            lease_id = block.lease_id
+            # Same transaction: a replay can never count the block twice.
+            transaction.update(
+                LEASES,
+                {"lease_id": lease_id},
+                "ADD #blocks :one",
+                condition="attribute_exists(#lease_id)",
+                names={"#blocks": "blocks", "#lease_id": "lease_id"},
+                values={"one": 1},
+                on_condition_failed=lambda: NotFound(f"lease {lease_id} not found"),
+            )
+        try:
+            transaction.commit()
+        except DuplicateEntry:
+            return False
+        return True
+
+    def get(self, hash_b64: str) -> Block | None:
+        item = get_item(self._tables, BLOCKS, {"hash": hash_b64})
+        return Block.model_validate(item) if item else None
+
+    def recent(self, *, now: int, limit: int, cursor: str | None = None) -> Page[Block]:
+        """Verified blocks, newest first, walking back one UTC day partition at a time.
+
+        The cursor is a position (the last ts_key returned), not a LastEvaluatedKey, so
+        a page can end in one day's partition and the next one start in an earlier day.
+        """
+        position = decode_position(cursor)
+        day = _date(now)
+        if position is not None:
+            match = _POSITION.fullmatch(position)
+            if match is None:
+                raise InvalidInput("cursor is not valid for this listing")
+            day = _date(int(match[1]))
+        oldest = _date(now) - timedelta(days=RECENT_DAYS)
+        blocks: list[Block] = []
+        while len(blocks) < limit and day >= oldest:
+            blocks += self._recent_on(day.isoformat(), position, limit - len(blocks))
+            position = None  # every item of an earlier day is older than the position
+            day -= timedelta(days=1)
+        next_cursor = encode_cursor(blocks[-1].ts_key) if len(blocks) >= limit else None
+        return Page(blocks, next_cursor)
+
+    def _recent_on(self, day: str, before: str | None, limit: int) -> list[Block]:
+        key_condition = "#day = :day"
+        names = {"#day": "day"}
+        values: dict[str, Any] = {"day": day}
+        if before is not None:
+            key_condition += " AND #ts_key < :before"
+            names["#ts_key"] = "ts_key"
+            values["before"] = before
+        blocks: list[Block] = []
+        page_cursor: str | None = None
+        while len(blocks) < limit:
+            items, page_cursor = query_page(
+                self._tables,
+                BLOCKS,
+                index="recent",
+                key_condition=key_condition,
+                names=names,
+                values=values,
+                limit=limit - len(blocks),
+                cursor=page_cursor,
+                newest_first=True,
+            )
+            blocks += [Block.model_validate(i) for i in items]
+            if page_cursor is None:
+                break
+        return blocks
+
+    def by_worker(self, worker_id: str, *, limit: int, cursor: str | None = None) -> Page[Block]:
+        """Every block the worker reported, rejected ones included, newest first."""
+        return self._newest_first("by_worker", "worker_id", worker_id, limit, cursor)
+
+    def by_lease(self, lease_id: str, *, limit: int, cursor: str | None = None) -> Page[Block]:
+        """Every block reported under the lease, rejected ones included, newest first."""
+        return self._newest_first("by_lease", "lease_id", lease_id, limit, cursor)
+
+    def by_account(self, address: str, *, limit: int, cursor: str | None = None) -> Page[Block]:
+        """Verified blocks mined for ``address``, newest first."""
+        return self._newest_first("by_account", "credited_account", address, limit, cursor)
+
+    def count_verified_by_worker(self, worker_id: str) -> int:
+        """How many verified blocks the worker found (reputation); counts, reads no items."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._name,
+            "IndexName": "by_worker",
+            "KeyConditionExpression": "#worker_id = :worker_id",
+            "FilterExpression": "#verified = :true",
+            "ExpressionAttributeNames": {"#worker_id": "worker_id", "#verified": "verified"},
+            "ExpressionAttributeValues": codec.values(worker_id=worker_id, true=True),
+            "Select": "COUNT",
+        }
+        count = 0
+        while True:
+            response = self._tables.client.query(**kwargs)
+            count += response["Count"]
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return count
+            kwargs["ExclusiveStartKey"] = last
+
+    def _newest_first(
+        self, index: str, attribute: str, value: str, limit: int, cursor: str | None
+    ) -> Page[Block]:
+        items, next_cursor = query_page(
+            self._tables,
+            BLOCKS,
+            index=index,
+            key_condition=f"#{attribute} = :value",
+            names={f"#{attribute}": attribute},
+            values={"value": value},
+            limit=limit,
+            cursor=cursor,
+            newest_first=True,
+        )
+        return Page([Block.model_validate(i) for i in items], next_cursor)

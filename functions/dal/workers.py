@@ -1,0 +1,220 @@
+"""Workers: enrolled rigs, their inventory and live summary."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from functions.dal import codec
+from functions.dal.expressions import Update, used_only
+from functions.dal.pagination import Page
+from functions.dal.reads import batch_get, get_item, query_page
+from functions.dal.specs import WORKERS
+from functions.dal.tables import Tables
+from functions.dal.transact import ErrorFactory, condition_failure_as
+from functions.errors import AlreadyExists, Conflict, NotFound
+from functions.models.workers import Worker
+from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
+
+# The partition of the sparse liveness index: every online worker is in it.
+LIVE_SHARD = "live"
+
+_EXISTS_AND_ACTIVE = "attribute_exists(#worker_id) AND attribute_not_exists(#revoked_at)"
+
+
+def _unknown(worker_id: str) -> NotFound:
+    return NotFound(f"worker {worker_id} is not enrolled or was revoked")
+
+
+class WorkerRepository:
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+        self._name = tables.name(WORKERS)
+
+    def create(self, worker: Worker) -> Worker:
+        with condition_failure_as(lambda: AlreadyExists(f"worker {worker.worker_id} exists")):
+            self._tables.client.put_item(
+                TableName=self._name,
+                Item=codec.to_item(worker.model_dump(mode="json")),
+                ConditionExpression="attribute_not_exists(worker_id)",
+            )
+        return worker
+
+    def get(self, worker_id: str) -> Worker | None:
+        item = get_item(self._tables, WORKERS, {"worker_id": worker_id})
+        return Worker.model_validate(item) if item else None
+
+    def require(self, worker_id: str) -> Worker:
+        worker = self.get(worker_id)
+        if worker is None:
+            raise NotFound(f"worker {worker_id} not found")
+        return worker
+
+    def list_by_owner(self, owner: str, *, limit: int, cursor: str | None = None) -> Page[Worker]:
+        keys, next_cursor = query_page(
+            self._tables,
+            WORKERS,
+            index="by_owner",
+            key_condition="#owner = :owner",
+            names={"#owner": "owner"},
+            values={"owner": owner},
+            limit=limit,
+            cursor=cursor,
+        )
+        items = batch_get(self._tables, WORKERS, [{"worker_id": k["worker_id"]} for k in keys])
+        return Page([Worker.model_validate(i) for i in items], next_cursor)
+
+    def get_many(self, worker_ids: list[str]) -> list[Worker]:
+        items = batch_get(self._tables, WORKERS, [{"worker_id": w} for w in worker_ids])
+        return [Worker.model_validate(i) for i in items]
+
+    def record_registration(
+        self,
+        worker_id: str,
+        *,
+        version: str,
+        gpus: list[GpuInfo],
+        total_memory_gb: int,
+        state: WorkerState,
+        now: int,
+        check_at: int,
+    ) -> Worker:
+        """The rig's ``register``: inventory replaced, online again."""
+        gpu_model = gpus[0].name if gpus else None
+        update = Update().set(
+            version=version,
+            gpus=[g.model_dump(mode="json") for g in gpus],
+            gpu_model=gpu_model,
+            total_memory_gb=total_memory_gb,
+            **self._online_fields(state, now, check_at),
+        )
+        return self._update(worker_id, update)
+
+    def record_heartbeat(
+        self,
+        worker_id: str,
+        *,
+        hashrate: float,
+        active_gpus: int,
+        accepted_blocks: int,
+        difficulty: int,
+        uptime_sec: int,
+        telemetry: list[GpuTelemetry] | None,
+        now: int,
+        check_at: int | None = None,
+    ) -> Worker:
+        """One write per heartbeat; ``check_at`` (the liveness index key) only when given."""
+        update = Update().set(
+            hashrate=hashrate,
+            active_gpus=active_gpus,
+            accepted_blocks=accepted_blocks,
+            difficulty=difficulty,
+            uptime_sec=uptime_sec,
+            last_seen=now,
+            online=True,
+            live_shard=LIVE_SHARD,
+        )
+        if telemetry is not None:
+            update.set(telemetry=[t.model_dump(mode="json") for t in telemetry])
+        if check_at is not None:
+            update.set(check_at=check_at)
+        return self._update(worker_id, update)
+
+    def set_state(
+        self,
+        worker_id: str,
+        state: WorkerState,
+        *,
+        now: int,
+        allowed_from: Collection[WorkerState] | None = None,
+    ) -> Worker:
+        """A protocol state change; ``allowed_from`` guards against illegal transitions."""
+        update = Update().set(state=state, last_seen=now)
+        extra_values: dict[str, Any] = {}
+        condition = _EXISTS_AND_ACTIVE
+        if allowed_from is not None:
+            placeholders = [f":from{i}" for i in range(len(allowed_from))]
+            condition += f" AND #state IN ({', '.join(placeholders)})"
+            extra_values = {p[1:]: s for p, s in zip(placeholders, allowed_from, strict=True)}
+        return self._update(
+            worker_id,
+            update,
+            condition=condition,
+            extra_values=extra_values,
+            on_failure=lambda: Conflict(f"worker {worker_id} cannot move to {state}"),
+        )
+
+    def due_for_liveness_check(self, now: int, *, limit: int) -> list[str]:
+        """Ids of online workers whose ``check_at`` has passed (health job)."""
+        keys, _ = query_page(
+            self._tables,
+            WORKERS,
+            index="by_liveness",
+            key_condition="live_shard = :shard AND check_at <= :now",
+            values={"shard": LIVE_SHARD, "now": now},
+            limit=limit,
+        )
+        return [k["worker_id"] for k in keys]
+
+    def postpone_check(self, worker_id: str, check_at: int) -> None:
+        self._update(worker_id, Update().set(check_at=check_at))
+
+    def mark_offline(self, worker_id: str, *, silent_since: int, now: int) -> bool:
+        """Offline only if still silent since ``silent_since``; False if it spoke meanwhile."""
+        update = Update().set(online=False, state=WorkerState.OFFLINE, offline_at=now)
+        update.remove("live_shard", "check_at")
+        try:
+            self._update(
+                worker_id,
+                update,
+                condition=_EXISTS_AND_ACTIVE + " AND #online = :true AND #last_seen < :cutoff",
+                extra_values={"true": True, "cutoff": silent_since},
+                extra_names=("online", "last_seen"),
+                on_failure=lambda: Conflict("spoke meanwhile"),
+            )
+        except Conflict:
+            return False
+        return True
+
+    def revoke(self, worker_id: str, *, now: int) -> Worker:
+        update = Update().set(revoked_at=now, online=False, state=WorkerState.OFFLINE)
+        update.remove("live_shard", "check_at")
+        return self._update(worker_id, update)
+
+    @staticmethod
+    def _online_fields(state: WorkerState, now: int, check_at: int) -> dict[str, Any]:
+        return {
+            "state": state,
+            "online": True,
+            "last_seen": now,
+            "live_shard": LIVE_SHARD,
+            "check_at": check_at,
+        }
+
+    def _update(
+        self,
+        worker_id: str,
+        update: Update,
+        *,
+        condition: str = _EXISTS_AND_ACTIVE,
+        extra_values: dict[str, Any] | None = None,
+        extra_names: tuple[str, ...] = (),
+        on_failure: ErrorFactory | None = None,
+    ) -> Worker:
+        names, values = used_only(
+            update.names(("worker_id", "revoked_at", "state", *extra_names)),
+            update.values(extra_values),
+            update.expression,
+            condition,
+        )
+        with condition_failure_as(on_failure or (lambda: _unknown(worker_id))):
+            response = self._tables.client.update_item(
+                TableName=self._name,
+                Key=codec.to_item({"worker_id": worker_id}),
+                UpdateExpression=update.expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=codec.values(**values),
+                ReturnValues="ALL_NEW",
+            )
+        return Worker.model_validate(codec.from_item(response["Attributes"]))

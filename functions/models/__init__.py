@@ -1,0 +1,1 @@
+"""Pydantic models: domain objects stored by dal/, and (later) API bodies."""

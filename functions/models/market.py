@@ -1,0 +1,97 @@
+"""Listings (offers of a worker's hashpower) and leases (rentals of a listing)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StrictInt, model_validator
+
+from functions.models.base import Record
+from functions.models.money import BasisPoints, Micro
+
+PositiveHashrate = Annotated[float, Field(gt=0)]
+Seconds = Annotated[StrictInt, Field(gt=0)]
+
+
+class ListingStatus(StrEnum):
+    OPEN = "open"
+    LEASED = "leased"
+    PAUSED = "paused"
+    DELISTED = "delisted"
+
+
+class Listing(Record):
+    listing_id: str
+    worker_id: str
+    provider: str
+    gpu_model: str | None = None
+    price_per_hour: Annotated[Micro, Field(gt=0)]
+    advertised_hashrate: PositiveHashrate
+    min_duration_sec: Seconds = 600
+    max_duration_sec: Seconds = 7 * 24 * 3600
+    status: ListingStatus = ListingStatus.OPEN
+    lease_id: str | None = None
+    # A pause or delist asked for while leased, applied when the lease is settled.
+    after_lease: ListingStatus | None = None
+    created_at: StrictInt
+    updated_at: StrictInt
+    # Bumped by every write, so a change based on a stale read is refused.
+    version: StrictInt = 0
+
+    @model_validator(mode="after")
+    def _durations_ordered(self) -> Listing:
+        if self.min_duration_sec > self.max_duration_sec:
+            raise ValueError("min_duration_sec must not exceed max_duration_sec")
+        return self
+
+    @property
+    def unit_price(self) -> Decimal:
+        """Micro-credits per hour per H/s: the marketplace's sort key (not an amount)."""
+        price = Decimal(self.price_per_hour) / Decimal(repr(self.advertised_hashrate))
+        return price.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+
+
+class LeaseStatus(StrEnum):
+    ACTIVE = "active"
+    SETTLED = "settled"
+
+
+class Lease(Record):
+    lease_id: str
+    listing_id: str
+    worker_id: str
+    provider: str
+    renter: str
+    prefix: str
+    share_pattern: str
+    price_per_hour: Micro
+    advertised_hashrate: PositiveHashrate
+    fee_bp: BasisPoints
+    duration_sec: Seconds
+    created_at: StrictInt
+    ends_at: StrictInt
+    # What the renter put in escrow (the maximum cost) and what is still held.
+    max_cost: Micro
+    escrow: Micro
+    status: LeaseStatus = LeaseStatus.ACTIVE
+    stopped_at: StrictInt | None = None
+    settled_at: StrictInt | None = None
+    # Verified delivery: shares and the hashes they stand for (expected value).
+    shares: StrictInt = 0
+    share_work: Annotated[float, Field(ge=0)] = 0.0
+    blocks: StrictInt = 0
+    # The split of the escrow at settlement.
+    payout: Micro = 0
+    fee: Micro = 0
+    refund: Micro = 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is LeaseStatus.ACTIVE
+
+
+def max_cost(price_per_hour: int, duration_sec: int) -> int:
+    """What a lease can cost at most, rounded up to the micro-credit."""
+    return -(-price_per_hour * duration_sec // 3600)

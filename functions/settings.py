@@ -1,0 +1,66 @@
+"""The platform's configuration: one typed model, read once at start.
+
+Logic never reads ``os.environ``; handlers build a ``Settings`` (from ``XENBLOCKS_*``
+environment variables, which the CDK app and the local stack set) and pass it down.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocol.addresses import to_checksum
+from protocol.xenblocks import BlockRules
+
+# An environment/stage name ends up in table names, so keep it DNS- and ARN-safe.
+_STAGE_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Environment variables: ``XENBLOCKS_<FIELD>`` (nested: ``__``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="XENBLOCKS_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    stage: Annotated[str, Field(pattern=_STAGE_PATTERN)] = "local"
+    # Physical table names are f"{table_prefix}-{spec.name}"; empty means f"xenblocks-{stage}".
+    table_prefix: str = ""
+    aws_region: str = "us-east-1"
+    # Only the local stack sets this (the moto server's URL); in AWS it stays None.
+    dynamodb_endpoint_url: str | None = None
+    # The platform fee on settled leases, in basis points (500 = 5 %).
+    fee_bp: Annotated[int, Field(ge=0, le=10_000)] = 500
+    admin_addresses: tuple[str, ...] = ()
+    # The deployment's XenBlocks rules: network values in AWS, easier ones locally.
+    rules: BlockRules = BlockRules()
+
+    @field_validator("admin_addresses", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        # Accept "0xA,0xB" from an environment variable as well as a JSON list.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("admin_addresses")
+    @classmethod
+    def _checksum_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(to_checksum(address) for address in value)
+
+    @property
+    def resolved_table_prefix(self) -> str:
+        return self.table_prefix or f"xenblocks-{self.stage}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process-wide settings, read from the environment once (Lambda cold start)."""
+    return Settings()

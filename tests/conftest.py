@@ -1,0 +1,77 @@
+"""Suite-wide setup: markers by folder, no sockets in unit tests, moto tables, GPU skips."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytest_socket
+
+# Tests never reach real AWS: fake credentials, a fixed region, no metadata service look-ups.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "xenblocks-tests",
+    }
+)
+
+TESTS = Path(__file__).resolve().parent
+SUITES = ("unit", "integration", "infra", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(item.fspath).resolve().relative_to(TESTS).parts
+        if parts and parts[0] in SUITES:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("unit"):
+        # Unit tests are in-process: any network socket is a bug. (Unix sockets stay
+        # allowed: multiprocessing uses them.)
+        pytest_socket.disable_socket(allow_unix_socket=True)
+    if item.get_closest_marker("gpu") and not _gpu_available():
+        pytest.skip("no NVIDIA GPU with CuPy on this machine")
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    pytest_socket.enable_socket()
+
+
+def _gpu_available() -> bool:
+    try:
+        import cupy
+
+        return bool(cupy.cuda.runtime.getDeviceCount() > 0)
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def settings():  # type: ignore[no-untyped-def]
+    from functions.settings import Settings
+    from protocol.xenblocks import BlockRules
+
+    return Settings(stage="test", rules=BlockRules(difficulty=8, block_pattern="XEN"))
+
+
+@pytest.fixture
+def tables(settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """All tables from the dal specs, in moto, with requests serialized like DynamoDB's."""
+    from moto import mock_aws
+
+    from functions.dal.tables import Tables, create_tables
+    from functions.local.moto_dynamodb import serialize_dynamodb_requests
+
+    serialize_dynamodb_requests()
+    with mock_aws():
+        created = Tables(settings)
+        create_tables(created)
+        yield created
