@@ -81,6 +81,8 @@ class BlockRepository:
         The cursor is a position (the last ts_key returned), not a LastEvaluatedKey, so
         a page can end in one day's partition and the next one start in an earlier day.
         """
+        if limit < 1:
+            raise InvalidInput("limit must be at least 1")
         position = decode_position(cursor)
         day = _date(now)
         if position is not None:

@@ -77,9 +77,9 @@ class LeaseRepository:
             {"listing_id": listing.listing_id},
             claim.expression,
             # The renter agreed to the terms it read: they must still hold.
-            condition="#status = :open AND #version = :version",
+            condition="#status = :open AND #version = :was_version",
             names=claim.names(),
-            values=claim.values({"open": ListingStatus.OPEN, "version": listing.version}),
+            values=claim.values({"open": ListingStatus.OPEN, "was_version": listing.version}),
             on_condition_failed=lambda: ListingUnavailable(
                 f"listing {listing.listing_id} is no longer available on these terms"
             ),
@@ -190,7 +190,7 @@ class LeaseRepository:
                 ConditionExpression="#status = :active AND renter = :renter AND ends_at > :now",
                 ExpressionAttributeNames=update.names(("status",)),
                 ExpressionAttributeValues=codec.values(
-                    **update.values({"active": LeaseStatus.ACTIVE, "renter": renter})
+                    **update.values({"active": LeaseStatus.ACTIVE, "renter": renter, "now": now})
                 ),
                 ReturnValues="ALL_NEW",
             )
@@ -284,9 +284,9 @@ class LeaseRepository:
             LISTINGS,
             {"listing_id": listing.listing_id},
             release.expression,
-            condition="#version = :version",
+            condition="#version = :was_version",
             names=release.names(),
-            values=release.values({"version": listing.version}),
+            values=release.values({"was_version": listing.version}),
             on_condition_failed=lambda: ConcurrentUpdate(
                 f"listing {listing.listing_id} changed during settlement"
             ),

@@ -86,7 +86,11 @@ def test_a_stale_write_is_refused(tables, listings):
     with pytest.raises(Conflict):
         listings.set_status(listing, ListingStatus.PAUSED, now=NOW + 2)  # read before the change
     stored = listings.require(listing.listing_id)
-    assert (stored.status, stored.price_per_hour, stored.version) == (ListingStatus.OPEN, 5_000_000, 1)
+    assert (stored.status, stored.price_per_hour, stored.version) == (
+        ListingStatus.OPEN,
+        5_000_000,
+        1,
+    )
 
 
 def test_terms_change_reorders_the_market(tables, listings):

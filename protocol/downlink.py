@@ -1,0 +1,82 @@
+"""Messages the cloud publishes to a rig (cloud → rig), as in ``platform_to_worker.json``.
+
+``difficulty`` and ``share_pattern`` on ``register_ack``/``assign_task`` and the
+``set_config`` control action are this platform's extensions, all optional.
+"""
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, StrictBool, StrictInt, model_validator
+
+from protocol.addresses import EthAddress
+from protocol.base import Message
+from protocol.errors import ProtocolError
+from protocol.fields import (
+    Difficulty,
+    Identifier,
+    KeyPrefix,
+    LongText,
+    OptionalIdentifier,
+    PositiveInt,
+    SharePatternText,
+)
+
+ControlAction = Literal["pause", "resume", "shutdown", "set_config"]
+
+
+class RegisterAck(Message):
+    command: Literal["register_ack"] = "register_ack"
+    accepted: StrictBool
+    reason: LongText | None = None  # required when accepted is false
+    difficulty: Difficulty | None = None
+    share_pattern: SharePatternText | None = None
+
+    @model_validator(mode="after")
+    def _rejection_has_reason(self) -> Self:
+        if not self.accepted and self.reason is None:
+            raise ProtocolError("required when accepted is false", field="reason")
+        return self
+
+
+class AssignTask(Message):
+    command: Literal["assign_task"] = "assign_task"
+    lease_id: Identifier
+    consumer_id: Identifier
+    consumer_address: EthAddress
+    prefix: KeyPrefix = ""  # "" lets the rig pick its whole key
+    duration_sec: PositiveInt = 3600
+    difficulty: Difficulty | None = None
+    share_pattern: SharePatternText | None = None
+
+
+class Release(Message):
+    command: Literal["release"] = "release"
+    lease_id: OptionalIdentifier = ""  # "" or another lease: the rig ignores the release
+
+
+TaskMessage = RegisterAck | AssignTask | Release
+"""Everything the cloud sends on a rig's ``task`` topic."""
+
+TaskCommand = Annotated[TaskMessage, Field(discriminator="command")]
+"""``TaskMessage`` as a pydantic field type, told apart by ``command``."""
+
+
+class SetConfig(Message):
+    """Settings the cloud may change on a running rig; None leaves a setting as it is."""
+
+    difficulty: Difficulty | None = None
+    heartbeat_sec: Annotated[StrictInt, Field(ge=5, le=3600)] | None = None
+    share_pattern: SharePatternText | None = None
+
+
+class Control(Message):
+    """An operational command on a rig's ``control`` topic."""
+
+    action: ControlAction
+    config: SetConfig | None = None  # with action "set_config" only, and then required
+
+    @model_validator(mode="after")
+    def _config_iff_set_config(self) -> Self:
+        if (self.action == "set_config") != (self.config is not None):
+            raise ProtocolError("given with action set_config, and only then", field="config")
+        return self

@@ -1,0 +1,114 @@
+"""Messages a rig publishes (rig → cloud), as in the v2 ``worker_to_platform.json``.
+
+``GpuTelemetry``, ``Heartbeat.gpus`` and ``Share`` are this platform's extensions; they are
+optional or on their own topic, so v2 messages stay valid.
+"""
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StrictFloat
+
+from protocol.addresses import EthAddress
+from protocol.base import Message
+from protocol.fields import (
+    MAX_GPUS,
+    DecimalText,
+    Difficulty,
+    Hashrate,
+    HashText,
+    Identifier,
+    KeyText,
+    LongText,
+    NonNegativeInt,
+    OptionalIdentifier,
+    ShortText,
+    Timestamp,
+    WorkerId,
+)
+
+
+class GpuInfo(Message):
+    index: NonNegativeInt
+    name: ShortText
+    memory_gb: NonNegativeInt
+    bus_id: NonNegativeInt
+
+
+class Register(Message):
+    worker_id: WorkerId
+    eth_address: EthAddress
+    gpu_count: NonNegativeInt
+    total_memory_gb: NonNegativeInt
+    gpus: list[GpuInfo] = Field(max_length=MAX_GPUS)
+    version: ShortText
+    timestamp: Timestamp
+
+
+class GpuTelemetry(Message):
+    index: NonNegativeInt
+    hashrate: Hashrate
+    temperature_c: StrictFloat | None = None
+    fan_pct: Annotated[StrictFloat, Field(ge=0, le=100)] | None = None
+    power_w: Annotated[StrictFloat, Field(ge=0)] | None = None
+
+
+class Heartbeat(Message):
+    worker_id: WorkerId
+    hashrate: Hashrate
+    active_gpus: NonNegativeInt
+    accepted_blocks: NonNegativeInt
+    difficulty: NonNegativeInt  # as the rig last saw it; 0 before it knows
+    uptime_sec: NonNegativeInt
+    timestamp: Timestamp
+    gpus: list[GpuTelemetry] | None = Field(default=None, max_length=MAX_GPUS)
+
+
+class WorkerState(StrEnum):
+    IDLE = "IDLE"
+    AVAILABLE = "AVAILABLE"
+    LEASED = "LEASED"
+    MINING = "MINING"
+    COMPLETED = "COMPLETED"
+    ERROR = "ERROR"
+    OFFLINE = "offline"  # lower case in v2: it is the MQTT last will, not a state machine state
+
+
+class Status(Message):
+    worker_id: WorkerId
+    state: WorkerState
+    lease_id: OptionalIdentifier | None = None
+    detail: LongText | None = None
+    timestamp: Timestamp
+
+
+class BlockFound(Message):
+    """A block a rig reports. The model checks form only; protocol.xenblocks judges it."""
+
+    worker_id: WorkerId
+    lease_id: OptionalIdentifier  # "" when the rig is mining for itself
+    hash: HashText
+    key: KeyText
+    account: EthAddress
+    attempts: NonNegativeInt
+    hashrate: DecimalText  # v2 sends a decimal string such as "1250.75"
+    timestamp: Timestamp
+
+    @property
+    def hashrate_value(self) -> float:
+        return float(self.hashrate)
+
+
+class Share(Message):
+    """A proof-of-work share found during a lease (extension, ``share`` topic)."""
+
+    worker_id: WorkerId
+    lease_id: Identifier
+    hash: HashText
+    key: KeyText
+    account: EthAddress
+    difficulty: Difficulty
+    timestamp: Timestamp
+
+
+UplinkMessage = Register | Heartbeat | Status | BlockFound | Share

@@ -1,0 +1,314 @@
+"""Random sequences of money operations, with crashes and retries, keep the books exact.
+
+After every step: sum of balances and held funds + sum of escrows == deposits − withdrawals;
+every ledger entry is unique and the ledger alone reproduces every balance; the stored
+state equals a plain in-memory model of what should have happened.
+
+A crash is injected around ``TransactWriteItems``: before it is sent (nothing happened) or
+after it committed (the response was lost). Either way the caller retries the same
+operation with the same ids, as the API and the jobs do, and must end with it done once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
+from moto import mock_aws
+
+from functions.dal import codec
+from functions.dal.accounts import AccountRepository
+from functions.dal.leases import LeaseRepository
+from functions.dal.listings import ListingRepository
+from functions.dal.specs import ACCOUNTS, LEASES, LEDGER
+from functions.dal.tables import Tables, create_tables
+from functions.errors import (
+    AlreadyExists,
+    AlreadySettled,
+    DuplicateEntry,
+    InsufficientFunds,
+    LeaseNotActive,
+    ListingUnavailable,
+)
+from functions.local.moto_dynamodb import serialize_dynamodb_requests
+from functions.models.accounts import EXTERNAL, TREASURY
+from functions.models.money import fee_of
+from functions.settings import Settings
+from tests.factories import NOW, address, lease_for, open_listing
+
+USERS = [address(0xD00 + i) for i in range(3)]
+FEE_BP = 500
+_stage = itertools.count()
+
+
+class Crash(Exception):
+    """The process died around a DynamoDB call."""
+
+
+class CrashingClient:
+    """Wraps the DynamoDB client; when armed, the next transaction crashes once."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.armed: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        mode, self.armed = self.armed, None
+        if mode == "before":
+            raise Crash("crashed before the transaction was sent")
+        result = self._client.transact_write_items(**kwargs)
+        if mode == "after":
+            raise Crash("crashed after commit; the response was lost")
+        return result
+
+
+def with_retry(client: CrashingClient, crash: str | None, operation: Any, done: tuple) -> bool:
+    """Run ``operation`` with an injected crash, then retry it as a caller would.
+
+    Returns True when the operation took effect (first try, or found done on the retry
+    through one of the ``done`` errors); False when it was refused on its merits.
+    """
+    client.armed = crash
+    try:
+        operation()
+        return True
+    except Crash:
+        pass
+    try:
+        operation()
+        return True
+    except done:
+        return crash == "after"
+
+
+class Books(RuleBasedStateMachine):
+    leases = Bundle("leases")
+    withdrawals = Bundle("withdrawals")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client: CrashingClient
+        self.tables: Tables
+        self.ids = itertools.count()
+        # The model: what every balance, hold and escrow should be.
+        self.balance: dict[str, int] = defaultdict(int)
+        self.held: dict[str, int] = defaultdict(int)
+        self.escrow: dict[str, int] = {}
+        self.deposited = 0
+        self.withdrawn = 0
+        self.listing_of: dict[str, Any] = {}
+        self.leased: set[str] = set()
+        self.stopped: set[str] = set()
+
+    @initialize()
+    def open_books(self) -> None:
+        tables = Tables(Settings(stage=f"inv{next(_stage)}"))
+        create_tables(tables)
+        self.client = CrashingClient(tables.client)
+        tables.client = self.client  # type: ignore[assignment]
+        self.tables = tables
+        self.accounts = AccountRepository(tables)
+        self.listings = ListingRepository(tables)
+        self.lease_repo = LeaseRepository(tables)
+        self.market = [open_listing(tables, owner=USERS[i % 2]) for i in range(2)]
+
+    crashes = st.sampled_from([None, None, "before", "after"])
+
+    @rule(user=st.sampled_from(USERS), amount=st.integers(1, 20_000_000), crash=crashes)
+    def deposit(self, user: str, amount: int, crash: str | None) -> None:
+        entry_id = f"dep-{next(self.ids)}"
+        done = with_retry(
+            self.client,
+            crash,
+            lambda: self.accounts.deposit(user, amount, entry_id=entry_id, now=NOW),
+            (DuplicateEntry,),
+        )
+        assert done
+        self.balance[user] += amount
+        self.deposited += amount
+
+    @rule(
+        target=leases,
+        renter=st.sampled_from(USERS),
+        which=st.integers(0, 1),
+        hours=st.integers(1, 6),
+        crash=crashes,
+    )
+    def rent(self, renter: str, which: int, hours: int, crash: str | None) -> Any:
+        listing = self.listings.require(self.market[which].listing_id)
+        lease = lease_for(
+            listing, renter=renter, duration_sec=hours * 3600, lease_id=f"L{next(self.ids)}"
+        )
+        can = listing.listing_id not in self.leased and self.balance[renter] >= lease.max_cost
+        try:
+            done = with_retry(
+                self.client,
+                crash,
+                lambda: self.lease_repo.create(lease, listing),
+                (AlreadyExists,),
+            )
+        except (ListingUnavailable, InsufficientFunds):
+            done = False
+        assert done == can
+        if not done:
+            return multiple()
+        self.balance[renter] -= lease.max_cost
+        self.escrow[lease.lease_id] = lease.max_cost
+        self.leased.add(listing.listing_id)
+        self.listing_of[lease.lease_id] = listing.listing_id
+        return lease
+
+    @rule(lease=leases, crash=crashes)
+    def stop(self, lease: Any, crash: str | None) -> None:
+        try:
+            done = with_retry(
+                self.client,
+                crash,
+                lambda: self.lease_repo.stop(lease.lease_id, renter=lease.renter, now=NOW + 1),
+                (LeaseNotActive,),
+            )
+        except LeaseNotActive:
+            done = False
+        assert done == (lease.lease_id not in self.stopped)
+        self.stopped.add(lease.lease_id)
+
+    @rule(lease=consumes(leases), delivered_pct=st.integers(0, 100), crash=crashes)
+    def settle(self, lease: Any, delivered_pct: int, crash: str | None) -> None:
+        escrow = self.escrow.pop(lease.lease_id)
+        delivered = escrow * delivered_pct // 100
+        fee = fee_of(delivered, FEE_BP)
+        split = {"payout": delivered - fee, "fee": fee, "refund": escrow - delivered}
+        stored = self.lease_repo.require(lease.lease_id)
+        assert with_retry(
+            self.client,
+            crash,
+            lambda: self.lease_repo.settle(stored, now=NOW + 2, **split),
+            (AlreadySettled,),
+        )
+        self.balance[lease.provider] += split["payout"]
+        self.balance[TREASURY] += split["fee"]
+        self.balance[lease.renter] += split["refund"]
+        self.leased.discard(self.listing_of[lease.lease_id])
+
+    @rule(
+        target=withdrawals,
+        user=st.sampled_from(USERS),
+        amount=st.integers(1, 30_000_000),
+        crash=crashes,
+    )
+    def request_withdrawal(self, user: str, amount: int, crash: str | None) -> Any:
+        withdrawal_id = f"W{next(self.ids)}"
+        can = self.balance[user] >= amount
+        try:
+            done = with_retry(
+                self.client,
+                crash,
+                lambda: self.accounts.request_withdrawal(
+                    user, amount, withdrawal_id=withdrawal_id, now=NOW
+                ),
+                (DuplicateEntry,),
+            )
+        except InsufficientFunds:
+            done = False
+        assert done == can
+        if not done:
+            return multiple()
+        self.balance[user] -= amount
+        self.held[user] += amount
+        return (user, withdrawal_id, amount)
+
+    @rule(withdrawal=consumes(withdrawals), approve=st.booleans(), crash=crashes)
+    def decide_withdrawal(self, withdrawal: Any, approve: bool, crash: str | None) -> None:
+        user, withdrawal_id, amount = withdrawal
+        assert with_retry(
+            self.client,
+            crash,
+            lambda: self.accounts.decide_withdrawal(
+                user, withdrawal_id, approve=approve, admin="admin", now=NOW
+            ),
+            (DuplicateEntry,),
+        )
+        self.held[user] -= amount
+        if approve:
+            self.withdrawn += amount
+        else:
+            self.balance[user] += amount
+
+    @invariant()
+    def books_balance(self) -> None:
+        if not hasattr(self, "tables"):
+            return
+        accounts = {i["address"]: i for i in self._scan(ACCOUNTS) if i["sk"] == "ACCOUNT"}
+        escrows = {i["lease_id"]: i["escrow"] for i in self._scan(LEASES)}
+        entries = self._scan(LEDGER)
+
+        total = sum(a.get("balance", 0) + a.get("held", 0) for a in accounts.values())
+        deposits = sum(a.get("deposited", 0) for a in accounts.values())
+        withdrawals = sum(a.get("withdrawn", 0) for a in accounts.values())
+        assert total + sum(escrows.values()) == deposits - withdrawals
+        assert (deposits, withdrawals) == (self.deposited, self.withdrawn)
+
+        # The stored state is the model's, to the micro-credit.
+        for who in {*USERS, TREASURY}:
+            stored = accounts.get(who, {})
+            assert stored.get("balance", 0) == self.balance[who], who
+            assert stored.get("held", 0) == self.held[who], who
+        assert {k: v for k, v in escrows.items() if v} == {
+            k: v for k, v in self.escrow.items() if v
+        }
+
+        # The ledger alone reproduces every balance: each movement recorded once.
+        ids = [e["entry_id"] for e in entries]
+        assert len(ids) == len(set(ids))
+        flow: dict[str, int] = defaultdict(int)
+        for entry in entries:
+            flow[entry["from_account"]] -= entry["amount"]
+            flow[entry["to_account"]] += entry["amount"]
+        for who in {*USERS, TREASURY}:
+            assert flow[who] == self.balance[who], who
+            assert flow[f"held:{who}"] == self.held[who], who
+        assert flow[EXTERNAL] == self.withdrawn - self.deposited
+
+    def _scan(self, spec: Any) -> list[dict[str, Any]]:
+        """An audit read of a whole table: tests only, never a request path."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.tables.name(spec)}
+        while True:
+            page = self.client.scan(**kwargs)
+            items += [codec.from_item(i) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@pytest.fixture
+def moto_dynamodb():
+    serialize_dynamodb_requests()
+    with mock_aws():
+        yield
+
+
+def test_books_stay_balanced_through_crashes_and_retries(moto_dynamodb):
+    machine_settings = settings(
+        max_examples=25,
+        stateful_step_count=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    machine_settings(Books).TestCase().runTest()
