@@ -1,0 +1,70 @@
+"""``xenblocks``: the operator's and developer's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from functions.dal.specs import ALL_TABLES
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 1..65535")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xenblocks", description="XenBlocks hashpower marketplace and fleet monitor."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="run the platform's services on this machine")
+    local.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    local.add_argument("--dynamodb-port", type=_port, default=8000, help="moto DynamoDB port")
+    local.add_argument("--state-dir", type=Path, default=Path(".xenblocks"))
+
+    tables = commands.add_parser("tables", help="print the DynamoDB table specs")
+    tables.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _print_tables(as_json: bool) -> None:
+    if as_json:
+        for spec in ALL_TABLES:
+            print(json.dumps(spec.create_table_request(spec.name)))
+        return
+    for spec in ALL_TABLES:
+        keys = " + ".join(spec.key_names)
+        extras = [f"ttl={spec.ttl_attribute}"] if spec.ttl_attribute else []
+        extras += ["stream"] if spec.stream else []
+        print(f"{spec.name:<12} {keys:<18} {' '.join(extras)}")
+        for index in spec.indexes:
+            sort = f" + {index.sort_key.name}" if index.sort_key else ""
+            print(f"  └ {index.name:<18} {index.partition_key.name}{sort} ({index.projection})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "tables":
+        _print_tables(args.json)
+        return 0
+    from functions.local.stack import LocalOptions, PortInUse, run_local
+
+    try:
+        run_local(
+            LocalOptions(host=args.host, dynamodb_port=args.dynamodb_port, state_dir=args.state_dir)
+        )
+    except PortInUse as error:
+        print(f"xenblocks local: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The rig-side miner: hashing backends, mining loop, MQTT client, CLI (DESIGN.md, Miner)."""
