@@ -126,7 +126,14 @@ class Books(RuleBasedStateMachine):
         self.accounts = AccountRepository(tables)
         self.listings = ListingRepository(tables)
         self.lease_repo = LeaseRepository(tables)
-        self.market = [open_listing(tables, owner=USERS[i % 2]) for i in range(2)]
+        # Cheap listings and funded users, so rents, stops and settlements happen often.
+        self.market = [
+            open_listing(tables, owner=USERS[i % 2], price_per_hour=600_000) for i in range(2)
+        ]
+        for user in USERS:
+            self.accounts.deposit(user, 5_000_000, entry_id=f"seed-{user}", now=NOW)
+            self.balance[user] += 5_000_000
+            self.deposited += 5_000_000
 
     crashes = st.sampled_from([None, None, "before", "after"])
 

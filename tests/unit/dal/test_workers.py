@@ -14,7 +14,7 @@ def workers(tables):
     return WorkerRepository(tables)
 
 
-def _heartbeat(workers, worker_id, now, **extra):
+def _heartbeat(workers, worker_id, now, telemetry=None, **extra):
     return workers.record_heartbeat(
         worker_id,
         hashrate=1250.75,
@@ -22,7 +22,7 @@ def _heartbeat(workers, worker_id, now, **extra):
         accepted_blocks=3,
         difficulty=1727,
         uptime_sec=60,
-        telemetry=None,
+        telemetry=telemetry,
         now=now,
         **extra,
     )
@@ -54,16 +54,7 @@ def test_registration_and_heartbeat_update_the_summary(tables, workers):
     telemetry = [
         GpuTelemetry(index=0, hashrate=1250.75, temperature_c=61.5, fan_pct=40, power_w=300)
     ]
-    beat = workers.record_heartbeat(
-        worker.worker_id,
-        hashrate=1250.75,
-        active_gpus=1,
-        accepted_blocks=3,
-        difficulty=1727,
-        uptime_sec=60,
-        telemetry=telemetry,
-        now=NOW + 31,
-    )
+    beat = _heartbeat(workers, worker.worker_id, NOW + 31, telemetry=telemetry)
     assert beat.hashrate == 1250.75
     assert beat.last_seen == NOW + 31
     assert beat.telemetry == telemetry
