@@ -15,7 +15,7 @@ from functions.dal.reads import get_item, query_page
 from functions.dal.specs import ACCOUNTS
 from functions.dal.tables import Tables
 from functions.dal.transact import ErrorFactory, Transaction
-from functions.errors import DuplicateEntry, InsufficientFunds, InvalidInput, NotFound
+from functions.errors import DuplicateEntry, InsufficientFunds, NotFound
 from functions.models.accounts import (
     EXTERNAL,
     Account,
@@ -25,6 +25,7 @@ from functions.models.accounts import (
     WithdrawalStatus,
     held_account,
 )
+from functions.models.money import require_amount
 
 _ACCOUNT_SK = "ACCOUNT"
 _WITHDRAWAL_SK = "WITHDRAWAL#"
@@ -89,7 +90,7 @@ class AccountRepository:
     def deposit(self, address: str, amount: int, *, entry_id: str, now: int) -> LedgerEntry:
         """Credit money from outside. ``entry_id`` (from the request) makes retries no-ops:
         a second call with the same id raises DuplicateEntry and moves nothing."""
-        _positive(amount)
+        require_amount(amount)
         entry = LedgerEntry(
             entry_id=entry_id,
             kind=EntryKind.DEPOSIT,
@@ -109,7 +110,7 @@ class AccountRepository:
         self, address: str, amount: int, *, withdrawal_id: str, now: int
     ) -> Withdrawal:
         """Hold ``amount`` out of the balance until an admin decides."""
-        _positive(amount)
+        require_amount(amount)
         withdrawal = Withdrawal(
             withdrawal_id=withdrawal_id, address=address, amount=amount, requested_at=now
         )
@@ -230,8 +231,3 @@ class AccountRepository:
             "sk": _WITHDRAWAL_SK + withdrawal.withdrawal_id,
             **withdrawal.model_dump(mode="json"),
         }
-
-
-def _positive(amount: int) -> None:
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidInput("amount must be a positive integer of micro-credits")

@@ -32,6 +32,7 @@ from functions.errors import (
 )
 from functions.models.accounts import TREASURY, EntryKind, LedgerEntry, escrow_account
 from functions.models.market import Lease, LeaseStatus, Listing, ListingStatus
+from functions.models.money import require_amount
 
 # The partition of the sparse ``due`` index: every unsettled lease, ordered by end time.
 DUE_SHARD = "due"
@@ -203,9 +204,7 @@ class LeaseRepository:
         A lease settles once: a second call (a retry after a crash, a concurrent job) raises
         AlreadySettled and moves nothing.
         """
-        amounts = (payout, fee, refund)
-        if any(isinstance(a, bool) or not isinstance(a, int) or a < 0 for a in amounts):
-            raise InvalidInput("settlement amounts are non-negative integers")
+        amounts = [require_amount(a, allow_zero=True) for a in (payout, fee, refund)]
         if sum(amounts) != lease.escrow:
             raise InvalidInput(f"settlement must split the whole escrow of {lease.escrow}")
         tx = Transaction(self._tables)

@@ -86,7 +86,9 @@ class WorkerRepository:
             gpus=[g.model_dump(mode="json") for g in gpus],
             gpu_model=gpu_model,
             total_memory_gb=total_memory_gb,
-            **self._online_fields(state, now, check_at),
+            state=state,
+            check_at=check_at,
+            **self._online_fields(now),
         )
         return self._update(worker_id, update)
 
@@ -110,9 +112,7 @@ class WorkerRepository:
             accepted_blocks=accepted_blocks,
             difficulty=difficulty,
             uptime_sec=uptime_sec,
-            last_seen=now,
-            online=True,
-            live_shard=LIVE_SHARD,
+            **self._online_fields(now),
         )
         if telemetry is not None:
             update.set(telemetry=[t.model_dump(mode="json") for t in telemetry])
@@ -182,14 +182,9 @@ class WorkerRepository:
         return self._update(worker_id, update)
 
     @staticmethod
-    def _online_fields(state: WorkerState, now: int, check_at: int) -> dict[str, Any]:
-        return {
-            "state": state,
-            "online": True,
-            "last_seen": now,
-            "live_shard": LIVE_SHARD,
-            "check_at": check_at,
-        }
+    def _online_fields(now: int) -> dict[str, Any]:
+        """A rig that speaks is online and in the liveness index."""
+        return {"online": True, "last_seen": now, "live_shard": LIVE_SHARD}
 
     def _update(
         self,

@@ -6,12 +6,23 @@ from typing import Annotated
 
 from pydantic import Field, StrictInt
 
+from functions.errors import InvalidInput
+
 MICRO_PER_CREDIT = 1_000_000
 BASIS_POINTS = 10_000
 
 # A non-negative amount of micro-credits. StrictInt: a float never becomes money.
 Micro = Annotated[StrictInt, Field(ge=0)]
 BasisPoints = Annotated[StrictInt, Field(ge=0, le=BASIS_POINTS)]
+
+
+def require_amount(amount: object, *, allow_zero: bool = False) -> int:
+    """``amount`` as micro-credits: an int (never a bool or float), positive unless allowed."""
+    lowest = 0 if allow_zero else 1
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < lowest:
+        kind = "non-negative" if allow_zero else "positive"
+        raise InvalidInput(f"amounts are {kind} integers of micro-credits, not {amount!r}")
+    return amount
 
 
 def fee_of(amount: int, fee_bp: int) -> int:
