@@ -38,6 +38,27 @@ class Settings(BaseSettings):
     # The deployment's XenBlocks rules: network values in AWS, easier ones locally.
     rules: BlockRules = BlockRules()
 
+    # Where rigs connect (returned by enrolment): the IoT data endpoint in AWS, the local
+    # broker locally. The IoT policy every device certificate gets (made by the CDK app).
+    mqtt_host: str = "localhost"
+    mqtt_port: Annotated[int, Field(ge=1, le=65535)] = 8883
+    iot_policy_name: str = ""
+    # Heartbeats: rigs send one every ``heartbeat_seconds``. To keep DynamoDB writes per
+    # heartbeat under one, a worker's summary is written once per ``heartbeat_write_seconds``
+    # slot, a history point once per ``heartbeat_history_seconds`` and the liveness index key
+    # moves once per ``liveness_slot_seconds``; a worker silent ``offline_after_seconds`` is
+    # offline at its next liveness check.
+    heartbeat_seconds: Annotated[int, Field(ge=5, le=3600)] = 30
+    heartbeat_write_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    heartbeat_history_seconds: Annotated[int, Field(ge=60, le=86_400)] = 300
+    liveness_slot_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    offline_after_seconds: Annotated[int, Field(ge=10, le=3600)] = 90
+    # How long telemetry history is kept (TTL).
+    telemetry_retention_days: Annotated[int, Field(ge=1, le=400)] = 30
+    # Block reports may arrive late (a rig's on-disk queue after an outage), never early.
+    block_max_age_seconds: Annotated[int, Field(ge=60)] = 7 * 86_400
+    clock_skew_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
+
     @field_validator("admin_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:

@@ -93,6 +93,8 @@ class BlockFound(Message):
     attempts: NonNegativeInt
     hashrate: DecimalText  # v2 sends a decimal string such as "1250.75"
     timestamp: Timestamp
+    # Extension: the memory cost the rig hashed with; absent means the current difficulty.
+    difficulty: Difficulty | None = None
 
     @property
     def hashrate_value(self) -> float:

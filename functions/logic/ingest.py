@@ -1,0 +1,304 @@
+"""What the platform does with each message a rig publishes.
+
+The handler has already parsed the payload (and refused malformed ones); here each message
+is checked against what we know and stored. Every call returns an ``Outcome`` whose
+``reason`` the handler logs and counts. Everything is safe to run twice: the same message
+delivered again changes nothing more (blocks and shares are keyed by hash, the rest are
+upserts), so a failed invocation can simply be retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.dal.blocks import BlockRepository
+from functions.dal.leases import LeaseRepository
+from functions.dal.shares import ShareRepository
+from functions.dal.telemetry import TelemetryRepository
+from functions.dal.workers import WorkerRepository
+from functions.errors import Conflict, DuplicateEntry, LeaseNotActive, NotFound
+from functions.logic.heartbeat_schedule import HeartbeatSchedule
+from functions.logic.verification import Clock, verify_block, verify_share
+from functions.models.blocks import Block
+from functions.models.blocks import Share as ShareRecord
+from functions.models.market import Lease
+from functions.models.telemetry import TelemetryPoint, worker_series
+from functions.ports.devices import DeviceCommands
+from functions.settings import Settings
+from protocol.messages import (
+    AssignTask,
+    BlockFound,
+    Heartbeat,
+    Register,
+    RegisterAck,
+    Share,
+    Status,
+    UplinkMessage,
+    WorkerState,
+)
+from protocol.shares import SharePattern
+
+SHARE_RETENTION_SECONDS = 90 * 86_400
+_DAY = 86_400
+
+# The protocol's state machine: which states a rig may report after which.
+_ANY = frozenset(WorkerState)
+ALLOWED_FROM: dict[WorkerState, frozenset[WorkerState]] = {
+    WorkerState.IDLE: _ANY,
+    WorkerState.AVAILABLE: frozenset(
+        {
+            WorkerState.IDLE,
+            WorkerState.AVAILABLE,
+            WorkerState.MINING,  # self-mining rigs report MINING, then AVAILABLE when paused
+            WorkerState.COMPLETED,
+            WorkerState.ERROR,
+            WorkerState.OFFLINE,
+        }
+    ),
+    WorkerState.LEASED: frozenset(
+        {WorkerState.IDLE, WorkerState.AVAILABLE, WorkerState.LEASED, WorkerState.OFFLINE}
+    ),
+    WorkerState.MINING: frozenset(
+        {
+            WorkerState.IDLE,
+            WorkerState.AVAILABLE,
+            WorkerState.LEASED,
+            WorkerState.MINING,
+            WorkerState.OFFLINE,
+        }
+    ),
+    WorkerState.COMPLETED: frozenset(
+        {WorkerState.LEASED, WorkerState.MINING, WorkerState.COMPLETED}
+    ),
+    WorkerState.ERROR: _ANY,
+    WorkerState.OFFLINE: _ANY,
+}
+_LEASE_STATES = frozenset({WorkerState.LEASED, WorkerState.MINING, WorkerState.COMPLETED})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: bool
+    reason: str  # "ok", "verified", "duplicate", "unknown_worker", "hash_mismatch", …
+    kind: str = ""  # the message kind, for logs and metric dimensions
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        workers: WorkerRepository,
+        leases: LeaseRepository,
+        blocks: BlockRepository,
+        shares: ShareRepository,
+        telemetry: TelemetryRepository,
+        commands: DeviceCommands,
+    ) -> None:
+        self._settings = settings
+        self._workers = workers
+        self._leases = leases
+        self._blocks = blocks
+        self._shares = shares
+        self._telemetry = telemetry
+        self._commands = commands
+        self.schedule = HeartbeatSchedule(
+            heartbeat_seconds=settings.heartbeat_seconds,
+            summary_seconds=settings.heartbeat_write_seconds,
+            history_seconds=settings.heartbeat_history_seconds,
+            liveness_slot_seconds=settings.liveness_slot_seconds,
+            offline_after_seconds=settings.offline_after_seconds,
+        )
+
+    def accept(self, worker_id: str, message: UplinkMessage, received_at: int) -> Outcome:
+        """Handle one parsed message from ``worker_id`` (the topic's, never the payload's)."""
+        match message:
+            case Register():
+                return self.register(worker_id, message, received_at)
+            case Heartbeat():
+                return self.heartbeat(worker_id, message, received_at)
+            case Status():
+                return self.status(worker_id, message, received_at)
+            case BlockFound():
+                return self.block(worker_id, message, received_at)
+            case Share():
+                return self.share(worker_id, message, received_at)
+
+    # -- register -------------------------------------------------------------------
+
+    def register(self, worker_id: str, message: Register, now: int) -> Outcome:
+        worker = self._workers.get(worker_id)
+        if worker is None or worker.revoked:
+            return Outcome(False, "unknown_worker", "register")
+        if message.eth_address != worker.owner:
+            reason = f"eth_address must be the enrolling provider's address {worker.owner}"
+            self._commands.task(worker_id, RegisterAck(accepted=False, reason=reason))
+            return Outcome(False, "wrong_owner", "register")
+        lease = self._leases.active_for_worker(worker_id)
+        self._workers.record_registration(
+            worker_id,
+            version=message.version,
+            gpus=list(message.gpus),
+            total_memory_gb=message.total_memory_gb,
+            state=WorkerState.LEASED if lease else WorkerState.AVAILABLE,
+            now=now,
+            check_at=self.schedule.check_at(worker_id, now),
+        )
+        difficulty = self._settings.rules.difficulty
+        self._commands.task(worker_id, RegisterAck(accepted=True, difficulty=difficulty))
+        if lease is not None:
+            # A rig that restarts mid-lease picks its lease up again.
+            self._commands.task(worker_id, assign_task_for(lease, difficulty, now))
+        return Outcome(True, "ok", "register")
+
+    # -- heartbeat ------------------------------------------------------------------
+
+    def heartbeat(self, worker_id: str, message: Heartbeat, now: int) -> Outcome:
+        schedule = self.schedule
+        if not schedule.writes_summary(worker_id, now):
+            return Outcome(True, "sampled_out", "heartbeat")
+        try:
+            self._workers.record_heartbeat(
+                worker_id,
+                hashrate=message.hashrate,
+                active_gpus=message.active_gpus,
+                accepted_blocks=message.accepted_blocks,
+                difficulty=message.difficulty,
+                uptime_sec=message.uptime_sec,
+                telemetry=list(message.gpus) if message.gpus is not None else None,
+                now=now,
+                check_at=schedule.check_at(worker_id, now),
+            )
+        except NotFound:
+            return Outcome(False, "unknown_worker", "heartbeat")
+        if schedule.writes_history(worker_id, now):
+            self._telemetry.put(self._history_point(worker_id, message, now))
+        return Outcome(True, "ok", "heartbeat")
+
+    def _history_point(self, worker_id: str, message: Heartbeat, now: int) -> TelemetryPoint:
+        values: dict[str, float] = {
+            "hashrate": message.hashrate,
+            "active_gpus": float(message.active_gpus),
+            "accepted_blocks": float(message.accepted_blocks),
+        }
+        for gpu in message.gpus or ():
+            figures = {
+                "hashrate": gpu.hashrate,
+                "temperature_c": gpu.temperature_c,
+                "fan_pct": gpu.fan_pct,
+                "power_w": gpu.power_w,
+            }
+            for name, value in figures.items():
+                if value is not None:
+                    values[f"gpu{gpu.index}.{name}"] = value
+        retention = self._settings.telemetry_retention_days * _DAY
+        return TelemetryPoint(
+            series=worker_series(worker_id),
+            ts=self.schedule.history_ts(worker_id, now),
+            values=values,
+            expires_at=now + retention,
+        )
+
+    # -- status ---------------------------------------------------------------------
+
+    def status(self, worker_id: str, message: Status, now: int) -> Outcome:
+        state = message.state
+        if state is WorkerState.OFFLINE:
+            # The MQTT last will: the broker lost the rig.
+            marked = self._workers.mark_offline(worker_id, silent_since=now + 1, now=now)
+            return Outcome(True, "ok" if marked else "already_offline", "status")
+        if state in _LEASE_STATES and message.lease_id:
+            lease = self._leases.get(message.lease_id)
+            if lease is None or lease.worker_id != worker_id:
+                return Outcome(False, "unknown_lease", "status")
+        try:
+            self._workers.set_state(worker_id, state, now=now, allowed_from=ALLOWED_FROM[state])
+        except NotFound:
+            return Outcome(False, "unknown_worker", "status")
+        except Conflict:
+            return Outcome(False, "illegal_transition", "status")
+        return Outcome(True, "ok", "status")
+
+    # -- block ----------------------------------------------------------------------
+
+    def block(self, worker_id: str, message: BlockFound, now: int) -> Outcome:
+        worker = self._workers.get(worker_id)
+        if worker is None or worker.revoked:
+            return Outcome(False, "unknown_worker", "block")
+        lease = self._lease_named(message.lease_id)
+        verdict = verify_block(
+            message, worker=worker, lease=lease, rules=self._settings.rules, clock=self._clock(now)
+        )
+        block = Block(
+            hash=message.hash,
+            worker_id=worker_id,
+            owner=worker.owner,
+            lease_id=lease.lease_id if lease is not None else None,
+            account=verdict.account,
+            key=message.key,
+            difficulty=verdict.difficulty,
+            attempts=message.attempts,
+            reported_hashrate=message.hashrate_value,
+            kind=verdict.kind,
+            verified=verdict.verified,
+            reason=verdict.reason,
+            found_at=message.timestamp,
+            recorded_at=now,
+        )
+        if not self._blocks.record(block):
+            return Outcome(False, "duplicate", "block")
+        return Outcome(verdict.verified, verdict.reason, "block")
+
+    # -- share ----------------------------------------------------------------------
+
+    def share(self, worker_id: str, message: Share, now: int) -> Outcome:
+        worker = self._workers.get(worker_id)
+        if worker is None or worker.revoked:
+            return Outcome(False, "unknown_worker", "share")
+        lease = self._lease_named(message.lease_id)
+        verdict = verify_share(
+            message, worker=worker, lease=lease, rules=self._settings.rules, clock=self._clock(now)
+        )
+        if not verdict.verified:
+            return Outcome(False, verdict.reason, "share")
+        assert lease is not None
+        record = ShareRecord(
+            hash=message.hash,
+            lease_id=lease.lease_id,
+            worker_id=worker_id,
+            key=message.key,
+            difficulty=message.difficulty,
+            work=verdict.work,
+            found_at=message.timestamp,
+            recorded_at=now,
+            expires_at=now + SHARE_RETENTION_SECONDS,
+        )
+        try:
+            self._shares.record(record)
+        except DuplicateEntry:
+            return Outcome(False, "duplicate", "share")
+        except LeaseNotActive:
+            return Outcome(False, "lease_not_active", "share")
+        return Outcome(True, "verified", "share")
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _lease_named(self, lease_id: str) -> Lease | None:
+        return self._leases.get(lease_id) if lease_id else None
+
+    def _clock(self, now: int) -> Clock:
+        max_age, skew = self._settings.block_max_age_seconds, self._settings.clock_skew_seconds
+        return Clock(received_at=now, max_age=max_age, skew=skew)
+
+
+def assign_task_for(lease: Lease, difficulty: int, now: int) -> AssignTask:
+    """The ``assign_task`` that sends a rig to work for ``lease`` for the time it has left."""
+    return AssignTask(
+        lease_id=lease.lease_id,
+        consumer_id=lease.renter,
+        consumer_address=lease.renter,
+        prefix=lease.prefix,
+        duration_sec=max(lease.ends_at - now, 1),
+        difficulty=difficulty,
+        share_pattern=str(SharePattern.parse(lease.share_pattern)),
+    )
