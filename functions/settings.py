@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.addresses import to_checksum
@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     mqtt_host: str = "localhost"
     mqtt_port: Annotated[int, Field(ge=1, le=65535)] = 8883
     iot_policy_name: str = ""
+    # Signs the API's session tokens (HS256). AWS: from Secrets Manager at cold start;
+    # locally: generated once per state directory. None means the API refuses sign-ins.
+    jwt_secret: SecretStr | None = None
+    jwt_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3600
+
     # Heartbeats: rigs send one every ``heartbeat_seconds``. To keep DynamoDB writes per
     # heartbeat under one, a worker's summary is written once per ``heartbeat_write_seconds``
     # slot, a history point once per ``heartbeat_history_seconds`` and the liveness index key

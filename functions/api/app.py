@@ -1,0 +1,28 @@
+"""The FastAPI app: every router under ``/api``, one error format, OpenAPI at /api/openapi.json."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from functions.api.context import ApiContext
+from functions.api.errors import install_error_handlers
+from functions.api.routers import devices
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="XenBlocks hashpower platform",
+        version="0.1.0",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    app.include_router(devices.router)
+
+    @app.get("/api/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "stage": context.settings.stage}
+
+    return app
