@@ -25,5 +25,5 @@ def client_for(context: ApiContext) -> TestClient:
     return TestClient(create_app(context), raise_server_exceptions=True)
 
 
-def auth(address: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token_for(address)}"}
+def auth(address: str, now: int = NOW) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(address, now)}"}

@@ -22,7 +22,7 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.ingest import IngestService, Outcome
 from functions.ports.devices import DeviceCommands, DevicePublisher
-from functions.routing import IngestEvent
+from functions.routing import ROUTES, IngestEvent
 from functions.settings import Settings, load_settings
 from protocol.codec import parse_uplink
 from protocol.errors import ProtocolError
@@ -31,6 +31,7 @@ logger = Logger(service="ingest")
 metrics = Metrics(namespace="XenBlocks", service="ingest")
 
 _service: IngestService | None = None
+_ROUTE_NAMES = frozenset(route.name for route in ROUTES)
 
 
 def build_service(settings: Settings, tables: Tables, publisher: DevicePublisher) -> IngestService:
@@ -69,14 +70,13 @@ def _default_service() -> IngestService:
 
 
 def process(event: object, service: IngestService) -> Outcome:
-    """Parse one rule event and hand it to the logic; log and count what happened."""
+    """Parse one rule event and hand it to the logic; log what happened."""
     try:
         ingest = IngestEvent.from_event(event)
         message = parse_uplink(ingest.route.suffix, ingest.payload)
     except ProtocolError as error:
         route = event.get("route") if isinstance(event, dict) else None
         kind = route if isinstance(route, str) and len(route) <= 32 else "unknown"
-        _count("Malformed", kind)
         logger.warning(
             "malformed message refused",
             extra={"route": kind, "field": error.field, "error": error.reason},
@@ -89,7 +89,6 @@ def process(event: object, service: IngestService) -> Outcome:
             extra={"worker_id": ingest.worker_id, "payload_worker_id": message.worker_id},
         )
     outcome = service.accept(ingest.worker_id, message, ingest.received_at_ms // 1000)
-    _count("Accepted" if outcome.accepted else "Rejected", outcome.kind)
     log = logger.info if outcome.accepted else logger.warning
     log(
         "message accepted" if outcome.accepted else "message rejected",
@@ -98,14 +97,19 @@ def process(event: object, service: IngestService) -> Outcome:
     return outcome
 
 
-def _count(name: str, route: str) -> None:
-    # The route is in the name (e.g. RejectedBlock), not a dimension: a flush carries one
-    # dimension set, and the local bridge flushes many messages at once.
-    metrics.add_metric(name=f"{name}{route.title()}", unit=MetricUnit.Count, value=1)
+def _metric_name(outcome: Outcome) -> str:
+    """E.g. AcceptedHeartbeat, RejectedBlock, MalformedShare: one metric per route and fate."""
+    if outcome.reason == "malformed":
+        fate = "Malformed"
+    else:
+        fate = "Accepted" if outcome.accepted else "Rejected"
+    route = outcome.kind if outcome.kind in _ROUTE_NAMES else "Unknown"
+    return f"{fate}{route.title()}"
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     outcome = process(event, _default_service())
+    metrics.add_metric(name=_metric_name(outcome), unit=MetricUnit.Count, value=1)
     return {"accepted": outcome.accepted, "reason": outcome.reason}

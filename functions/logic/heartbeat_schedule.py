@@ -60,5 +60,8 @@ class HeartbeatSchedule:
     @property
     def silence_allowance(self) -> int:
         """How long a worker may look silent in DynamoDB before it is offline: the offline
-        allowance plus one summary slot, since heartbeats are only written once per slot."""
-        return self.offline_after_seconds + max(self.summary_seconds - self.heartbeat_seconds, 0)
+        allowance plus a summary slot, since heartbeats are only written once per slot (and
+        a jittery rig can miss a slot's first ``heartbeat_seconds`` now and then)."""
+        if self.summary_seconds <= self.heartbeat_seconds:
+            return self.offline_after_seconds
+        return self.offline_after_seconds + self.summary_seconds

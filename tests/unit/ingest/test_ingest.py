@@ -403,3 +403,44 @@ def test_malformed_payloads_are_refused_without_writes(tables, service):
         outcome = process(event("register", worker.worker_id, raw), service)
         assert (outcome.accepted, outcome.reason) == (False, "malformed")
     assert not WorkerRepository(tables).require(worker.worker_id).online
+
+
+# -- the Lambda entry point --------------------------------------------------------------
+
+
+def test_the_handler_counts_each_message_by_route_and_fate(tables, service, capsys, caplog):
+    from functions.handlers import ingest
+    from functions.local.lambda_context import LocalLambdaContext
+
+    ingest.configure(service)
+    try:
+        context = LocalLambdaContext(function_name="ingest")
+        result = ingest.handler(event("register", "ghost", register_payload("ghost")), context)
+        ingest.handler({"route": "block", "payload": "??"}, context)
+    finally:
+        ingest.configure(None)
+    assert result == {"accepted": False, "reason": "unknown_worker"}
+    out = capsys.readouterr().out
+    assert '"RejectedRegister"' in out
+    assert '"MalformedBlock"' in out
+    assert any(r.getMessage() == "message rejected" for r in caplog.records)
+
+
+def test_routes_build_the_rule_sql_and_event_shape():
+    route = route_named("heartbeat")
+    assert route.sql() == (
+        "SELECT 'heartbeat' AS route, topic(2) AS worker_id, encode(*, 'base64') AS payload, "
+        "timestamp() AS received_at FROM 'xenminer/+/heartbeat'"
+    )
+    assert route.rule_name("prod-eu") == "xenblocks_prod_eu_heartbeat"
+    assert route.ingest_topic("prod", "xenminer/w1/heartbeat") == (
+        "$aws/rules/xenblocks_prod_heartbeat/xenminer/w1/heartbeat"
+    )
+    assert route_named("block").ingest_topic("prod", "xenminer/w1/block") == "xenminer/w1/block"
+    parsed = IngestEvent.from_event(event("status", "w1", b"{}", 5))
+    assert (parsed.route.name, parsed.worker_id, parsed.payload, parsed.received_at_ms) == (
+        "status",
+        "w1",
+        b"{}",
+        5000,
+    )
