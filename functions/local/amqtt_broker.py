@@ -1,0 +1,204 @@
+"""The embedded broker (amqtt) with the rules mosquitto gets from its config.
+
+amqtt asks TLS for a client certificate but accepts none (``CERT_OPTIONAL``), has no
+certificate identities and no per-client topic patterns, so this module adds them: a
+broker subclass that requires the certificate and keeps refused CONNECTs harmless, an auth
+plugin (certificate from the local CA, not revoked, client id = CN for a rig) and a topic
+plugin (a rig only under ``xenminer/<CN>/``; the service identity everywhere).
+
+Both plugins are named by dotted path in the broker config; amqtt builds them itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.contexts import Action, BaseContext
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+from cryptography import x509
+
+from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority, common_name
+from protocol.topics import TOPIC_ROOT
+
+log = logging.getLogger(__name__)
+
+# The TLS object of the connection being served: each client connection is its own asyncio
+# task, so this is per connection.
+_CONNECTION_TLS: contextvars.ContextVar[ssl.SSLObject | None] = contextvars.ContextVar(
+    "xenblocks_connection_tls", default=None
+)
+
+
+def peer_certificate(tls: ssl.SSLObject | None) -> x509.Certificate | None:
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def authorized_identity(
+    ca: LocalCertificateAuthority, tls: ssl.SSLObject | None, client_id: str | None
+) -> str | None:
+    """The CN of a connection that may use ``client_id``, or None to refuse it.
+
+    The TLS layer already verified the chain to the local CA (and the clientAuth purpose).
+    """
+    cert = peer_certificate(tls)
+    if cert is None:
+        return None
+    name = common_name(cert)
+    if name is None or ca.is_revoked(cert):
+        return None
+    if name == SERVICE_IDENTITY or client_id == name:
+        return name
+    return None
+
+
+def connection_identity(session: Session | None) -> str | None:
+    """The CN of the certificate the session connected with (never its claimed username)."""
+    cert = peer_certificate(session.ssl_object if session is not None else None)
+    return common_name(cert) if cert is not None else None
+
+
+class CertificateAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
+    """A client certificate from the local CA, not revoked; a rig's client id is its CN."""
+
+    @dataclass
+    class Config:
+        ca_directory: str
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        # Its own view of the CA directory: revocations made anywhere show through the index.
+        self._ca = LocalCertificateAuthority(Path(self.config.ca_directory))
+
+    async def authenticate(self, *, session: Session) -> bool:
+        name = authorized_identity(self._ca, session.ssl_object, session.client_id)
+        if name is None:
+            log.info(
+                "refused client %r: certificate missing, revoked or not its own", session.client_id
+            )
+            return False
+        return True
+
+
+class TopicAclPlugin(BaseTopicPlugin):  # type: ignore[misc]
+    """``xenminer/<CN>/…`` for a rig (publish, subscribe and receive); all for the service."""
+
+    @dataclass
+    class Config:
+        pass
+
+    async def topic_filtering(
+        self,
+        *,
+        session: Session | None = None,
+        topic: str | None = None,
+        action: Action | None = None,
+    ) -> bool:
+        name = connection_identity(session)
+        if name is None or topic is None:
+            return False
+        if name == SERVICE_IDENTITY:
+            return True
+        # A filter with a wildcard above the rig's own level is refused outright (mosquitto
+        # accepts it and filters on delivery: either way nothing foreign arrives).
+        return topic.startswith(f"{TOPIC_ROOT}/{name}/")
+
+
+class MutualTlsBroker(Broker):  # type: ignore[misc]
+    """amqtt's broker with the client certificate required and checked before any session
+    is touched."""
+
+    def __init__(self, config: dict[str, Any], ca: LocalCertificateAuthority) -> None:
+        super().__init__(config)
+        self._ca = ca
+
+    @staticmethod
+    def _create_ssl_context(listener: Any) -> ssl.SSLContext:
+        context: ssl.SSLContext = Broker._create_ssl_context(listener)
+        context.verify_mode = ssl.CERT_REQUIRED  # amqtt sets CERT_OPTIONAL
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    async def _client_connected(self, listener_name: str, reader: Any, writer: Any) -> None:
+        _CONNECTION_TLS.set(writer.get_ssl_info())
+        await super()._client_connected(listener_name, reader, writer)
+
+    async def _delete_session(self, client_id: str) -> None:
+        # amqtt drops a clean-session client's stored session before authenticating the
+        # CONNECT: one that is going to be refused must not end someone else's session.
+        tls = _CONNECTION_TLS.get()
+        if tls is not None and authorized_identity(self._ca, tls, client_id) is None:
+            return
+        await super()._delete_session(client_id)
+
+    async def _handle_client_session(
+        self,
+        reader: Any,
+        writer: Any,
+        client_session: Session,
+        handler: Any,
+        server: Any,
+        listener_name: str,
+    ) -> None:
+        tls = _CONNECTION_TLS.get()
+        if authorized_identity(self._ca, tls, client_session.client_id) is None:
+            # Refused here, before amqtt's take-over closes the connection of the client id's
+            # rightful owner and before a stored session is handed over.
+            log.info("refused CONNECT from %r", client_session.client_id)
+            await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+            await writer.close()
+            return
+        # A stored session (clean_session false) keeps its old TLS object: check the live one.
+        client_session.ssl_object = tls
+        await super()._handle_client_session(
+            reader, writer, client_session, handler, server, listener_name
+        )
+
+
+def broker_config(
+    ca: LocalCertificateAuthority, host: str, port: int, cert_path: Path, key_path: Path
+) -> dict[str, Any]:
+    return {
+        "listeners": {
+            "default": {
+                "type": "tcp",
+                "bind": f"{host}:{port}",
+                "ssl": True,
+                "cafile": str(ca.ca_path),
+                "certfile": str(cert_path),
+                "keyfile": str(key_path),
+            }
+        },
+        # Naming plugins replaces amqtt's defaults (anonymous auth, $SYS, packet logging).
+        "plugins": {
+            f"{__name__}.CertificateAuthPlugin": {"ca_directory": str(ca.directory)},
+            f"{__name__}.TopicAclPlugin": {},
+        },
+    }
+
+
+async def serve(
+    config: dict[str, Any],
+    ca: LocalCertificateAuthority,
+    started: asyncio.Future[None],
+    stop: asyncio.Event,
+) -> None:
+    """Run the broker until ``stop`` is set; ``started`` resolves (or fails) once it listens."""
+    broker = MutualTlsBroker(config, ca)
+    try:
+        await broker.start()
+    except BaseException as error:
+        started.set_exception(error)
+        return
+    started.set_result(None)
+    await stop.wait()
+    await broker.shutdown()

@@ -1,0 +1,408 @@
+"""The local MQTT broker: mutual TLS against the local CA and per-rig topic ACLs.
+
+mosquitto when it is installed (a subprocess with a generated config), amqtt otherwise (in
+a background thread). The rules are the same for both:
+
+- TLS 1.2 or newer; a client certificate signed by the local CA is required, and a revoked
+  one is refused;
+- the identity is the certificate's common name; a rig may publish, subscribe and receive
+  only under ``xenminer/<its CN>/``; ``SERVICE_IDENTITY`` (the platform) may use every topic.
+
+Where they differ: amqtt refuses a rig's CONNECT whose client id is not its CN and refuses a
+subscription outside its prefix; mosquitto 2.0 can bind neither, so it accepts both and
+the ACL still keeps every foreign message away. Revocations reach amqtt at once; mosquitto
+reads the CRL at start and on SIGHUP, which ``sync_revocations()`` (and a watcher thread,
+for revocations made by another process) sends when the CRL changed. Connections that are
+already open stay open on both until they disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import errno
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+from pathlib import Path
+from typing import IO, Literal
+
+from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority
+from functions.local.stack import PortInUse
+from protocol.topics import TOPIC_ROOT
+
+log = logging.getLogger(__name__)
+
+BrokerKind = Literal["auto", "mosquitto", "amqtt"]
+# Debian puts mosquitto in /usr/sbin, which is not on a normal user's PATH.
+_SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+_RELOAD_LINE = "Reloading config"
+WATCH_INTERVAL = 0.5
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+class BrokerUnavailable(BrokerError):
+    """The requested broker is not installed."""
+
+
+def find_mosquitto() -> str | None:
+    path = os.pathsep.join([os.environ.get("PATH", ""), *_SBIN])
+    return shutil.which("mosquitto", path=path)
+
+
+class RunningBroker(ABC):
+    """A broker that is serving: where it is, what it trusts, and how to stop it."""
+
+    kind: Literal["mosquitto", "amqtt"]
+
+    def __init__(self, host: str, port: int, ca: LocalCertificateAuthority, state_dir: Path):
+        self.host, self.port, self.state_dir = host, port, state_dir
+        self.ca_path = ca.ca_path
+        self._ca = ca
+
+    @property
+    def url(self) -> str:
+        return f"mqtts://{self.host}:{self.port}"
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop serving and release the port; safe to call twice."""
+
+    @abstractmethod
+    def sync_revocations(self) -> None:
+        """Return once new connections are checked against every revocation made so far."""
+
+    def __enter__(self) -> RunningBroker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def start_broker(
+    ca: LocalCertificateAuthority,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8883,
+    state_dir: Path,
+    kind: BrokerKind = "auto",
+    startup_timeout: float = 10.0,
+) -> RunningBroker:
+    """Start a broker on ``host:port`` with its files in ``state_dir``; it serves at return.
+
+    Raises PortInUse when the port is taken, BrokerUnavailable when mosquitto is asked for
+    but missing, and BrokerError when the broker does not come up.
+    """
+    if kind not in ("auto", "mosquitto", "amqtt"):
+        raise ValueError(f"unknown broker kind {kind!r}")
+    mosquitto = find_mosquitto() if kind != "amqtt" else None
+    if kind == "mosquitto" and mosquitto is None:
+        raise BrokerUnavailable(
+            "mosquitto is not installed (apt-get install mosquitto, or use the amqtt broker)"
+        )
+    if kind == "auto" and mosquitto is None:
+        log.info("mosquitto is not installed; using the embedded amqtt broker")
+    _check_port_free(host, port)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = ca.server_certificate([host], directory=state_dir)
+    if mosquitto is not None:
+        return _Mosquitto.start(
+            mosquitto, ca, host, port, state_dir, cert_path, key_path, startup_timeout
+        )
+    return _Amqtt.start(ca, host, port, state_dir, cert_path, key_path, startup_timeout)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # What the brokers set too: a port in TIME_WAIT is free, a listening one is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(f"MQTT port {port} on {host} is in use; pick another") from error
+            raise
+
+
+def _accepts(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+# -- mosquitto ----------------------------------------------------------------------------
+
+
+def mosquitto_acl() -> str:
+    return (
+        "# The platform may use every topic.\n"
+        f"user {SERVICE_IDENTITY}\n"
+        "topic readwrite #\n\n"
+        "# A rig (username = its certificate's CN) only its own topics.\n"
+        f"pattern readwrite {TOPIC_ROOT}/%u/#\n"
+    )
+
+
+def mosquitto_config(
+    ca: LocalCertificateAuthority,
+    host: str,
+    port: int,
+    acl_path: Path,
+    cert_path: Path,
+    key_path: Path,
+) -> str:
+    # As root, mosquitto would switch to the 'mosquitto' user, who cannot read our files.
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    return "\n".join(
+        [
+            "# Generated by xenblocks for the local stack; rewritten at every start.",
+            "per_listener_settings false",
+            "allow_anonymous false",
+            "persistence false",
+            f"user {user}",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            f"acl_file {acl_path}",
+            "",
+            f"listener {port} {host}",
+            f"cafile {ca.ca_path}",
+            f"certfile {cert_path}",
+            f"keyfile {key_path}",
+            f"crlfile {ca.crl_path}",
+            "require_certificate true",
+            "use_identity_as_username true",
+            "tls_version tlsv1.2",
+            "",
+        ]
+    )
+
+
+class _Mosquitto(RunningBroker):
+    kind: Literal["mosquitto", "amqtt"] = "mosquitto"
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        log_file: IO[bytes],
+        ca: LocalCertificateAuthority,
+        host: str,
+        port: int,
+        state_dir: Path,
+    ) -> None:
+        super().__init__(host, port, ca, state_dir)
+        self.process = process
+        self.log_path = state_dir / "mosquitto.log"
+        self._log_file = log_file
+        self._lock = threading.Lock()
+        self._loaded_crl = _stamp(ca.crl_path)
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name=f"mosquitto-crl-{port}")
+
+    @classmethod
+    def start(
+        cls,
+        executable: str,
+        ca: LocalCertificateAuthority,
+        host: str,
+        port: int,
+        state_dir: Path,
+        cert_path: Path,
+        key_path: Path,
+        timeout: float,
+    ) -> _Mosquitto:
+        acl_path, config_path = state_dir / "mosquitto.acl", state_dir / "mosquitto.conf"
+        acl_path.write_text(mosquitto_acl())
+        config_path.write_text(mosquitto_config(ca, host, port, acl_path, cert_path, key_path))
+        log_file = (state_dir / "mosquitto.log").open("ab")
+        process = subprocess.Popen(  # noqa: S603 - our own executable and config
+            [executable, "-c", str(config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        broker = cls(process, log_file, ca, host, port, state_dir)
+        atexit.register(broker.stop)
+        deadline = time.monotonic() + timeout
+        while not _accepts(host, port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if process.poll() is not None or not _accepts(host, port):
+            broker.stop()
+            raise BrokerError(
+                f"mosquitto did not start on {host}:{port}; its log "
+                f"({broker.log_path}) ends with:\n{broker.log_tail()}"
+            )
+        broker._watcher.start()
+        log.info("mosquitto %s serving on %s:%d", executable, host, port)
+        return broker
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def sync_revocations(self, timeout: float = 5.0) -> None:
+        """SIGHUP when the CRL changed, then wait for mosquitto to say it reloaded.
+
+        mosquitto is single-threaded: once it logged the reload, every connection it
+        handles next is checked against the new CRL.
+        """
+        with self._lock:
+            stamp = _stamp(self._ca.crl_path)
+            if stamp == self._loaded_crl or self.process.poll() is not None:
+                return
+            offset = self.log_path.stat().st_size
+            self.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + timeout
+            while not self._logged_since(offset, _RELOAD_LINE):
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise BrokerError(f"mosquitto did not reload its CRL:\n{self.log_tail()}")
+                time.sleep(0.02)
+            self._loaded_crl = stamp
+
+    def _logged_since(self, offset: int, text: str) -> bool:
+        with self.log_path.open("rb") as log_file:
+            log_file.seek(offset)
+            return text.encode() in log_file.read()
+
+    def _watch(self) -> None:
+        """Revocations made by another process (a CLI) reach mosquitto too."""
+        while not self._stopping.wait(WATCH_INTERVAL):
+            try:
+                self.sync_revocations()
+            except BrokerError:
+                log.exception("mosquitto on port %d did not take the new CRL", self.port)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher.is_alive() and self._watcher is not threading.current_thread():
+            self._watcher.join()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_file.close()
+        atexit.unregister(self.stop)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+# -- amqtt --------------------------------------------------------------------------------
+
+
+class _Amqtt(RunningBroker):
+    kind: Literal["mosquitto", "amqtt"] = "amqtt"
+
+    def __init__(
+        self, ca: LocalCertificateAuthority, host: str, port: int, state_dir: Path
+    ) -> None:
+        super().__init__(host, port, ca, state_dir)
+        self._loop = asyncio.new_event_loop()
+        self._stop_event: asyncio.Event | None = None
+        self._started: Future[None] = Future()
+        self._thread = threading.Thread(target=self._run, name=f"amqtt-{port}", daemon=True)
+        self._config: dict[str, object] = {}
+
+    @classmethod
+    def start(
+        cls,
+        ca: LocalCertificateAuthority,
+        host: str,
+        port: int,
+        state_dir: Path,
+        cert_path: Path,
+        key_path: Path,
+        timeout: float,
+    ) -> _Amqtt:
+        from functions.local.amqtt_broker import broker_config
+
+        broker = cls(ca, host, port, state_dir)
+        broker._config = broker_config(ca, host, port, cert_path, key_path)
+        broker._thread.start()
+        try:
+            broker._started.result(timeout=timeout)
+        except BaseException as error:
+            broker.stop()
+            raise BrokerError(f"amqtt did not start on {host}:{port}: {error}") from error
+        atexit.register(broker.stop)
+        log.info("amqtt serving on %s:%d", host, port)
+        return broker
+
+    def _run(self) -> None:
+        from functions.local.amqtt_broker import serve
+
+        asyncio.set_event_loop(self._loop)
+        self._loop.set_exception_handler(_quiet_tls_failures)
+
+        async def main() -> None:
+            self._stop_event = asyncio.Event()
+            started = self._loop.create_future()
+            started.add_done_callback(self._report_started)
+            await serve(self._config, self._ca, started, self._stop_event)
+
+        try:
+            self._loop.run_until_complete(main())
+        except BaseException as error:
+            if not self._started.done():
+                self._started.set_exception(error)
+            log.exception("amqtt on port %d stopped with an error", self.port)
+        finally:
+            with contextlib.suppress(Exception):
+                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+    def _report_started(self, started: asyncio.Future[None]) -> None:
+        error = started.exception()
+        if error is not None:
+            self._started.set_exception(error)
+        else:
+            self._started.set_result(None)
+
+    def sync_revocations(self) -> None:
+        """Nothing to wait for: every CONNECT reads the CA's revocations."""
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            stop_event = self._stop_event
+            if stop_event is not None:
+                self._loop.call_soon_threadsafe(stop_event.set)
+            self._thread.join(timeout=10)
+            if self._thread.is_alive():
+                raise BrokerError(f"amqtt on port {self.port} did not stop")
+        atexit.unregister(self.stop)
+
+
+def _quiet_tls_failures(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """A refused client certificate is an expected event, not a broker error."""
+    error = context.get("exception")
+    if isinstance(error, ssl.SSLError | ConnectionResetError):
+        log.info("TLS connection refused: %s", error)
+        return
+    loop.default_exception_handler(context)

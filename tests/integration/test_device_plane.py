@@ -1,0 +1,306 @@
+"""The rig ↔ cloud path for real: enrolment through the API, a real broker with mutual TLS,
+the rule bridge, the ingest handler, DynamoDB (moto), and commands back to the rig."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.api.context import ApiContext
+from functions.dal.blocks import BlockRepository
+from functions.dal.workers import WorkerRepository
+from functions.handlers import ingest
+from functions.local.broker import find_mosquitto, start_broker
+from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority
+from functions.local.mqtt_client import MqttError, ServiceClient
+from functions.local.rule_bridge import RuleBridge
+from functions.ports.csr import generate_key_and_csr
+from functions.settings import Settings
+from protocol.codec import encode, last_will, parse_task
+from protocol.messages import BlockFound, Heartbeat, Register, WorkerState
+from protocol.topics import Downlink, Uplink, topic
+from protocol.xenblocks import BlockRules
+from tests.api_client import api_settings, auth, client_for
+from tests.factories import PROVIDER
+from tests.mining import mine
+
+TIMEOUT = 10.0
+KINDS = [
+    pytest.param(
+        "mosquitto",
+        marks=pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed"),
+    ),
+    "amqtt",
+]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    rules = BlockRules(difficulty=8, block_pattern="XEN", xuni_pattern="UN[0-9]")
+    # Every heartbeat written, so the test sees each one.
+    return Settings(stage="test", rules=rules, heartbeat_seconds=5, heartbeat_write_seconds=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Plane:
+    ca: LocalCertificateAuthority
+    host: str
+    port: int
+    api: Any
+    tables: Any
+    bridge: RuleBridge
+    state_dir: Path
+
+    def enrol(self) -> tuple[str, Path, Path]:
+        key_pem, csr_pem = generate_key_and_csr("rig")
+        body = self.api.post(
+            "/api/devices", json={"csr_pem": csr_pem}, headers=auth(PROVIDER, int(time.time()))
+        )
+        assert body.status_code == 201, body.text
+        enrolment = body.json()
+        worker_id = enrolment["worker_id"]
+        cert, key = self.state_dir / f"{worker_id}.pem", self.state_dir / f"{worker_id}.key"
+        cert.write_text(enrolment["certificate_pem"])
+        key.write_text(key_pem)
+        return worker_id, cert, key
+
+    def rig(self, worker_id: str, cert: Path, key: Path) -> ServiceClient:
+        client = ServiceClient(
+            host=self.host,
+            port=self.port,
+            ca_path=self.ca.ca_path,
+            cert_path=cert,
+            key_path=key,
+            client_id=worker_id,
+            timeout=5.0,
+        )
+        client.connect()
+        return client
+
+    def settle(self) -> None:
+        time.sleep(0.3)  # let in-flight messages reach the bridge
+        assert self.bridge.wait_idle(TIMEOUT)
+
+
+@pytest.fixture(params=KINDS)
+def plane(request, settings, tables, tmp_path) -> Iterator[Plane]:
+    ca = LocalCertificateAuthority(tmp_path / "ca")
+    host, port = "127.0.0.1", _free_port()
+    broker = start_broker(
+        ca, host=host, port=port, state_dir=tmp_path / "broker", kind=request.param
+    )
+    cert, key = ca.issue_identity(SERVICE_IDENTITY, tmp_path / "service")
+    service_client = ServiceClient(
+        host=host,
+        port=port,
+        ca_path=ca.ca_path,
+        cert_path=cert,
+        key_path=key,
+        client_id="xenblocks-bridge",
+    )
+    bridge = None
+    try:
+        service_client.connect()
+        ingest.configure(ingest.build_service(settings, tables, service_client))
+        bridge = RuleBridge(
+            service_client, ingest.handler, dead_letter_path=tmp_path / "dead-letter.jsonl"
+        )
+        bridge.start()
+        context = ApiContext(settings=api_settings(settings), tables=tables, ca=ca)
+        yield Plane(ca, host, port, client_for(context), tables, bridge, tmp_path)
+    finally:
+        if bridge is not None:
+            bridge.stop()
+        ingest.configure(None)
+        service_client.close()
+        broker.stop()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, _topic: str, payload: bytes) -> None:
+        with self._changed:
+            self.messages.append(payload)
+            self._changed.notify_all()
+
+    def wait(self, predicate: Callable[[list[bytes]], bool]) -> list[bytes]:
+        with self._changed:
+            assert self._changed.wait_for(lambda: predicate(self.messages), timeout=TIMEOUT)
+            return list(self.messages)
+
+
+def _register(worker_id: str) -> Register:
+    return Register(
+        worker_id=worker_id,
+        eth_address=PROVIDER,
+        gpu_count=0,
+        total_memory_gb=0,
+        gpus=[],
+        version="test",
+        timestamp=int(time.time()),
+    )
+
+
+def _heartbeat(worker_id: str, hashrate: float) -> Heartbeat:
+    return Heartbeat(
+        worker_id=worker_id,
+        hashrate=hashrate,
+        active_gpus=1,
+        accepted_blocks=0,
+        difficulty=8,
+        uptime_sec=10,
+        timestamp=int(time.time()),
+    )
+
+
+def _block(worker_id: str, key: str, hash_b64: str, **changes: Any) -> bytes:
+    report = BlockFound(
+        worker_id=worker_id,
+        lease_id="",
+        hash=hash_b64,
+        key=key,
+        account=PROVIDER,
+        attempts=10,
+        hashrate="100.0",
+        timestamp=int(time.time()),
+    )
+    data = json.loads(encode(report))
+    data.update(changes)
+    return json.dumps(data).encode()
+
+
+def test_enrol_connect_register_heartbeat_and_blocks(plane):
+    worker_id, cert, key = plane.enrol()
+    rig = plane.rig(worker_id, cert, key)
+    try:
+        tasks = Inbox()
+        rig.subscribe(topic(worker_id, Downlink.TASK), tasks)
+        rig.publish(topic(worker_id, Uplink.REGISTER), encode(_register(worker_id)))
+        [ack] = tasks.wait(lambda m: len(m) >= 1)
+        assert parse_task(ack).accepted
+        rig.publish(topic(worker_id, Uplink.HEARTBEAT), encode(_heartbeat(worker_id, 321.0)))
+        plane.settle()
+        worker = WorkerRepository(plane.tables).require(worker_id)
+        assert worker.online
+        assert worker.hashrate == 321.0
+        assert worker.state is WorkerState.AVAILABLE
+
+        blocks = BlockRepository(plane.tables)
+        is_block = lambda h: "XEN" in h  # noqa: E731
+        real_key, real_hash = mine(PROVIDER, 8, is_block)
+        salt_key, salt_hash = mine("0x" + "1" * 40, 8, is_block)  # mined for someone else
+        lease_key, lease_hash = mine(PROVIDER, 8, is_block)
+        xuni_key, xuni_hash = mine(
+            PROVIDER, 8, lambda h: "XEN" not in h and any(f"UN{d}" in h for d in "0123456789")
+        )
+        now = int(time.time())
+        minute_30 = now - now % 3600 + 30 * 60  # outside the XUNI windows
+        if minute_30 > now:
+            minute_30 -= 3600
+        forgeries = {
+            "random": (_block(worker_id, real_key, "XEN" + "A" * 83), "hash_mismatch"),
+            "wrong_salt": (_block(worker_id, salt_key, salt_hash), "hash_mismatch"),
+            "unknown_lease": (
+                _block(worker_id, lease_key, lease_hash, lease_id="lease-x"),
+                "unknown_lease",
+            ),
+            "xuni_outside": (
+                _block(worker_id, xuni_key, xuni_hash, timestamp=minute_30),
+                "xuni_outside_window",
+            ),
+        }
+        for payload, _ in forgeries.values():
+            rig.publish(topic(worker_id, Uplink.BLOCK), payload)
+        rig.publish(topic(worker_id, Uplink.BLOCK), _block(worker_id, real_key, real_hash))
+        rig.publish(
+            topic(worker_id, Uplink.BLOCK), _block(worker_id, real_key, real_hash)
+        )  # replay
+        plane.settle()
+
+        real = blocks.get(real_hash)
+        assert real is not None
+        assert real.verified
+        assert real.kind == "normal"
+        stored_reasons = {
+            name: (blocks.get(json.loads(payload)["hash"]) or _missing).reason
+            for name, (payload, _) in forgeries.items()
+        }
+        assert stored_reasons == {name: reason for name, (_, reason) in forgeries.items()}
+        assert plane.bridge.dead_letters == 0
+    finally:
+        rig.close()
+
+
+class _Missing:
+    reason = "not recorded"
+
+
+_missing = _Missing()
+
+
+def test_a_rig_cannot_speak_for_another(plane):
+    a_id, a_cert, a_key = plane.enrol()
+    b_id, _, _ = plane.enrol()
+    rig_a = plane.rig(a_id, a_cert, a_key)
+    try:
+        rig_a.publish(topic(b_id, Uplink.REGISTER), encode(_register(b_id)))
+    except MqttError:
+        pass  # a broker may refuse the publish outright; either way it must not land
+    finally:
+        plane.settle()
+        rig_a.close()
+    b = WorkerRepository(plane.tables).require(b_id)
+    assert not b.online
+    assert b.last_seen is None
+
+
+def test_the_last_will_marks_a_lost_rig_offline(plane):
+    worker_id, cert, key = plane.enrol()
+    rig = plane.rig(worker_id, cert, key)
+    tasks = Inbox()
+    rig.subscribe(topic(worker_id, Downlink.TASK), tasks)
+    rig.publish(topic(worker_id, Uplink.REGISTER), encode(_register(worker_id)))
+    tasks.wait(lambda m: len(m) >= 1)
+    rig.close()
+    # A clean disconnect sends no will; publish what the broker would have sent.
+    will_topic, will = last_will(worker_id, int(time.time()))
+    other = plane.rig(worker_id, cert, key)
+    other.publish(will_topic, will)
+    other.close()
+    plane.settle()
+    assert not WorkerRepository(plane.tables).require(worker_id).online
+
+
+def test_a_revoked_rig_cannot_connect(plane):
+    worker_id, cert, key = plane.enrol()
+    assert (
+        plane.api.delete(
+            f"/api/devices/{worker_id}", headers=auth(PROVIDER, int(time.time()))
+        ).status_code
+        == 204
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while True:  # the broker picks the new CRL up within a moment
+        try:
+            plane.rig(worker_id, cert, key).close()
+        except MqttError:
+            break
+        assert time.monotonic() < deadline, "a revoked certificate still connects"
+        time.sleep(0.5)

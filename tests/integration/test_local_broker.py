@@ -1,0 +1,333 @@
+"""The local broker, both kinds, over real sockets: mutual TLS, per-rig ACLs, revocation."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from functions.local import broker as broker_module
+from functions.local.broker import (
+    BrokerUnavailable,
+    RunningBroker,
+    find_mosquitto,
+    start_broker,
+)
+from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority
+from functions.local.mqtt_client import (
+    ConnectionRefused,
+    MqttError,
+    ServiceClient,
+    SubscriptionRefused,
+)
+from functions.local.stack import PortInUse
+from functions.ports.csr import generate_key_and_csr
+from functions.ports.devices import DeviceCommands
+from protocol.codec import encode
+from protocol.downlink import Control, RegisterAck
+
+KINDS = [
+    pytest.param(
+        "mosquitto",
+        marks=pytest.mark.skipif(
+            find_mosquitto() is None,
+            reason="mosquitto is not installed (scripts/dev test installs it)",
+        ),
+    ),
+    "amqtt",
+]
+TIMEOUT = 5.0
+# How long "nothing arrived" is watched for, after a later message proved delivery works.
+GRACE = 0.2
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Inbox:
+    """What a subscription delivered, with a way to wait for a message."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, topic: str, payload: bytes) -> None:
+        with self._changed:
+            self.messages.append((topic, payload))
+            self._changed.notify_all()
+
+    def wait_for(self, topic: str, payload: bytes, timeout: float = TIMEOUT) -> None:
+        with self._changed:
+            arrived = self._changed.wait_for(
+                lambda: (topic, payload) in self.messages, timeout=timeout
+            )
+        assert arrived, f"{topic} {payload!r} never arrived; got {self.messages}"
+
+    def topics(self) -> set[str]:
+        with self._changed:
+            return {topic for topic, _ in self.messages}
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> LocalCertificateAuthority:
+    return LocalCertificateAuthority(tmp_path / "ca")
+
+
+@pytest.fixture(params=KINDS)
+def broker(
+    request: pytest.FixtureRequest, ca: LocalCertificateAuthority, tmp_path: Path
+) -> Iterator[RunningBroker]:
+    running = start_broker(ca, port=_free_port(), state_dir=tmp_path / "broker", kind=request.param)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+Connect = Callable[..., ServiceClient]
+
+
+@pytest.fixture
+def connect(broker: RunningBroker, tmp_path: Path) -> Iterator[Connect]:
+    """A client with the given certificate files, connected; closed after the test."""
+    clients: list[ServiceClient] = []
+
+    def make(
+        identity: tuple[Path, Path] | None, client_id: str, *, timeout: float = TIMEOUT
+    ) -> ServiceClient:
+        client = ServiceClient(
+            host=broker.host,
+            port=broker.port,
+            ca_path=broker.ca_path,
+            cert_path=identity[0] if identity else None,
+            key_path=identity[1] if identity else None,
+            client_id=client_id,
+            timeout=timeout,
+        )
+        clients.append(client)
+        client.connect()
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.fixture
+def identities(ca: LocalCertificateAuthority, tmp_path: Path) -> Callable[[str], tuple[Path, Path]]:
+    return lambda name: ca.issue_identity(name, tmp_path / "identities")
+
+
+@pytest.fixture
+def service(connect: Connect, identities: Callable[[str], tuple[Path, Path]]) -> ServiceClient:
+    return connect(identities(SERVICE_IDENTITY), "platform")
+
+
+def test_a_rig_publishes_on_its_own_topic_and_the_service_receives_it(
+    broker, connect, identities, service
+):
+    inbox = Inbox()
+    service.subscribe("xenminer/#", inbox)
+    rig = connect(identities("rig-a"), "rig-a")
+
+    rig.publish("xenminer/rig-a/heartbeat", b'{"hashrate": 1}')
+
+    inbox.wait_for("xenminer/rig-a/heartbeat", b'{"hashrate": 1}')
+
+
+def test_the_service_commands_reach_the_rig(broker, connect, identities, service):
+    rig = connect(identities("rig-a"), "rig-a")
+    inbox = Inbox()
+    rig.subscribe("xenminer/rig-a/#", inbox)
+    commands = DeviceCommands(service)  # the ServiceClient is the port's local adapter
+
+    commands.task("rig-a", RegisterAck(accepted=True))
+    commands.control("rig-a", Control(action="pause"))
+
+    inbox.wait_for("xenminer/rig-a/task", encode(RegisterAck(accepted=True)))
+    inbox.wait_for("xenminer/rig-a/control", encode(Control(action="pause")))
+
+
+def test_a_client_without_a_certificate_is_refused(broker, connect):
+    with pytest.raises(MqttError):
+        connect(None, "rig-a")
+
+
+def test_a_certificate_from_another_ca_is_refused(broker, connect, tmp_path):
+    stranger = LocalCertificateAuthority(tmp_path / "another-ca")
+    with pytest.raises(MqttError):
+        connect(stranger.issue_identity("rig-a", tmp_path / "stranger"), "rig-a")
+
+
+def test_the_brokers_server_certificate_is_not_a_client_certificate(broker, connect):
+    server = (broker.state_dir / "server.pem", broker.state_dir / "server.key")
+    with pytest.raises(MqttError):
+        connect(server, "xenblocks-local-broker")
+
+
+def test_a_rig_cannot_publish_for_another_worker(broker, connect, identities, service):
+    inbox = Inbox()
+    service.subscribe("xenminer/#", inbox)
+    rig = connect(identities("rig-a"), "rig-a")
+
+    rig.publish("xenminer/rig-b/heartbeat", b"forged")  # acknowledged, then dropped
+    rig.publish("xenminer/rig-a/heartbeat", b"after")  # proves the first had its chance
+
+    inbox.wait_for("xenminer/rig-a/heartbeat", b"after")
+    assert "xenminer/rig-b/heartbeat" not in inbox.topics()
+
+
+def test_a_rig_receives_nothing_of_another_worker(broker, connect, identities, service):
+    rig = connect(identities("rig-a"), "rig-a")
+    foreign, own = Inbox(), Inbox()
+    if broker.kind == "amqtt":
+        with pytest.raises(SubscriptionRefused):
+            rig.subscribe("xenminer/rig-b/task", foreign)
+    else:  # mosquitto 2.0 grants the subscription and filters every delivery
+        rig.subscribe("xenminer/rig-b/task", foreign)
+    rig.subscribe("xenminer/rig-a/task", own)
+
+    service.publish("xenminer/rig-b/task", b"not yours")
+    service.publish("xenminer/rig-a/task", b"yours")
+
+    own.wait_for("xenminer/rig-a/task", b"yours")
+    threading.Event().wait(GRACE)
+    assert foreign.messages == []
+    assert own.messages == [("xenminer/rig-a/task", b"yours")]
+
+
+def test_a_wildcard_subscription_only_brings_the_rigs_own_topics(
+    broker, connect, identities, service
+):
+    rig = connect(identities("rig-a"), "rig-a")
+    inbox = Inbox()
+    if broker.kind == "amqtt":
+        with pytest.raises(SubscriptionRefused):
+            rig.subscribe("xenminer/+/task", inbox)
+        rig.subscribe("xenminer/rig-a/#", inbox)
+    else:
+        rig.subscribe("xenminer/+/task", inbox)
+
+    service.publish("xenminer/rig-b/task", b"not yours")
+    service.publish("xenminer/rig-a/task", b"yours")
+
+    inbox.wait_for("xenminer/rig-a/task", b"yours")
+    threading.Event().wait(GRACE)
+    assert inbox.topics() == {"xenminer/rig-a/task"}
+
+
+def test_the_client_id_does_not_lend_another_rigs_rights(broker, connect, identities, service):
+    inbox = Inbox()
+    service.subscribe("xenminer/#", inbox)
+    impostor_identity = identities("rig-b")
+
+    if broker.kind == "amqtt":
+        # amqtt binds the client id to the certificate; the refused CONNECT leaves the
+        # owner's connection and subscriptions alone.
+        owner, commands = connect(identities("rig-a"), "rig-a"), Inbox()
+        owner.subscribe("xenminer/rig-a/task", commands)
+        with pytest.raises(ConnectionRefused, match="Not authorized"):
+            connect(impostor_identity, "rig-a")
+        service.publish("xenminer/rig-a/task", b"still yours")
+        commands.wait_for("xenminer/rig-a/task", b"still yours")
+        assert owner.connected
+    else:
+        # mosquitto cannot bind the client id (the owner would be taken over); the identity
+        # is still rig-b's certificate, and so are the rights.
+        impostor = connect(impostor_identity, "rig-a")
+        impostor.publish("xenminer/rig-a/heartbeat", b"forged")
+        impostor.publish("xenminer/rig-b/heartbeat", b"after")
+        inbox.wait_for("xenminer/rig-b/heartbeat", b"after")
+        assert "xenminer/rig-a/heartbeat" not in inbox.topics()
+
+
+def test_a_revoked_certificate_is_refused(broker, connect, ca, tmp_path):
+    key_pem, csr_pem = generate_key_and_csr("rig-r")
+    issued = ca.issue("rig-r", csr_pem)
+    identity = (tmp_path / "rig-r.pem", tmp_path / "rig-r.key")
+    identity[0].write_text(issued.certificate_pem)
+    identity[1].write_text(key_pem)
+    connect(identity, "rig-r").close()  # good until revoked
+
+    ca.revoke("rig-r", issued.certificate_id)
+    broker.sync_revocations()
+
+    with pytest.raises(MqttError):
+        connect(identity, "rig-r")
+
+
+def test_subscriptions_come_back_after_the_broker_restarts(
+    broker, connect, identities, service, ca, tmp_path
+):
+    inbox = Inbox()
+    service.subscribe("xenminer/#", inbox)
+    rig_identity = identities("rig-a")
+    broker.stop()
+
+    service.timeout = 0.5
+    with pytest.raises(MqttError):  # publish or raise: never dropped silently
+        service.publish("xenminer/rig-a/task", b"while down")
+    service.timeout = TIMEOUT
+
+    again = start_broker(ca, port=broker.port, state_dir=tmp_path / "again", kind=broker.kind)
+    try:
+        rig = ServiceClient(
+            host=again.host,
+            port=again.port,
+            ca_path=again.ca_path,
+            cert_path=rig_identity[0],
+            key_path=rig_identity[1],
+            client_id="rig-a",
+            timeout=TIMEOUT,
+        )
+        with rig:
+            # paho reconnects on its own (after about a second) and subscribes again.
+            for attempt in range(30):
+                rig.publish("xenminer/rig-a/heartbeat", f"{attempt}".encode())
+                if "xenminer/rig-a/heartbeat" in inbox.topics():
+                    break
+                threading.Event().wait(0.2)
+            assert "xenminer/rig-a/heartbeat" in inbox.topics()
+    finally:
+        again.stop()
+
+
+def test_a_port_in_use_is_a_clear_error(broker, ca, tmp_path):
+    with pytest.raises(PortInUse, match=str(broker.port)):
+        start_broker(ca, port=broker.port, state_dir=tmp_path / "second", kind=broker.kind)
+
+
+def test_asking_for_a_missing_mosquitto_is_a_clear_error(ca, tmp_path, monkeypatch):
+    monkeypatch.setattr(broker_module, "find_mosquitto", lambda: None)
+    with pytest.raises(BrokerUnavailable, match="mosquitto is not installed"):
+        start_broker(ca, port=_free_port(), state_dir=tmp_path / "b", kind="mosquitto")
+
+
+def test_auto_falls_back_to_amqtt_and_says_so(ca, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(broker_module, "find_mosquitto", lambda: None)
+    with (
+        caplog.at_level(logging.INFO, logger="functions.local.broker"),
+        start_broker(ca, port=_free_port(), state_dir=tmp_path / "b", kind="auto") as running,
+    ):
+        assert running.kind == "amqtt"
+    assert "using the embedded amqtt broker" in caplog.text
+
+
+@pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")
+def test_stopping_mosquitto_leaves_no_process_and_frees_the_port(ca, tmp_path):
+    port = _free_port()
+    running = start_broker(ca, port=port, state_dir=tmp_path / "b", kind="mosquitto")
+    process = running.process
+    running.stop()
+    running.stop()  # twice is fine
+    assert process.poll() is not None
+    start_broker(ca, port=port, state_dir=tmp_path / "c", kind="mosquitto").stop()
