@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from functions.dal.specs import ALL_TABLES
+from protocol.xenblocks import MIN_DIFFICULTY
 
 
 def _port(text: str) -> int:
@@ -16,6 +18,19 @@ def _port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError("a port is 1..65535")
     return value
+
+
+def _difficulty(text: str) -> int:
+    value = int(text)
+    if not MIN_DIFFICULTY <= value <= 2**22:
+        raise argparse.ArgumentTypeError(f"difficulty is {MIN_DIFFICULTY}..{2**22} KiB")
+    return value
+
+
+def _block_pattern(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9+/]{1,16}", text):
+        raise argparse.ArgumentTypeError("a block pattern is 1-16 base64 characters")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the platform's services on this machine")
     local.add_argument("--host", default="127.0.0.1", help="address to listen on")
     local.add_argument("--dynamodb-port", type=_port, default=8000, help="moto DynamoDB port")
+    local.add_argument("--mqtt-port", type=_port, default=8883, help="MQTT broker port (TLS)")
+    local.add_argument("--api-port", type=_port, default=8080, help="HTTP API port")
+    local.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "amqtt"),
+        default="auto",
+        help="MQTT broker: mosquitto when installed, else the embedded amqtt (default: auto)",
+    )
     local.add_argument("--state-dir", type=Path, default=Path(".xenblocks"))
+    local.add_argument(
+        "--difficulty", type=_difficulty, default=8, help="Argon2 memory cost (KiB, >= 8)"
+    )
+    local.add_argument(
+        "--block-pattern",
+        type=_block_pattern,
+        default="XEN",
+        help="what a block hash must contain (easier than the network's XEN11)",
+    )
 
     tables = commands.add_parser("tables", help="print the DynamoDB table specs")
     tables.add_argument("--json", action="store_true", help="machine-readable output")
@@ -54,13 +86,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "tables":
         _print_tables(args.json)
         return 0
+    from functions.local.broker import BrokerError
     from functions.local.stack import LocalOptions, PortInUse, run_local
 
     try:
         run_local(
-            LocalOptions(host=args.host, dynamodb_port=args.dynamodb_port, state_dir=args.state_dir)
+            LocalOptions(
+                host=args.host,
+                dynamodb_port=args.dynamodb_port,
+                mqtt_port=args.mqtt_port,
+                api_port=args.api_port,
+                broker=args.broker,
+                state_dir=args.state_dir,
+                difficulty=args.difficulty,
+                block_pattern=args.block_pattern,
+            )
         )
-    except PortInUse as error:
+    except (PortInUse, BrokerError) as error:
         print(f"xenblocks local: {error}", file=sys.stderr)
         return 2
     return 0

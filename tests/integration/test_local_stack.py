@@ -1,4 +1,4 @@
-"""``xenblocks local`` serves the tables from the specs on a real port."""
+"""``xenblocks local`` on real ports: tables, broker, rule bridge and API working together."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import json
 import socket
 import threading
 import time
+import urllib.request
+from pathlib import Path
 
 import boto3
 import pytest
 
 from functions.dal.specs import ALL_TABLES
+from functions.local.mqtt_client import ServiceClient
 from functions.local.stack import LocalOptions, PortInUse, run_local
+from functions.logic.tokens import issue_token
+from functions.ports.csr import generate_key_and_csr
+from protocol.codec import encode, parse_task
+from protocol.messages import Register
+from protocol.topics import Downlink, Uplink, topic
+from tests.factories import PROVIDER
 
 
 def _free_port() -> int:
@@ -20,24 +29,85 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_local_stack_creates_every_table_and_describes_itself(tmp_path):
-    port, stop = _free_port(), threading.Event()
-    options = LocalOptions(dynamodb_port=port, state_dir=tmp_path)
+def _call(url: str, *, token: str | None = None, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body else None
+    request = urllib.request.Request(url, data=data)  # noqa: S310 (loopback http)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        return json.loads(response.read())
+
+
+def _wait_for(predicate, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.1)
+
+
+def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Path):
+    options = LocalOptions(
+        dynamodb_port=_free_port(),
+        mqtt_port=_free_port(),
+        api_port=_free_port(),
+        broker="amqtt",
+        state_dir=tmp_path,
+    )
+    stop = threading.Event()
     runner = threading.Thread(target=run_local, args=(options,), kwargs={"stop": stop})
     runner.start()
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "local.json").exists():
-            assert time.monotonic() < deadline, "local.json never appeared"
-            time.sleep(0.1)
-        description = json.loads((tmp_path / "local.json").read_text())
-        client = boto3.client(
-            "dynamodb", endpoint_url=description["dynamodb_endpoint_url"], region_name="us-east-1"
+        _wait_for((tmp_path / "local.json").exists, "local.json", timeout=60)
+        local = json.loads((tmp_path / "local.json").read_text())
+        dynamodb = boto3.client(
+            "dynamodb", endpoint_url=local["dynamodb_endpoint_url"], region_name="us-east-1"
         )
-        names = set(client.list_tables()["TableNames"])
-        assert names == {f"xenblocks-local-{t.name}" for t in ALL_TABLES}
+        assert set(dynamodb.list_tables()["TableNames"]) == {
+            f"xenblocks-local-{t.name}" for t in ALL_TABLES
+        }
+        assert _call(f"{local['api_url']}/api/health")["stage"] == "local"
+
+        # Enrol through the API, as `xenblocks-miner enroll` will.
+        secret = (tmp_path / "jwt.secret").read_text().strip()
+        token = issue_token(PROVIDER, secret=secret, now=int(time.time()), ttl=600)
+        key_pem, csr_pem = generate_key_and_csr("rig")
+        enrolment = _call(f"{local['api_url']}/api/devices", token=token, body={"csr_pem": csr_pem})
+        worker_id = enrolment["worker_id"]
+        assert (enrolment["mqtt_host"], enrolment["mqtt_port"]) == ("127.0.0.1", options.mqtt_port)
+        (tmp_path / "rig.pem").write_text(enrolment["certificate_pem"])
+        (tmp_path / "rig.key").write_text(key_pem)
+        (tmp_path / "rig-ca.pem").write_text(enrolment["ca_pem"])
+
+        with ServiceClient(
+            host=local["mqtt_host"],
+            port=local["mqtt_port"],
+            ca_path=tmp_path / "rig-ca.pem",
+            cert_path=tmp_path / "rig.pem",
+            key_path=tmp_path / "rig.key",
+            client_id=worker_id,
+        ) as rig:
+            acks: list[bytes] = []
+            rig.subscribe(topic(worker_id, Downlink.TASK), lambda _t, payload: acks.append(payload))
+            register = Register(
+                worker_id=worker_id,
+                eth_address=PROVIDER,
+                gpu_count=0,
+                total_memory_gb=0,
+                gpus=[],
+                version="test",
+                timestamp=int(time.time()),
+            )
+            rig.publish(topic(worker_id, Uplink.REGISTER), encode(register))
+            _wait_for(lambda: bool(acks), "register_ack")
+        assert parse_task(acks[0]).accepted
+        item = dynamodb.get_item(
+            TableName="xenblocks-local-workers", Key={"worker_id": {"S": worker_id}}
+        )["Item"]
+        assert item["online"] == {"BOOL": True}
+
         with pytest.raises(PortInUse):
-            run_local(LocalOptions(dynamodb_port=port, state_dir=tmp_path / "second"))
+            run_local(LocalOptions(dynamodb_port=options.dynamodb_port, state_dir=tmp_path / "2"))
     finally:
         stop.set()
         runner.join(timeout=30)
