@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from functions.api.context import ApiContext
 from functions.api.errors import install_error_handlers
-from functions.api.routers import devices
+from functions.api.routers import devices, workers
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -20,6 +20,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     app.include_router(devices.router)
+    app.include_router(workers.router)
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -10,6 +10,7 @@ from functions.dal.tables import Tables
 from functions.dal.workers import WorkerRepository
 from functions.logic.enrolment import EnrolmentService
 from functions.ports.certificates import CertificateAuthority
+from functions.ports.devices import DevicePublisher
 from functions.settings import Settings
 
 
@@ -22,6 +23,7 @@ class ApiContext:
     settings: Settings
     tables: Tables
     ca: CertificateAuthority
+    publisher: DevicePublisher
     clock: Callable[[], int] = field(default=wall_clock)
 
     @property

@@ -116,7 +116,7 @@ def run_local(
         tables = Tables(settings)
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
-        api_url = services.enter_context(_api(options, settings, tables, device_plane.ca))
+        api_url = services.enter_context(_api(options, settings, tables, device_plane))
         description = {
             "stage": settings.stage,
             "region": settings.aws_region,
@@ -152,6 +152,7 @@ class _DevicePlane:
     ca: Any
     broker: Any
     bridge: Any
+    client: Any  # the service identity's MQTT connection: publishes commands to rigs
 
 
 @contextlib.contextmanager
@@ -188,7 +189,7 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
             client, ingest.handler, dead_letter_path=options.state_dir / "dead-letter.jsonl"
         )
         bridge.start()
-        yield _DevicePlane(ca, broker, bridge)
+        yield _DevicePlane(ca, broker, bridge, client)
     finally:
         if bridge is not None:
             bridge.stop()
@@ -199,7 +200,7 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
 
 
 @contextlib.contextmanager
-def _api(options: LocalOptions, settings: Settings, tables: Tables, ca: Any) -> Any:
+def _api(options: LocalOptions, settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
     import time
 
     import uvicorn
@@ -207,7 +208,8 @@ def _api(options: LocalOptions, settings: Settings, tables: Tables, ca: Any) -> 
     from functions.api.app import create_app
     from functions.api.context import ApiContext
 
-    app = create_app(ApiContext(settings=settings, tables=tables, ca=ca))
+    context = ApiContext(settings=settings, tables=tables, ca=plane.ca, publisher=plane.client)
+    app = create_app(context)
     config = uvicorn.Config(
         app, host=options.host, port=options.api_port, log_level="warning", lifespan="off"
     )

@@ -24,7 +24,7 @@ from functions.local.mqtt_client import MqttError, ServiceClient
 from functions.local.rule_bridge import RuleBridge
 from functions.ports.csr import generate_key_and_csr
 from functions.settings import Settings
-from protocol.codec import encode, last_will, parse_task
+from protocol.codec import encode, last_will, parse_control, parse_task
 from protocol.messages import BlockFound, Heartbeat, Register, WorkerState
 from protocol.topics import Downlink, Uplink, topic
 from protocol.xenblocks import BlockRules
@@ -120,7 +120,9 @@ def plane(request, settings, tables, tmp_path) -> Iterator[Plane]:
             service_client, ingest.handler, dead_letter_path=tmp_path / "dead-letter.jsonl"
         )
         bridge.start()
-        context = ApiContext(settings=api_settings(settings), tables=tables, ca=ca)
+        context = ApiContext(
+            settings=api_settings(settings), tables=tables, ca=ca, publisher=service_client
+        )
         yield Plane(ca, host, port, client_for(context), tables, bridge, tmp_path)
     finally:
         if bridge is not None:
@@ -304,3 +306,21 @@ def test_a_revoked_rig_cannot_connect(plane):
             break
         assert time.monotonic() < deadline, "a revoked certificate still connects"
         time.sleep(0.5)
+
+
+def test_commands_reach_the_rig_over_the_broker(plane):
+    worker_id, cert, key = plane.enrol()
+    rig = plane.rig(worker_id, cert, key)
+    try:
+        controls = Inbox()
+        rig.subscribe(topic(worker_id, Downlink.CONTROL), controls)
+        response = plane.api.post(
+            f"/api/workers/{worker_id}/commands",
+            json={"action": "shutdown"},
+            headers=auth(PROVIDER, int(time.time())),
+        )
+        assert response.status_code == 202
+        [payload] = controls.wait(lambda m: len(m) >= 1)
+        assert parse_control(payload).action == "shutdown"
+    finally:
+        rig.close()

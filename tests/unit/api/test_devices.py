@@ -14,6 +14,7 @@ from functions.dal.workers import WorkerRepository
 from functions.local.ca import LocalCertificateAuthority
 from functions.models.market import Listing
 from functions.ports.csr import generate_key_and_csr
+from functions.ports.devices import RecordingPublisher
 from tests.api_client import api_settings, auth, client_for
 from tests.factories import NOW, PROVIDER, address
 
@@ -25,7 +26,13 @@ def ca(tmp_path):
 
 @pytest.fixture
 def client(settings, tables, ca):
-    context = ApiContext(settings=api_settings(settings), tables=tables, ca=ca, clock=lambda: NOW)
+    context = ApiContext(
+        settings=api_settings(settings),
+        tables=tables,
+        ca=ca,
+        publisher=RecordingPublisher(),
+        clock=lambda: NOW,
+    )
     return client_for(context)
 
 
