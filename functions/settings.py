@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # Signs the API's session tokens (HS256). AWS: from Secrets Manager at cold start;
     # locally: generated once per state directory. None means the API refuses sign-ins.
     jwt_secret: SecretStr | None = None
+    jwt_secret_arn: str | None = None  # AWS: the Secrets Manager secret holding it
     jwt_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3600
 
     # Heartbeats: rigs send one every ``heartbeat_seconds``. To keep DynamoDB writes per

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -30,38 +29,12 @@ from functions.ports.aws_iot import (
 from functions.ports.certificates import CertificateRequestInvalid
 from functions.ports.csr import generate_key_and_csr
 from protocol.errors import ProtocolError
+from tests.moto_iot import _create_certificate_from_csr_like_aws, _sign
 
 REGION = "us-east-1"
 POLICY = "xenblocks-test-device"
 THING_VAR = "${iot:Connection.Thing.ThingName}"
 ARN = f"arn:aws:iot:{REGION}:{DEFAULT_ACCOUNT_ID}"
-
-_TEST_CA_KEY = ec.generate_private_key(ec.SECP256R1())
-_TEST_CA_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
-
-
-def _sign(public_key, subject: x509.Name) -> str:
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(_TEST_CA_NAME)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=365))
-        .sign(_TEST_CA_KEY, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _create_certificate_from_csr_like_aws(self, csr, set_as_active):
-    """What AWS does and moto does not: certify the CSR's own public key."""
-    request = x509.load_pem_x509_csr(csr.encode())
-    pem = _sign(request.public_key(), request.subject)
-    return self.register_certificate(
-        pem, ca_certificate_pem=None, set_as_active=set_as_active, status="INACTIVE"
-    )
 
 
 @pytest.fixture

@@ -1,0 +1,50 @@
+"""The HTTP API's Lambda: the FastAPI app behind API Gateway (HTTP API), through Mangum.
+
+Built on the first request of a cold start: settings from the environment, the JWT signing
+secret from Secrets Manager (``XENBLOCKS_JWT_SECRET_ARN``), certificates from IoT Core and
+commands through the account's IoT data endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from mangum import Mangum
+from pydantic import SecretStr
+
+from functions.api.app import create_app
+from functions.api.context import ApiContext
+from functions.dal.tables import Tables
+from functions.ports.aws_iot import IotCertificateAuthority, IotDevicePublisher
+from functions.settings import Settings, load_settings
+
+logger = Logger(service="api")
+_handler: Mangum | None = None
+
+
+def build_context(settings: Settings) -> ApiContext:
+    if settings.jwt_secret is None and settings.jwt_secret_arn:
+        secrets = boto3.client("secretsmanager", region_name=settings.aws_region)
+        value = secrets.get_secret_value(SecretId=settings.jwt_secret_arn)["SecretString"]
+        settings = settings.model_copy(update={"jwt_secret": SecretStr(value)})
+    iot = boto3.client("iot", region_name=settings.aws_region)
+    data = boto3.client(
+        "iot-data", region_name=settings.aws_region, endpoint_url=f"https://{settings.mqtt_host}"
+    )
+    return ApiContext(
+        settings=settings,
+        tables=Tables(settings),
+        ca=IotCertificateAuthority(iot, policy_name=settings.iot_policy_name),
+        publisher=IotDevicePublisher(data),
+    )
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _handler
+    if _handler is None:  # cold start
+        _handler = Mangum(create_app(build_context(load_settings())), lifespan="off")
+    response: dict[str, Any] = _handler(event, context)
+    return response
