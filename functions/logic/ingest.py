@@ -23,6 +23,7 @@ from functions.models.blocks import Block
 from functions.models.blocks import Share as ShareRecord
 from functions.models.market import Lease
 from functions.models.telemetry import TelemetryPoint, worker_series
+from functions.models.workers import Worker
 from functions.ports.devices import DeviceCommands
 from functions.settings import Settings
 from protocol.messages import (
@@ -222,10 +223,10 @@ class IngestService:
     # -- block ----------------------------------------------------------------------
 
     def block(self, worker_id: str, message: BlockFound, now: int) -> Outcome:
-        worker = self._workers.get(worker_id)
-        if worker is None or worker.revoked:
+        found = self._worker_and_lease(worker_id, message.lease_id)
+        if found is None:
             return Outcome(False, "unknown_worker", "block")
-        lease = self._lease_named(message.lease_id)
+        worker, lease = found
         verdict = verify_block(
             message, worker=worker, lease=lease, rules=self._settings.rules, clock=self._clock(now)
         )
@@ -252,10 +253,10 @@ class IngestService:
     # -- share ----------------------------------------------------------------------
 
     def share(self, worker_id: str, message: Share, now: int) -> Outcome:
-        worker = self._workers.get(worker_id)
-        if worker is None or worker.revoked:
+        found = self._worker_and_lease(worker_id, message.lease_id)
+        if found is None:
             return Outcome(False, "unknown_worker", "share")
-        lease = self._lease_named(message.lease_id)
+        worker, lease = found
         verdict = verify_share(
             message, worker=worker, lease=lease, rules=self._settings.rules, clock=self._clock(now)
         )
@@ -283,8 +284,14 @@ class IngestService:
 
     # -- helpers --------------------------------------------------------------------
 
-    def _lease_named(self, lease_id: str) -> Lease | None:
-        return self._leases.get(lease_id) if lease_id else None
+    def _worker_and_lease(
+        self, worker_id: str, lease_id: str
+    ) -> tuple[Worker, Lease | None] | None:
+        """The enrolled, unrevoked worker and the lease a report names; None if unknown."""
+        worker = self._workers.get(worker_id)
+        if worker is None or worker.revoked:
+            return None
+        return worker, self._leases.get(lease_id) if lease_id else None
 
     def _clock(self, now: int) -> Clock:
         max_age, skew = self._settings.block_max_age_seconds, self._settings.clock_skew_seconds
