@@ -15,13 +15,17 @@ from typing import Any
 import pytest
 
 from functions.api.context import ApiContext
+from functions.dal.accounts import AccountRepository
 from functions.dal.blocks import BlockRepository
+from functions.dal.leases import LeaseRepository
+from functions.dal.listings import ListingRepository
 from functions.dal.workers import WorkerRepository
 from functions.handlers import ingest
 from functions.local.broker import find_mosquitto, start_broker
 from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority
 from functions.local.mqtt_client import MqttError, ServiceClient
 from functions.local.rule_bridge import RuleBridge
+from functions.models.market import Listing
 from functions.ports.csr import generate_key_and_csr
 from functions.settings import Settings
 from protocol.codec import encode, last_will, parse_control, parse_task
@@ -29,10 +33,11 @@ from protocol.messages import BlockFound, Heartbeat, Register, WorkerState
 from protocol.topics import Downlink, Uplink, topic
 from protocol.xenblocks import BlockRules
 from tests.api_client import api_settings, auth, client_for
-from tests.factories import PROVIDER
+from tests.factories import PROVIDER, RENTER, lease_for
 from tests.mining import mine
 
 TIMEOUT = 10.0
+DIFFICULTY = 16  # above the minimum, so a block hashed at 8 is below it
 KINDS = [
     pytest.param(
         "mosquitto",
@@ -44,7 +49,7 @@ KINDS = [
 
 @pytest.fixture
 def settings() -> Settings:
-    rules = BlockRules(difficulty=8, block_pattern="XEN", xuni_pattern="UN[0-9]")
+    rules = BlockRules(difficulty=DIFFICULTY, block_pattern="XEN", xuni_pattern="UN[0-9]")
     # Every heartbeat written, so the test sees each one.
     return Settings(stage="test", rules=rules, heartbeat_seconds=5, heartbeat_write_seconds=5)
 
@@ -206,11 +211,16 @@ def test_enrol_connect_register_heartbeat_and_blocks(plane):
 
         blocks = BlockRepository(plane.tables)
         is_block = lambda h: "XEN" in h  # noqa: E731
-        real_key, real_hash = mine(PROVIDER, 8, is_block)
-        salt_key, salt_hash = mine("0x" + "1" * 40, 8, is_block)  # mined for someone else
-        lease_key, lease_hash = mine(PROVIDER, 8, is_block)
+        real_key, real_hash = mine(PROVIDER, DIFFICULTY, is_block)
+        salt_key, salt_hash = mine("0x" + "1" * 40, DIFFICULTY, is_block)  # for someone else
+        lease_key, lease_hash = mine(PROVIDER, DIFFICULTY, is_block)
+        easy_key, easy_hash = mine(PROVIDER, 8, is_block)  # below the current difficulty
+        lease = _lease_on(plane.tables, worker_id)
+        prefix_key, prefix_hash = mine(RENTER, DIFFICULTY, is_block)  # without the lease's prefix
         xuni_key, xuni_hash = mine(
-            PROVIDER, 8, lambda h: "XEN" not in h and any(f"UN{d}" in h for d in "0123456789")
+            PROVIDER,
+            DIFFICULTY,
+            lambda h: "XEN" not in h and any(f"UN{d}" in h for d in "0123456789"),
         )
         now = int(time.time())
         minute_30 = now - now % 3600 + 30 * 60  # outside the XUNI windows
@@ -222,6 +232,14 @@ def test_enrol_connect_register_heartbeat_and_blocks(plane):
             "unknown_lease": (
                 _block(worker_id, lease_key, lease_hash, lease_id="lease-x"),
                 "unknown_lease",
+            ),
+            "below_difficulty": (
+                _block(worker_id, easy_key, easy_hash, difficulty=8),
+                "below_difficulty",
+            ),
+            "wrong_prefix": (
+                _block(worker_id, prefix_key, prefix_hash, lease_id=lease.lease_id, account=RENTER),
+                "wrong_prefix",
             ),
             "xuni_outside": (
                 _block(worker_id, xuni_key, xuni_hash, timestamp=minute_30),
@@ -248,6 +266,23 @@ def test_enrol_connect_register_heartbeat_and_blocks(plane):
         assert plane.bridge.dead_letters == 0
     finally:
         rig.close()
+
+
+def _lease_on(tables, worker_id: str):
+    """An active lease on the rig, for a renter with funds."""
+    now = int(time.time())
+    listing = Listing(
+        listing_id=f"l-{worker_id}",
+        worker_id=worker_id,
+        provider=PROVIDER,
+        price_per_hour=1_000_000,
+        advertised_hashrate=100.0,
+        created_at=now,
+        updated_at=now,
+    )
+    ListingRepository(tables).create(listing)
+    AccountRepository(tables).deposit(RENTER, 10_000_000, entry_id=f"d-{worker_id}", now=now)
+    return LeaseRepository(tables).create(lease_for(listing, now=now), listing)
 
 
 class _Missing:
