@@ -408,7 +408,11 @@ def test_malformed_payloads_are_refused_without_writes(tables, service):
 # -- the Lambda entry point --------------------------------------------------------------
 
 
-def test_the_handler_counts_each_message_by_route_and_fate(tables, service, capsys, caplog):
+def test_the_handler_counts_each_message_by_route_and_fate(
+    tables, service, capsys, caplog, monkeypatch
+):
+    # The local stack turns EMF output off for its process; this test wants to see it.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     from functions.handlers import ingest
     from functions.local.lambda_context import LocalLambdaContext
 
