@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -86,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "tables":
         _print_tables(args.json)
         return 0
+    # The local stack is a terminal program: no CloudWatch EMF lines between its output.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     from functions.local.broker import BrokerError
     from functions.local.stack import LocalOptions, PortInUse, run_local
 

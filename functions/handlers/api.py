@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from functions.api.app import create_app
 from functions.api.context import ApiContext
 from functions.dal.tables import Tables
-from functions.ports.aws_iot import IotCertificateAuthority, IotDevicePublisher
+from functions.ports.aws_iot import IotCertificateAuthority, IotDevicePublisher, iot_data_client
 from functions.settings import Settings, load_settings
 
 logger = Logger(service="api")
@@ -30,9 +30,7 @@ def build_context(settings: Settings) -> ApiContext:
         value = secrets.get_secret_value(SecretId=settings.jwt_secret_arn)["SecretString"]
         settings = settings.model_copy(update={"jwt_secret": SecretStr(value)})
     iot = boto3.client("iot", region_name=settings.aws_region)
-    data = boto3.client(
-        "iot-data", region_name=settings.aws_region, endpoint_url=f"https://{settings.mqtt_host}"
-    )
+    data = iot_data_client(settings.aws_region, settings.mqtt_host)
     return ApiContext(
         settings=settings,
         tables=Tables(settings),

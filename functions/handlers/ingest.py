@@ -55,16 +55,10 @@ def configure(service: IngestService | None) -> None:
 def _default_service() -> IngestService:
     global _service
     if _service is None:  # first event of a cold start
-        import boto3
-
-        from functions.ports.aws_iot import IotDevicePublisher
+        from functions.ports.aws_iot import IotDevicePublisher, iot_data_client
 
         settings = load_settings()
-        data = boto3.client(
-            "iot-data",
-            region_name=settings.aws_region,
-            endpoint_url=f"https://{settings.mqtt_host}",
-        )
+        data = iot_data_client(settings.aws_region, settings.mqtt_host)
         _service = build_service(settings, Tables(settings), IotDevicePublisher(data))
     return _service
 

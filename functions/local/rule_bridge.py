@@ -55,7 +55,6 @@ class RuleBridge:
         ]
         self._idle = threading.Condition()
         self._pending = 0
-        self.handled = 0
         self.dead_letters = 0
 
     def start(self) -> None:
@@ -98,7 +97,6 @@ class RuleBridge:
             finally:
                 with self._idle:
                     self._pending -= 1
-                    self.handled += 1
                     self._idle.notify_all()
 
     def _invoke(self, event: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ import contextlib
 import errno
 import json
 import logging
-import os
 import secrets
 import signal
 import socket
@@ -103,7 +102,6 @@ def run_local(
     ):
         _check_port_free(options.host, port, flag)
     options.state_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines on a terminal
     serialize_dynamodb_requests()
     with ExitStack() as services:
         server = ThreadedMotoServer(

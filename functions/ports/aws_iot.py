@@ -286,6 +286,13 @@ class IotCertificateAuthority:
             logger.exception("AWS IoT clean-up failed: could not %s", what)
 
 
+def iot_data_client(region: str, endpoint_host: str) -> IoTDataPlaneClient:
+    """The account's IoT data-plane client (``endpoint_host``: its ``iot:Data-ATS`` endpoint)."""
+    import boto3
+
+    return boto3.client("iot-data", region_name=region, endpoint_url=f"https://{endpoint_host}")
+
+
 class IotDevicePublisher:
     """``DevicePublisher`` on the IoT data plane (``iot-data``)."""
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from functions.api.auth import Context, CurrentPrincipal
 from functions.api.schemas import Body, PageOut
 from functions.dal.pagination import clamp_limit
+from functions.logic.enrolment import MAX_NAME_LENGTH
 from functions.models.workers import Worker
 from functions.ports.csr import MAX_CSR_BYTES
 from protocol.messages import WorkerState
@@ -25,7 +26,7 @@ class EnrolRequest(Body):
         description="A PEM CSR made on the rig (preferred: its key never leaves it). "
         "Without one the response carries a generated private key, once.",
     )
-    name: str = Field(default="", max_length=64, description="A label for the rig")
+    name: str = Field(default="", max_length=MAX_NAME_LENGTH, description="A label for the rig")
 
 
 class EnrolResponse(BaseModel):
