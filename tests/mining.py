@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from protocol.xenblocks import compute_hash, generate_key
+from protocol.xenblocks import BlockKind, BlockRules, classify, compute_hash, generate_key
 
 MAX_TRIES = 200_000
+
+
+def is_normal_block(hash_b64: str, pattern: str = "XEN") -> bool:
+    """A block and not a superblock (about 1 in 2,000 pattern hits has 50+ capitals)."""
+    rules = BlockRules(difficulty=8, block_pattern=pattern)
+    return classify(hash_b64, datetime.now(UTC), rules).kind is BlockKind.NORMAL
 
 
 def mine(

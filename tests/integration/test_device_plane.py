@@ -34,7 +34,7 @@ from protocol.topics import Downlink, Uplink, topic
 from protocol.xenblocks import BlockRules
 from tests.api_client import api_settings, auth, client_for
 from tests.factories import PROVIDER, RENTER, lease_for
-from tests.mining import mine
+from tests.mining import is_normal_block, mine
 
 TIMEOUT = 10.0
 DIFFICULTY = 16  # above the minimum, so a block hashed at 8 is below it
@@ -211,7 +211,7 @@ def test_enrol_connect_register_heartbeat_and_blocks(plane):
 
         blocks = BlockRepository(plane.tables)
         is_block = lambda h: "XEN" in h  # noqa: E731
-        real_key, real_hash = mine(PROVIDER, DIFFICULTY, is_block)
+        real_key, real_hash = mine(PROVIDER, DIFFICULTY, is_normal_block)
         salt_key, salt_hash = mine("0x" + "1" * 40, DIFFICULTY, is_block)  # for someone else
         lease_key, lease_hash = mine(PROVIDER, DIFFICULTY, is_block)
         easy_key, easy_hash = mine(PROVIDER, 8, is_block)  # below the current difficulty

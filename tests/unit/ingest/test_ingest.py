@@ -19,7 +19,7 @@ from protocol.codec import parse_task
 from protocol.messages import WorkerState
 from protocol.xenblocks import BlockRules, compute_hash, generate_key
 from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker
-from tests.mining import mine
+from tests.mining import is_normal_block, mine
 
 XUNI_MINUTE = NOW - NOW % 3600 + 60  # minute 1 of the hour: inside the XUNI window
 
@@ -219,7 +219,7 @@ def test_status_naming_someone_elses_lease_is_refused(tables, service, leased):
 
 def test_a_real_self_mined_block_is_verified_and_classified(tables, service):
     worker = enrolled_worker(tables)
-    key, hash_b64 = mine(PROVIDER, 8, lambda h: "XEN" in h)
+    key, hash_b64 = mine(PROVIDER, 8, is_normal_block)
     payload = block_payload(worker.worker_id, key, hash_b64, PROVIDER)
     outcome = process(event("block", worker.worker_id, payload), service)
 
