@@ -65,6 +65,25 @@ class Settings(BaseSettings):
     block_max_age_seconds: Annotated[int, Field(ge=60)] = 7 * 86_400
     clock_skew_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
 
+    # Sign-in with Ethereum (EIP-4361): the domain and URI the message names, the chain,
+    # and how long a nonce may wait for its signature.
+    siwe_domain: str = "localhost"
+    siwe_uri: str = "http://localhost:8080"
+    chain_id: Annotated[int, Field(ge=1)] = 1
+    nonce_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
+
+    # Leases: shares are tuned so a rig at its advertised hashrate sends one about every
+    # ``share_interval_seconds``; a lease delivering under ``delivery_threshold_bp`` of its
+    # advertised hashrate is charged only for what it delivered.
+    share_interval_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
+    delivery_threshold_bp: Annotated[int, Field(ge=0, le=10_000)] = 9000
+
+    # Alerts: webhook deliveries (timeout per attempt, attempts) and the default cooldown.
+    # Deployed stages only POST to https:// URLs; the local stage also allows http://.
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
+    webhook_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    alert_cooldown_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3600
+
     @field_validator("admin_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:

@@ -27,3 +27,27 @@ def client_for(context: ApiContext) -> TestClient:
 
 def auth(address: str, now: int = NOW) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(address, now)}"}
+
+
+class NoCertificates:
+    """A CA for API tests that never enrol a rig."""
+
+    def issue(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("this test does not enrol rigs")
+
+    def revoke(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("this test does not enrol rigs")
+
+
+def api_context(settings, tables, *, now=NOW, publisher=None, ca=None):  # type: ignore[no-untyped-def]
+    """An ApiContext on moto tables with a fixed clock (``now`` may be a callable)."""
+    from functions.ports.devices import RecordingPublisher
+
+    clock = now if callable(now) else (lambda: now)
+    return ApiContext(
+        settings=api_settings(settings),
+        tables=tables,
+        ca=ca or NoCertificates(),
+        publisher=publisher if publisher is not None else RecordingPublisher(),
+        clock=clock,
+    )

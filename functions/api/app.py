@@ -6,7 +6,37 @@ from fastapi import FastAPI
 
 from functions.api.context import ApiContext
 from functions.api.errors import install_error_handlers
-from functions.api.routers import devices, workers
+from functions.api.routers import (
+    accounts,
+    alerts,
+    auth,
+    devices,
+    leases,
+    listings,
+    marketplace,
+    monitoring,
+    overview,
+    provider,
+    wallet,
+    worker_market,
+    workers,
+)
+
+ROUTERS = (
+    auth,
+    accounts,
+    devices,
+    marketplace,
+    listings,
+    leases,
+    monitoring,
+    workers,
+    worker_market,
+    provider,
+    wallet,
+    alerts,
+    overview,
+)
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -19,8 +49,8 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    app.include_router(devices.router)
-    app.include_router(workers.router)
+    for module in ROUTERS:
+        app.include_router(module.router)
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.api.context import ApiContext
-from functions.errors import Unauthorized
+from functions.errors import Forbidden, Unauthorized
 from functions.logic.tokens import Principal, verify_token
 
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/auth/verify")
@@ -40,3 +40,13 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def admin_principal(principal: CurrentPrincipal) -> Principal:
+    """Admin-only paths: the signed-in address must be one of the configured admins."""
+    if not principal.is_admin:
+        raise Forbidden("this path is for platform admins")
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(admin_principal)]

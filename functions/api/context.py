@@ -1,4 +1,7 @@
-"""What the API's routes need, built once per process and passed in (tests swap parts)."""
+"""What the API's routes need, built once per process and passed in (tests swap parts).
+
+Repositories are cheap views over ``tables``, so each property builds a fresh one.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from functions.dal.accounts import AccountRepository
+from functions.dal.blocks import BlockRepository
+from functions.dal.leases import LeaseRepository
+from functions.dal.ledger import LedgerRepository
+from functions.dal.listings import ListingRepository
+from functions.dal.nonces import NonceRepository
+from functions.dal.shares import ShareRepository
 from functions.dal.tables import Tables
+from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.enrolment import EnrolmentService
 from functions.ports.certificates import CertificateAuthority
-from functions.ports.devices import DevicePublisher
+from functions.ports.devices import DeviceCommands, DevicePublisher
 from functions.settings import Settings
 
 
@@ -29,6 +40,42 @@ class ApiContext:
     @property
     def workers(self) -> WorkerRepository:
         return WorkerRepository(self.tables)
+
+    @property
+    def listings(self) -> ListingRepository:
+        return ListingRepository(self.tables)
+
+    @property
+    def leases(self) -> LeaseRepository:
+        return LeaseRepository(self.tables)
+
+    @property
+    def accounts(self) -> AccountRepository:
+        return AccountRepository(self.tables)
+
+    @property
+    def ledger(self) -> LedgerRepository:
+        return LedgerRepository(self.tables)
+
+    @property
+    def blocks(self) -> BlockRepository:
+        return BlockRepository(self.tables)
+
+    @property
+    def shares(self) -> ShareRepository:
+        return ShareRepository(self.tables)
+
+    @property
+    def telemetry(self) -> TelemetryRepository:
+        return TelemetryRepository(self.tables)
+
+    @property
+    def nonces(self) -> NonceRepository:
+        return NonceRepository(self.tables)
+
+    @property
+    def commands(self) -> DeviceCommands:
+        return DeviceCommands(self.publisher)
 
     @property
     def enrolment(self) -> EnrolmentService:

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict
 
+from functions.dal.pagination import MAX_PAGE_SIZE
+from protocol.topics import WORKER_ID_PATTERN
+
 T = TypeVar("T")
+
+# Paging query parameters every list endpoint takes: ``?limit=&cursor=``.
+Limit = Annotated[
+    int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (default 50)")
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=2048, description="The next_cursor of the previous page, as given"),
+]
+WorkerId = Annotated[str, Path(pattern=WORKER_ID_PATTERN)]
+# Ids the platform makes (listings, leases, rules…): short, URL-safe.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class Body(BaseModel):

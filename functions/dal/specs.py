@@ -19,6 +19,8 @@ path of DESIGN.md maps to a GetItem on a table key or a Query on one of these in
 - telemetry:    a series' history (worker, owner, fleet) by time; TTL.
 - connections:  WebSocket connections by subject and by broadcast shard; TTL.
 - nonces:       sign-in nonces; TTL.
+- alerts:       an owner's alert rules and events (table key), every enabled rule for the
+                alerts job (``enabled_rules``, sparse); events expire by TTL.
 - idempotency:  the Powertools idempotency store (its default schema); TTL.
 
 Indexes over items that change often (a worker's heartbeat, a lease's share counters) are
@@ -241,6 +243,19 @@ NONCES = TableSpec(
     description="Sign-in nonces, consumed once.",
 )
 
+ALERTS = TableSpec(
+    name="alerts",
+    partition_key=KeyAttr("owner"),
+    sort_key=KeyAttr("sk"),
+    indexes=(
+        # Sparse: every enabled rule, so the alerts job finds them with one Query.
+        IndexSpec("enabled_rules", KeyAttr("rule_shard"), KeyAttr("rule_id")),
+    ),
+    ttl_attribute="expires_at",
+    stream=StreamView.NEW_AND_OLD_IMAGES,
+    description="Alert rules (sk RULE#id), events (sk EVENT#ts#id, TTL) and cooldowns.",
+)
+
 IDEMPOTENCY = TableSpec(
     name="idempotency",
     partition_key=KeyAttr("id"),
@@ -259,6 +274,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     TELEMETRY,
     CONNECTIONS,
     NONCES,
+    ALERTS,
     IDEMPOTENCY,
 )
 

@@ -1,0 +1,5 @@
+"""Filled in by its owner."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
