@@ -85,3 +85,9 @@ class ConcurrentUpdate(Conflict):
     """Another writer changed the same items at the same moment; safe to retry."""
 
     code = "concurrent_update"
+
+
+class NoMatch(NotFound):
+    """No available listing meets a renter's criteria."""
+
+    code = "no_match"

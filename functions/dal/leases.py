@@ -162,6 +162,20 @@ class LeaseRepository:
         items = batch_get(self._tables, LEASES, [{"lease_id": k["lease_id"]} for k in keys])
         return [lease for lease in map(Lease.model_validate, items) if lease.is_active]
 
+    def active(self, *, limit: int) -> list[Lease]:
+        """Up to ``limit`` active leases, those ending last first (the price index)."""
+        keys, _ = query_page(
+            self._tables,
+            LEASES,
+            index="due",
+            key_condition="due_shard = :shard",
+            values={"shard": DUE_SHARD},
+            limit=limit,
+            newest_first=True,
+        )
+        items = batch_get(self._tables, LEASES, [{"lease_id": k["lease_id"]} for k in keys])
+        return [lease for lease in map(Lease.model_validate, items) if lease.is_active]
+
     def _list(
         self, index: str, attribute: str, value: str, limit: int, cursor: str | None
     ) -> Page[Lease]:

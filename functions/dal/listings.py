@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.dal import codec
 from functions.dal.expressions import Update
 from functions.dal.pagination import Page
 from functions.dal.reads import get_item, query_page
 from functions.dal.specs import LISTINGS, WORKERS
 from functions.dal.tables import Tables
-from functions.dal.transact import Transaction
+from functions.dal.transact import Transaction, condition_failure_as
 from functions.errors import Conflict, InvalidInput, NotFound, WorkerAlreadyListed
 from functions.models.market import Listing, ListingStatus
 
@@ -184,6 +185,22 @@ class ListingRepository:
             )
         tx.commit()
         return changed
+
+    def set_reputation(
+        self, listing_id: str, *, score: float, delivery_ratio: float | None
+    ) -> None:
+        """The worker's reputation, copied for the matcher; not a change of terms, so the
+        version stays and a renter's read of the terms stays valid."""
+        update = Update().set(reputation_score=score, delivery_ratio=delivery_ratio)
+        with condition_failure_as(lambda: NotFound(f"listing {listing_id} not found")):
+            self._tables.client.update_item(
+                TableName=self._tables.name(LISTINGS),
+                Key=codec.to_item({"listing_id": listing_id}),
+                UpdateExpression=update.expression,
+                ConditionExpression="attribute_exists(listing_id)",
+                ExpressionAttributeNames=update.names(),
+                ExpressionAttributeValues=codec.values(**update.values()),
+            )
 
     def _write_if_unchanged(self, listing: Listing, update: Update) -> None:
         tx = Transaction(self._tables)

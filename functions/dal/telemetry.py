@@ -67,3 +67,16 @@ class TelemetryRepository:
             cursor=cursor,
         )
         return Page([TelemetryPoint.model_validate(i) for i in items], next_cursor)
+
+    def latest(self, series: str, *, since: int) -> TelemetryPoint | None:
+        """The newest point of the series no older than ``since`` (one small Query)."""
+        items, _ = query_page(
+            self._tables,
+            TELEMETRY,
+            key_condition="#series = :series AND #ts >= :since",
+            names={"#series": "series", "#ts": "ts"},
+            values={"series": series, "since": since},
+            limit=1,
+            newest_first=True,
+        )
+        return TelemetryPoint.model_validate(items[0]) if items else None

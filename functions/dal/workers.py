@@ -13,7 +13,7 @@ from functions.dal.specs import WORKERS
 from functions.dal.tables import Tables
 from functions.dal.transact import ErrorFactory, condition_failure_as
 from functions.errors import AlreadyExists, Conflict, NotFound
-from functions.models.workers import Worker
+from functions.models.workers import Reputation, Worker
 from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
 
 # The partition of the sparse liveness index: every online worker is in it.
@@ -156,6 +156,19 @@ class WorkerRepository:
         )
         return [k["worker_id"] for k in keys]
 
+    def online_ids(self, *, limit: int, cursor: str | None = None) -> Page[str]:
+        """Ids of every online worker, a page at a time (jobs that visit the live fleet)."""
+        keys, next_cursor = query_page(
+            self._tables,
+            WORKERS,
+            index="by_liveness",
+            key_condition="live_shard = :shard",
+            values={"shard": LIVE_SHARD},
+            limit=limit,
+            cursor=cursor,
+        )
+        return Page([k["worker_id"] for k in keys], next_cursor)
+
     def postpone_check(self, worker_id: str, check_at: int) -> None:
         self._update(worker_id, Update().set(check_at=check_at))
 
@@ -175,6 +188,9 @@ class WorkerRepository:
         except Conflict:
             return False
         return True
+
+    def set_reputation(self, worker_id: str, reputation: Reputation) -> Worker:
+        return self._update(worker_id, Update().set(reputation=reputation.model_dump(mode="json")))
 
     def revoke(self, worker_id: str, *, now: int) -> Worker:
         update = Update().set(revoked_at=now, online=False, state=WorkerState.OFFLINE)

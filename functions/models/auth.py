@@ -12,3 +12,11 @@ class Nonce(Record):
     address: str  # the checksum address it was issued to
     issued_at: StrictInt
     expires_at: StrictInt
+
+
+class LatestNonce(Record):
+    """Which nonce an address was issued last, for clients that verify without naming it."""
+
+    address: str  # checksum address
+    nonce: str  # the nonce it points to
+    expires_at: StrictInt  # the same expiry as that nonce

@@ -39,6 +39,10 @@ class Listing(Record):
     updated_at: StrictInt
     # Bumped by every write, so a change based on a stale read is refused.
     version: StrictInt = 0
+    # Copied from the worker's reputation by the reputation job (no version bump: it does
+    # not change the terms a renter agreed to). The matcher ranks by them.
+    reputation_score: Annotated[float, Field(ge=0, le=100)] | None = None
+    delivery_ratio: Annotated[float, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _durations_ordered(self) -> Listing:
@@ -64,6 +68,7 @@ class Lease(Record):
     worker_id: str
     provider: str
     renter: str
+    gpu_model: str | None = None  # the listing's, for the price index
     prefix: str
     share_pattern: str
     price_per_hour: Micro
@@ -90,6 +95,16 @@ class Lease(Record):
     @property
     def is_active(self) -> bool:
         return self.status is LeaseStatus.ACTIVE
+
+    @property
+    def elapsed_sec(self) -> int:
+        """How long the lease ran (to its end, or to when it was stopped)."""
+        return max(self.ends_at - self.created_at, 0)
+
+    @property
+    def delivered_hashrate(self) -> float:
+        """Hashes per second proven by verified shares over the time the lease ran."""
+        return self.share_work / self.elapsed_sec if self.elapsed_sec else 0.0
 
 
 def max_cost(price_per_hour: int, duration_sec: int) -> int:

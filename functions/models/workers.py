@@ -10,6 +10,22 @@ from functions.models.base import Record
 from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
 
 
+class Reputation(Record):
+    """How much a renter can trust a worker, recomputed by the reputation job.
+
+    Each part is 0..1; ``score`` is their weighted sum on 0..100 (weights in
+    ``functions/logic/reputation.py``). ``delivery`` is None until a lease has settled.
+    """
+
+    score: Annotated[float, Field(ge=0, le=100)]
+    verified_blocks: StrictInt = 0
+    completed_leases: StrictInt = 0
+    uptime: Annotated[float, Field(ge=0, le=1)] = 0.0
+    delivery: Annotated[float, Field(ge=0)] | None = None
+    age_days: Annotated[float, Field(ge=0)] = 0.0
+    updated_at: StrictInt
+
+
 class Worker(Record):
     worker_id: str
     owner: str  # the provider's checksum address
@@ -32,6 +48,7 @@ class Worker(Record):
     uptime_sec: StrictInt = 0
     telemetry: list[GpuTelemetry] = Field(default_factory=list)
     listing_id: str | None = None
+    reputation: Reputation | None = None
 
     @property
     def revoked(self) -> bool:
