@@ -17,6 +17,8 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
+from functions.settings import Settings
+
 
 @dataclass(frozen=True)
 class HeartbeatSchedule:
@@ -65,3 +67,14 @@ class HeartbeatSchedule:
         if self.summary_seconds <= self.heartbeat_seconds:
             return self.offline_after_seconds
         return self.offline_after_seconds + self.summary_seconds
+
+
+def schedule_for(settings: Settings) -> HeartbeatSchedule:
+    """The deployment's schedule (ingest writes by it; the health job checks by it)."""
+    return HeartbeatSchedule(
+        heartbeat_seconds=settings.heartbeat_seconds,
+        summary_seconds=settings.heartbeat_write_seconds,
+        history_seconds=settings.heartbeat_history_seconds,
+        liveness_slot_seconds=settings.liveness_slot_seconds,
+        offline_after_seconds=settings.offline_after_seconds,
+    )

@@ -17,7 +17,7 @@ from functions.dal.shares import ShareRepository
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import Conflict, DuplicateEntry, LeaseNotActive, NotFound
-from functions.logic.heartbeat_schedule import HeartbeatSchedule
+from functions.logic.heartbeat_schedule import schedule_for
 from functions.logic.verification import Clock, verify_block, verify_share
 from functions.models.blocks import Block
 from functions.models.blocks import Share as ShareRecord
@@ -103,13 +103,7 @@ class IngestService:
         self._shares = shares
         self._telemetry = telemetry
         self._commands = commands
-        self.schedule = HeartbeatSchedule(
-            heartbeat_seconds=settings.heartbeat_seconds,
-            summary_seconds=settings.heartbeat_write_seconds,
-            history_seconds=settings.heartbeat_history_seconds,
-            liveness_slot_seconds=settings.liveness_slot_seconds,
-            offline_after_seconds=settings.offline_after_seconds,
-        )
+        self.schedule = schedule_for(settings)
 
     def accept(self, worker_id: str, message: UplinkMessage, received_at: int) -> Outcome:
         """Handle one parsed message from ``worker_id`` (the topic's, never the payload's)."""

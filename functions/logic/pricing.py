@@ -20,6 +20,10 @@ from functions.models.market import Lease, Listing
 from functions.models.telemetry import TelemetryPoint
 
 PRICE_INDEX_SERIES = "price-index"
+# The last index of each hour, for charts over days (a handful of points instead of
+# thousands); refreshes within the hour overwrite it.
+PRICE_INDEX_HOURLY = "price-index-hourly"
+_HOUR = 3600
 ALL_MODELS = "*"  # the scope of the whole market
 _SEP = "|"  # value keys are "<scope>|<figure>"; GPU model names never contain it
 _FIGURES = ("median", "p25", "p75", "listings", "leases")
@@ -148,13 +152,31 @@ class PriceIndexService:
         leases = self._leases.active(limit=self._max_leases)
         index = compute_index(offers, leases, now)
         if index.models:
-            self._telemetry.put(index.to_point(expires_at=now + _RETENTION_SECONDS))
+            point = index.to_point(expires_at=now + _RETENTION_SECONDS)
+            hourly = point.model_copy(
+                update={"series": PRICE_INDEX_HOURLY, "ts": now - now % _HOUR}
+            )
+            self._telemetry.put_many([point, hourly])
         return index
 
     def latest(self, now: int, *, max_age: int = 86_400) -> PriceIndex | None:
         point = self._telemetry.latest(PRICE_INDEX_SERIES, since=now - max_age)
         return PriceIndex.from_point(point) if point is not None else None
 
-    def history(self, start: int, end: int, *, limit: int = 500) -> list[PriceIndex]:
-        page = self._telemetry.history(PRICE_INDEX_SERIES, start, end, limit=limit)
-        return [PriceIndex.from_point(p) for p in page.items]
+    def history(self, start: int, end: int, *, max_points: int = 24 * 90) -> list[PriceIndex]:
+        """Hourly indexes between ``start`` and ``end``, oldest first."""
+        points: list[TelemetryPoint] = []
+        cursor: str | None = None
+        while len(points) < max_points:
+            page = self._telemetry.history(
+                PRICE_INDEX_HOURLY,
+                start,
+                end,
+                limit=min(200, max_points - len(points)),
+                cursor=cursor,
+            )
+            points += page.items
+            cursor = page.cursor
+            if cursor is None:
+                break
+        return [PriceIndex.from_point(p) for p in points]

@@ -13,6 +13,7 @@ worker's listing, where the matcher reads them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -112,12 +113,10 @@ class ReputationService:
         reputation = self.compute(worker, now)
         self._workers.set_reputation(worker.worker_id, reputation)
         if worker.listing_id:
-            try:
+            with contextlib.suppress(NotFound):  # delisted meanwhile
                 self._listings.set_reputation(
                     worker.listing_id, score=reputation.score, delivery_ratio=reputation.delivery
                 )
-            except NotFound:
-                pass  # delisted meanwhile
         return reputation
 
     def refresh_online(self, now: int, *, max_workers: int = 100_000) -> int:

@@ -1,0 +1,90 @@
+"""The scheduled jobs' Lambdas (EventBridge schedules): settlement, prices, reputation, health.
+
+One entry point per job, so each Lambda gets only its own schedule and permissions. A job
+that fails raises: the schedule runs it again next time, and every job is idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions.dal.tables import Tables
+from functions.logic.jobs import Jobs
+from functions.settings import load_settings
+
+logger = Logger(service="jobs")
+metrics = Metrics(namespace="XenBlocks", service="jobs")
+
+_jobs: Jobs | None = None
+
+
+def configure(jobs: Jobs | None) -> None:
+    """Use ``jobs`` for the following invocations (tests); None resets."""
+    global _jobs
+    _jobs = jobs
+
+
+def _default_jobs() -> Jobs:
+    global _jobs
+    if _jobs is None:  # cold start
+        from functions.ports.aws_iot import IotDevicePublisher, iot_data_client
+
+        settings = load_settings()
+        publisher = IotDevicePublisher(iot_data_client(settings.aws_region, settings.mqtt_host))
+        _jobs = Jobs(settings, Tables(settings), publisher)
+    return _jobs
+
+
+def _now(event: dict[str, Any]) -> int:
+    """The schedule's time (EventBridge ``time``), so a delayed run acts for its slot."""
+    when = event.get("time") if isinstance(event, dict) else None
+    if isinstance(when, str):
+        try:
+            return int(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            logger.warning("unreadable event time; using the clock", extra={"time": when})
+    return int(time.time())
+
+
+def _count(name: str, value: int) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def settle_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    run = _default_jobs().settle(_now(event))
+    _count("LeasesSettled", run.settled)
+    _count("LeasesSettleRetry", run.retry_later)
+    logger.info("settlement run", extra={"settled": run.settled, "retry": run.retry_later})
+    return {"settled": run.settled, "already": run.already, "retry_later": run.retry_later}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def pricing_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    index = _default_jobs().refresh_prices(_now(event))
+    _count("PriceIndexModels", len(index.models))
+    return {"models": sorted(index.models)}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def reputation_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    refreshed = _default_jobs().refresh_reputation(_now(event))
+    _count("ReputationsRefreshed", refreshed)
+    return {"refreshed": refreshed}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def health_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    run = _default_jobs().check_health(_now(event))
+    _count("WorkersMarkedOffline", run.marked_offline)
+    logger.info("health sweep", extra={"checked": run.checked, "offline": run.marked_offline})
+    return {"checked": run.checked, "marked_offline": run.marked_offline}

@@ -1,0 +1,70 @@
+"""The scheduled jobs, built from settings and tables: one object the Lambdas and the local
+stack's scheduler share, so a job does the same thing wherever it runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.dal.blocks import BlockRepository
+from functions.dal.leases import LeaseRepository
+from functions.dal.listings import ListingRepository
+from functions.dal.tables import Tables
+from functions.dal.telemetry import TelemetryRepository
+from functions.dal.workers import WorkerRepository
+from functions.logic.health import HealthRun, HealthService
+from functions.logic.heartbeat_schedule import schedule_for
+from functions.logic.pricing import PriceIndex, PriceIndexService
+from functions.logic.reputation import ReputationService
+from functions.logic.settlement import SettlementRun, SettlementService
+from functions.ports.devices import DeviceCommands, DevicePublisher
+from functions.settings import Settings
+
+
+@dataclass
+class Jobs:
+    settings: Settings
+    tables: Tables
+    publisher: DevicePublisher
+
+    @property
+    def settlement(self) -> SettlementService:
+        return SettlementService(
+            LeaseRepository(self.tables),
+            DeviceCommands(self.publisher),
+            threshold_bp=self.settings.delivery_threshold_bp,
+        )
+
+    @property
+    def prices(self) -> PriceIndexService:
+        return PriceIndexService(
+            ListingRepository(self.tables),
+            LeaseRepository(self.tables),
+            TelemetryRepository(self.tables),
+        )
+
+    @property
+    def reputation(self) -> ReputationService:
+        return ReputationService(
+            workers=WorkerRepository(self.tables),
+            listings=ListingRepository(self.tables),
+            leases=LeaseRepository(self.tables),
+            blocks=BlockRepository(self.tables),
+            telemetry=TelemetryRepository(self.tables),
+            history_seconds=self.settings.heartbeat_history_seconds,
+        )
+
+    @property
+    def health(self) -> HealthService:
+        return HealthService(WorkerRepository(self.tables), schedule_for(self.settings))
+
+    def settle(self, now: int) -> SettlementRun:
+        return self.settlement.settle_due(now)
+
+    def refresh_prices(self, now: int) -> PriceIndex:
+        return self.prices.refresh(now)
+
+    def refresh_reputation(self, now: int) -> int:
+        return self.reputation.refresh_online(now)
+
+    def check_health(self, now: int) -> HealthRun:
+        return self.health.sweep(now)
