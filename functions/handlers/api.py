@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 from pydantic import SecretStr
 
@@ -21,6 +22,8 @@ from functions.ports.aws_iot import IotCertificateAuthority, IotDevicePublisher,
 from functions.settings import Settings, load_settings
 
 logger = Logger(service="api")
+metrics = Metrics(namespace="XenBlocks", service="api")
+tracer = Tracer(service="api")
 _handler: Mangum | None = None
 
 
@@ -39,10 +42,15 @@ def build_context(settings: Settings) -> ApiContext:
     )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _handler
     if _handler is None:  # cold start
         _handler = Mangum(create_app(build_context(load_settings())), lifespan="off")
     response: dict[str, Any] = _handler(event, context)
+    # Api2xx / Api4xx / Api5xx: alarms watch the 5xx count.
+    status = int(response.get("statusCode", 500))
+    metrics.add_metric(name=f"Api{status // 100}xx", unit=MetricUnit.Count, value=1)
     return response

@@ -2,9 +2,9 @@
 
 Today: moto's DynamoDB (tables from the dal specs), a local CA and MQTT broker with mutual
 TLS and per-rig ACLs (mosquitto, or the embedded amqtt broker), the rule bridge feeding the
-ingest handler, and the HTTP API on uvicorn (device enrolment and health so far). It writes
-``.xenblocks/local.json`` describing all of it. The WebSocket hub, schedules, dashboard and
-CPU miners join as their issues land.
+ingest handler, the HTTP API on uvicorn, and the scheduled jobs (settlement, health, price
+index, reputation) on short local intervals. It writes ``.xenblocks/local.json`` describing
+all of it. The WebSocket hub, dashboard and CPU miners join as their issues land.
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def run_local(
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
         api_url = services.enter_context(_api(options, settings, tables, device_plane))
+        scheduler = services.enter_context(_schedules(settings, tables, device_plane))
         description = {
             "stage": settings.stage,
             "region": settings.aws_region,
@@ -128,12 +129,15 @@ def run_local(
             "ca_path": str(device_plane.ca.ca_path.resolve()),
             "difficulty": options.difficulty,
             "block_pattern": options.block_pattern,
+            "schedules": {job.name: job.every_seconds for job in scheduler.jobs},
         }
         (options.state_dir / "local.json").write_text(json.dumps(description, indent=2) + "\n")
         print(f"DynamoDB (moto)  {endpoint}  tables: {settings.resolved_table_prefix}-*")
         broker_url = f"mqtts://{options.host}:{options.mqtt_port}"
         print(f"MQTT broker      {broker_url}  ({device_plane.broker.kind}, mutual TLS)")
         print(f"API              {api_url}/api  (docs: {api_url}/api/docs)")
+        jobs = ", ".join(f"{job.name} {job.every_seconds:g}s" for job in scheduler.jobs)
+        print(f"Schedules        {jobs}")
         print(f"Wrote {options.state_dir / 'local.json'}. Ctrl-C stops everything.", flush=True)
         if on_ready is not None:
             on_ready(description)
@@ -195,6 +199,32 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
         if client is not None:
             client.close()
         broker.stop()
+
+
+# Local intervals are shorter than the deployed schedules so a demo moves along.
+LOCAL_SCHEDULES = {"settle": 15, "health": 15, "prices": 60, "reputation": 60}
+
+
+@contextlib.contextmanager
+def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
+    from functions.local.scheduler import LocalScheduler, ScheduledJob
+    from functions.logic.jobs import Jobs
+
+    jobs = Jobs(settings, tables, plane.client)
+    runs = {
+        "settle": jobs.settle,
+        "health": jobs.check_health,
+        "prices": jobs.refresh_prices,
+        "reputation": jobs.refresh_reputation,
+    }
+    scheduler = LocalScheduler(
+        [ScheduledJob(name, LOCAL_SCHEDULES[name], run) for name, run in runs.items()]
+    )
+    scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
 
 
 @contextlib.contextmanager
