@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from protocol.addresses import to_checksum
 from protocol.xenblocks import BlockRules
@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     dynamodb_endpoint_url: str | None = None
     # The platform fee on settled leases, in basis points (500 = 5 %).
     fee_bp: Annotated[int, Field(ge=0, le=10_000)] = 500
-    admin_addresses: tuple[str, ...] = ()
+    # NoDecode: the environment gives "0xA,0xB" (split below), not JSON.
+    admin_addresses: Annotated[tuple[str, ...], NoDecode] = ()
     # The deployment's XenBlocks rules: network values in AWS, easier ones locally.
     rules: BlockRules = BlockRules()
 
