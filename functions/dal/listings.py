@@ -11,7 +11,7 @@ from typing import Any
 from functions.dal import codec
 from functions.dal.expressions import Update
 from functions.dal.pagination import Page
-from functions.dal.reads import get_item, query_page
+from functions.dal.reads import batch_get, get_item, query_page
 from functions.dal.specs import LISTINGS, WORKERS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
@@ -82,6 +82,10 @@ class ListingRepository:
         if listing is None:
             raise NotFound(f"listing {listing_id} not found")
         return listing
+
+    def get_many(self, listing_ids: list[str]) -> list[Listing]:
+        items = batch_get(self._tables, LISTINGS, [{"listing_id": i} for i in listing_ids])
+        return [Listing.model_validate(i) for i in items]
 
     def list_by_provider(
         self, provider: str, *, limit: int, cursor: str | None = None

@@ -1,4 +1,5 @@
-"""The scheduled jobs' Lambdas (EventBridge schedules): settlement, prices, reputation, health.
+"""The scheduled jobs' Lambdas (EventBridge schedules): settlement, prices, reputation, health,
+fleet figures.
 
 One entry point per job, so each Lambda gets only its own schedule and permissions. A job
 that fails raises: the schedule runs it again next time, and every job is idempotent.
@@ -88,3 +89,12 @@ def health_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     _count("WorkersMarkedOffline", run.marked_offline)
     logger.info("health sweep", extra={"checked": run.checked, "offline": run.marked_offline})
     return {"checked": run.checked, "marked_offline": run.marked_offline}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def fleet_stats_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    totals = _default_jobs().aggregate_fleet(_now(event))
+    values = totals.fleet_values()
+    _count("FleetOnlineWorkers", int(values.get("online_workers", 0)))
+    return {"ts": totals.ts, "online_workers": values.get("online_workers", 0)}

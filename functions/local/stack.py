@@ -202,7 +202,13 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
 
 
 # Local intervals are shorter than the deployed schedules so a demo moves along.
-LOCAL_SCHEDULES = {"settle": 15, "health": 15, "prices": 60, "reputation": 60}
+LOCAL_SCHEDULES = {
+    "settle": 15,
+    "health": 15,
+    "fleet_stats": 60,
+    "prices": 60,
+    "reputation": 60,
+}
 
 
 @contextlib.contextmanager
@@ -214,6 +220,7 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
     runs = {
         "settle": jobs.settle,
         "health": jobs.check_health,
+        "fleet_stats": jobs.aggregate_fleet,
         "prices": jobs.refresh_prices,
         "reputation": jobs.refresh_reputation,
     }

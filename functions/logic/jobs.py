@@ -11,6 +11,7 @@ from functions.dal.listings import ListingRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
+from functions.logic.fleet_stats import FleetTotals, aggregate_fleet
 from functions.logic.health import HealthRun, HealthService
 from functions.logic.heartbeat_schedule import schedule_for
 from functions.logic.pricing import PriceIndex, PriceIndexService
@@ -68,3 +69,6 @@ class Jobs:
 
     def check_health(self, now: int) -> HealthRun:
         return self.health.sweep(now)
+
+    def aggregate_fleet(self, now: int) -> FleetTotals:
+        return aggregate_fleet(self.tables, self.settings, now)

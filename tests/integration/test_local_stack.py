@@ -67,7 +67,13 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
             f"xenblocks-local-{t.name}" for t in ALL_TABLES
         }
         assert _call(f"{local['api_url']}/api/health")["stage"] == "local"
-        assert set(local["schedules"]) == {"settle", "health", "prices", "reputation"}
+        assert set(local["schedules"]) == {
+            "settle",
+            "health",
+            "fleet_stats",
+            "prices",
+            "reputation",
+        }
 
         # Enrol through the API, as `xenblocks-miner enroll` will.
         secret = (tmp_path / "jwt.secret").read_text().strip()
