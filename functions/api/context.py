@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from functions.dal.accounts import AccountRepository
+from functions.dal.alerts import AlertRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.ledger import LedgerRepository
@@ -19,6 +20,7 @@ from functions.dal.shares import ShareRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
+from functions.logic.alerts import AlertRuleService
 from functions.logic.enrolment import EnrolmentService
 from functions.ports.certificates import CertificateAuthority
 from functions.ports.devices import DeviceCommands, DevicePublisher
@@ -76,6 +78,10 @@ class ApiContext:
     @property
     def commands(self) -> DeviceCommands:
         return DeviceCommands(self.publisher)
+
+    @property
+    def alerts(self) -> AlertRuleService:
+        return AlertRuleService(self.settings, AlertRepository(self.tables), self.workers)
 
     @property
     def enrolment(self) -> EnrolmentService:

@@ -21,7 +21,7 @@ from functions.dal.reads import get_item, query_page
 from functions.dal.specs import ALERTS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
-from functions.errors import AlreadyExists, Conflict, ConcurrentUpdate, DomainError, NotFound
+from functions.errors import AlreadyExists, ConcurrentUpdate, Conflict, DomainError, NotFound
 from functions.models.alerts import MAX_COOLDOWN_SECONDS, AlertEvent, AlertRule, DeliveryStatus
 
 RULE_PREFIX = "RULE#"
@@ -159,9 +159,7 @@ class AlertRepository:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            if code == "TransactionCanceledException" and reasons[:1] == [
-                "ConditionalCheckFailed"
-            ]:
+            if code == "TransactionCanceledException" and reasons[:1] == ["ConditionalCheckFailed"]:
                 raise _rule_not_found(rule_id) from error
             if code == "TransactionConflictException" or "TransactionConflict" in reasons:
                 raise ConcurrentUpdate() from error
@@ -248,9 +246,7 @@ class AlertRepository:
         item = get_item(self._tables, ALERTS, {"owner": owner, "sk": event_sk(ts, event_id)})
         return AlertEvent.model_validate(item) if item else None
 
-    def list_events(
-        self, owner: str, *, limit: int, cursor: str | None = None
-    ) -> Page[AlertEvent]:
+    def list_events(self, owner: str, *, limit: int, cursor: str | None = None) -> Page[AlertEvent]:
         """The owner's events, newest first."""
         items, next_cursor = self._owner_items(
             owner, EVENT_PREFIX, limit, cursor, newest_first=True

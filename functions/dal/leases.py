@@ -151,16 +151,23 @@ class LeaseRepository:
 
     def due(self, now: int, *, limit: int) -> list[Lease]:
         """Unsettled leases whose end has come, the oldest first (the settlement job)."""
-        keys, _ = query_page(
+        return self.due_page(now, limit=limit).items
+
+    def due_page(self, now: int, *, limit: int, cursor: str | None = None) -> Page[Lease]:
+        """One page of due leases and the cursor to the next: a run walks the index once,
+        so a lease it settled (or left for later) is not read again in the same run."""
+        keys, next_cursor = query_page(
             self._tables,
             LEASES,
             index="due",
             key_condition="due_shard = :shard AND ends_at <= :now",
             values={"shard": DUE_SHARD, "now": now},
             limit=limit,
+            cursor=cursor,
         )
         items = batch_get(self._tables, LEASES, [{"lease_id": k["lease_id"]} for k in keys])
-        return [lease for lease in map(Lease.model_validate, items) if lease.is_active]
+        leases = [lease for lease in map(Lease.model_validate, items) if lease.is_active]
+        return Page(leases, next_cursor)
 
     def active(self, *, limit: int) -> list[Lease]:
         """Up to ``limit`` active leases, those ending last first (the price index)."""
@@ -235,10 +242,14 @@ class LeaseRepository:
             LEASES,
             {"lease_id": lease.lease_id},
             close.expression,
-            condition="#status = :active AND #escrow = :held",
-            names=close.names(),
-            values=close.values({"active": LeaseStatus.ACTIVE, "held": lease.escrow}),
-            on_condition_failed=lambda: AlreadySettled(f"lease {lease.lease_id} is settled"),
+            # The split was computed from this read: a share recorded since then must be
+            # paid for, so the lease settles only if its share count is still the one read.
+            condition="#status = :active AND #escrow = :held AND #shares = :shares_read",
+            names=close.names(("shares",)),
+            values=close.values(
+                {"active": LeaseStatus.ACTIVE, "held": lease.escrow, "shares_read": lease.shares}
+            ),
+            on_condition_failed=lambda: self._settle_refused(lease.lease_id),
         )
         self._release_listing(tx, lease, now)
         movements = (
@@ -279,6 +290,13 @@ class LeaseRepository:
                 "settled_at": now,
             }
         )
+
+    def _settle_refused(self, lease_id: str) -> AlreadySettled | ConcurrentUpdate:
+        """Settled by someone else, or changed (a late share) since it was read."""
+        current = self.get(lease_id)
+        if current is None or not current.is_active:
+            return AlreadySettled(f"lease {lease_id} is settled")
+        return ConcurrentUpdate(f"lease {lease_id} changed since it was read; settle it again")
 
     def _release_listing(self, tx: Transaction, lease: Lease, now: int) -> None:
         """Give the listing back to the market, or apply the pause/delist that waited."""

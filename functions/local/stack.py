@@ -3,8 +3,9 @@
 Today: moto's DynamoDB (tables from the dal specs), a local CA and MQTT broker with mutual
 TLS and per-rig ACLs (mosquitto, or the embedded amqtt broker), the rule bridge feeding the
 ingest handler, the HTTP API on uvicorn, and the scheduled jobs (settlement, health, price
-index, reputation) on short local intervals. It writes ``.xenblocks/local.json`` describing
-all of it. The WebSocket hub, dashboard and CPU miners join as their issues land.
+index, reputation, fleet figures, alerts) on short local intervals. It writes
+``.xenblocks/local.json`` describing all of it. The WebSocket hub, dashboard and CPU miners
+join as their issues land.
 """
 
 from __future__ import annotations
@@ -208,21 +209,26 @@ LOCAL_SCHEDULES = {
     "fleet_stats": 60,
     "prices": 60,
     "reputation": 60,
+    "alerts": 60,
 }
 
 
 @contextlib.contextmanager
 def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
+    from functions.handlers.alerts import run_alerts
     from functions.local.scheduler import LocalScheduler, ScheduledJob
     from functions.logic.jobs import Jobs
+    from functions.ports.webhooks import UrllibWebhookSender
 
     jobs = Jobs(settings, tables, plane.client)
+    webhooks = UrllibWebhookSender.from_settings(settings)
     runs = {
         "settle": jobs.settle,
         "health": jobs.check_health,
         "fleet_stats": jobs.aggregate_fleet,
         "prices": jobs.refresh_prices,
         "reputation": jobs.refresh_reputation,
+        "alerts": lambda now: run_alerts(settings, tables, webhooks, now),
     }
     scheduler = LocalScheduler(
         [ScheduledJob(name, LOCAL_SCHEDULES[name], run) for name, run in runs.items()]

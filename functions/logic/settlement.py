@@ -99,15 +99,17 @@ class SettlementService:
         self._batch = batch
 
     def settle_due(self, now: int, *, max_leases: int = 10_000) -> SettlementRun:
-        """Settle every lease that ended at least ``grace_seconds`` ago (oldest first)."""
+        """Settle every lease that ended at least ``grace_seconds`` ago (oldest first).
+
+        The due index is walked once with a cursor: a lease left for later (it changed
+        while being settled) does not hold up the ones behind it, and a lease just settled
+        is not read again even if the index lags.
+        """
         run = SettlementRun()
-        retry: set[str] = set()
+        cursor: str | None = None
         while run.settled + run.already + run.retry_later < max_leases:
-            due = self._leases.due(now - self._grace, limit=self._batch)
-            due = [lease for lease in due if lease.lease_id not in retry]
-            if not due:
-                break  # all settled, or only leases that wait for the next run
-            for lease in due:
+            page = self._leases.due_page(now - self._grace, limit=self._batch, cursor=cursor)
+            for lease in page.items:
                 outcome = self.settle(lease, now)
                 if isinstance(outcome, Split):
                     run.settled += 1
@@ -115,10 +117,12 @@ class SettlementService:
                     run.charged += outcome.charge
                     run.refunded += outcome.refund
                 elif outcome == RETRY:
-                    retry.add(lease.lease_id)
                     run.retry_later += 1
                 else:
                     run.already += 1
+            cursor = page.cursor
+            if cursor is None:
+                break
         return run
 
     def settle(self, lease: Lease, now: int) -> Split | str:

@@ -57,9 +57,7 @@ class AlertRule(Record):
     webhook_url: str | None = None
     # Signs webhook bodies; shown to the owner once, at creation.
     webhook_secret: SecretStr
-    cooldown_seconds: Annotated[
-        StrictInt, Field(ge=MIN_COOLDOWN_SECONDS, le=MAX_COOLDOWN_SECONDS)
-    ]
+    cooldown_seconds: Annotated[StrictInt, Field(ge=MIN_COOLDOWN_SECONDS, le=MAX_COOLDOWN_SECONDS)]
     enabled: bool = True
     created_at: StrictInt
     updated_at: StrictInt

@@ -1,5 +1,297 @@
-"""Filled in by its owner."""
+"""``/api/accounts``: balance, ledger, deposits (a local faucet; admins elsewhere), withdrawals.
 
-from fastapi import APIRouter
+Amounts are integer micro-credits (1 credit = 1,000,000). Deposits and withdrawal requests
+honour an ``Idempotency-Key`` header: a retry with the same key returns the first result
+(200) and moves no money twice.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Response
+from pydantic import BaseModel, Field, StrictInt
+
+from functions.api.auth import AdminPrincipal, Context, CurrentPrincipal
+from functions.api.context import ApiContext
+from functions.api.schemas import ID_PATTERN, Body, Cursor, Limit, PageOut
+from functions.dal.pagination import clamp_limit
+from functions.errors import Conflict, DuplicateEntry, Forbidden, InvalidInput
+from functions.models.accounts import Account, EntryKind, LedgerEntry, Withdrawal
+from functions.models.money import MICRO_PER_CREDIT
+from protocol.addresses import to_checksum
+from protocol.errors import ProtocolError
+
+router = APIRouter(tags=["accounts"])
+
+# One faucet call credits at most 1,000 credits (local stage only).
+FAUCET_MAX = 1_000 * MICRO_PER_CREDIT
+# The largest amount a browser's JSON numbers hold exactly.
+MAX_AMOUNT = 2**53 - 1
+ADMIN_DEPOSIT_PATH = "POST /api/accounts/{address}/deposit"
+
+Amount = Annotated[
+    StrictInt,
+    Field(gt=0, le=MAX_AMOUNT, description="Micro-credits (1 credit = 1,000,000), an integer"),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description="Any unique string per intended operation; a retry with the same key "
+        "returns the first result instead of moving money again.",
+    ),
+]
+AddressPath = Annotated[
+    str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="An Ethereum address (0x + 40 hex)")
+]
+WithdrawalId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+
+class DepositRequest(Body):
+    amount: Amount
+
+
+class AdminDepositRequest(Body):
+    amount: Amount
+    reference: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:/+-]{1,100}$",
+        description="The outside payment this credits (a transfer id, a transaction hash). "
+        "It names the ledger entry (deposit:<address>:ref:<reference>), so one reference "
+        "credits an address once, whatever the Idempotency-Key.",
+    )
+
+
+class WithdrawRequest(Body):
+    amount: Amount = Field(description="Micro-credits to withdraw; held until an admin decides")
+
+
+class AccountOut(BaseModel):
+    address: str
+    balance: int = Field(description="Spendable micro-credits")
+    held: int = Field(description="Micro-credits held by withdrawals awaiting a decision")
+    deposited: int = Field(description="All deposits so far")
+    withdrawn: int = Field(description="All approved withdrawals so far")
+    updated_at: int | None
+
+    @classmethod
+    def of(cls, account: Account) -> AccountOut:
+        return cls.model_validate(account.model_dump())
+
+
+class EntryOut(BaseModel):
+    entry_id: str
+    kind: EntryKind
+    amount: int = Field(description="Micro-credits moved (always positive)")
+    from_account: str = Field(description="An address, escrow:<lease>, held:<address>, …")
+    to_account: str
+    lease_id: str | None
+    created_at: int
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> EntryOut:
+        return cls.model_validate(entry.model_dump())
+
+
+class WithdrawalOut(BaseModel):
+    withdrawal_id: str
+    address: str = Field(description="Whose funds; approved withdrawals are paid to it")
+    amount: int
+    status: str = Field(description="pending, approved or rejected")
+    requested_at: int
+    decided_at: int | None
+    decided_by: str | None
+
+    @classmethod
+    def of(cls, withdrawal: Withdrawal) -> WithdrawalOut:
+        return cls.model_validate(withdrawal.model_dump(mode="json"))
+
+
+class DepositOut(BaseModel):
+    entry: EntryOut
+    account: AccountOut
+    replayed: bool = Field(description="True when the Idempotency-Key was seen: no new credit")
+
+
+class WithdrawalReceipt(BaseModel):
+    withdrawal: WithdrawalOut
+    account: AccountOut
+    replayed: bool = Field(description="True when the Idempotency-Key was seen: nothing held")
+
+
+def _checksum(address: str) -> str:
+    try:
+        return to_checksum(address)
+    except ProtocolError as error:
+        raise InvalidInput(f"address: {error}") from None
+
+
+def _keyed_id(kind: str, address: str, key: str | None) -> str:
+    """A new id, or one derived from the caller's Idempotency-Key so a retry collides."""
+    if key is None:
+        return uuid.uuid4().hex
+    digest = hashlib.sha256(f"{kind}\n{address}\n{key}".encode()).hexdigest()
+    return digest[:32]
+
+
+def _credit(
+    context: ApiContext, address: str, amount: int, entry_id: str, response: Response
+) -> DepositOut:
+    """Deposit once per ``entry_id``; a replay answers the first entry with 200."""
+    try:
+        entry = context.accounts.deposit(address, amount, entry_id=entry_id, now=context.clock())
+        replayed = False
+    except DuplicateEntry:
+        found = context.ledger.get(entry_id)
+        if found is None or (found.to_party, found.amount) != (address, amount):
+            raise Conflict("this key was already used for a different deposit") from None
+        entry, replayed = found, True
+        response.status_code = 200
+    return DepositOut(
+        entry=EntryOut.of(entry),
+        account=AccountOut.of(context.accounts.get(address)),
+        replayed=replayed,
+    )
+
+
+@router.get("/api/accounts/me")
+def my_account(principal: CurrentPrincipal, context: Context) -> AccountOut:
+    return AccountOut.of(context.accounts.get(principal.address))
+
+
+@router.post("/api/accounts/me/deposit", status_code=201)
+def faucet_deposit(
+    body: DepositRequest,
+    principal: CurrentPrincipal,
+    context: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> DepositOut:
+    """Local stage only: a faucet that credits the caller (at most 1,000 credits a call)."""
+    if not context.settings.is_local:
+        raise Forbidden(f"deposits are credited by an admin on this stage: {ADMIN_DEPOSIT_PATH}")
+    if body.amount > FAUCET_MAX:
+        raise InvalidInput(f"the faucet gives at most {FAUCET_MAX} micro-credits a call")
+    address = principal.address
+    entry_id = "deposit:" + _keyed_id("faucet", address, idempotency_key)
+    return _credit(context, address, body.amount, entry_id, response)
+
+
+@router.post("/api/accounts/{address}/deposit", status_code=201, tags=["admin"])
+def admin_deposit(
+    address: AddressPath,
+    body: AdminDepositRequest,
+    admin: AdminPrincipal,
+    context: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> DepositOut:
+    """Admins credit an account with money received outside the platform."""
+    target = _checksum(address)
+    if body.reference is not None:
+        entry_id = f"deposit:{target}:ref:{body.reference}"
+    else:
+        entry_id = "deposit:" + _keyed_id("admin", target, idempotency_key)
+    return _credit(context, target, body.amount, entry_id, response)
+
+
+@router.post("/api/accounts/me/withdraw", status_code=201)
+def request_withdrawal(
+    body: WithdrawRequest,
+    principal: CurrentPrincipal,
+    context: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> WithdrawalReceipt:
+    """Hold ``amount`` out of the balance until an admin approves (paid to the caller's
+    address) or rejects (returned to the balance). 402 if the balance is too low."""
+    address = principal.address
+    withdrawal_id = _keyed_id("withdraw", address, idempotency_key)
+    try:
+        withdrawal = context.accounts.request_withdrawal(
+            address, body.amount, withdrawal_id=withdrawal_id, now=context.clock()
+        )
+        replayed = False
+    except DuplicateEntry:
+        found = context.accounts.get_withdrawal(address, withdrawal_id)
+        if found is None or found.amount != body.amount:
+            raise Conflict("this key was already used for a different withdrawal") from None
+        withdrawal, replayed = found, True
+        response.status_code = 200
+    return WithdrawalReceipt(
+        withdrawal=WithdrawalOut.of(withdrawal),
+        account=AccountOut.of(context.accounts.get(address)),
+        replayed=replayed,
+    )
+
+
+@router.get("/api/accounts/me/withdrawals")
+def my_withdrawals(
+    principal: CurrentPrincipal, context: Context, limit: Limit = None, cursor: Cursor = None
+) -> PageOut[WithdrawalOut]:
+    """The caller's withdrawal requests, in id order (ids are random: sort by requested_at)."""
+    page = context.accounts.withdrawals(principal.address, limit=clamp_limit(limit), cursor=cursor)
+    return PageOut[WithdrawalOut](
+        items=[WithdrawalOut.of(w) for w in page.items], next_cursor=page.cursor
+    )
+
+
+@router.get("/api/accounts/me/ledger")
+def my_ledger(
+    principal: CurrentPrincipal, context: Context, limit: Limit = None, cursor: Cursor = None
+) -> PageOut[EntryOut]:
+    """Every ledger entry the caller pays or is paid in, newest first."""
+    page = context.ledger.history(principal.address, limit=clamp_limit(limit), cursor=cursor)
+    return PageOut[EntryOut](items=[EntryOut.of(e) for e in page.items], next_cursor=page.cursor)
+
+
+@router.get("/api/admin/withdrawals", tags=["admin"])
+def pending_withdrawals(
+    admin: AdminPrincipal, context: Context, limit: Limit = None, cursor: Cursor = None
+) -> PageOut[WithdrawalOut]:
+    """The queue of withdrawals awaiting a decision, oldest request first."""
+    page = context.accounts.pending_withdrawals(limit=clamp_limit(limit), cursor=cursor)
+    return PageOut[WithdrawalOut](
+        items=[WithdrawalOut.of(w) for w in page.items], next_cursor=page.cursor
+    )
+
+
+class DecisionOut(BaseModel):
+    withdrawal: WithdrawalOut
+    account: AccountOut
+
+
+def _decide(
+    context: ApiContext, admin: str, address: str, withdrawal_id: str, *, approve: bool
+) -> DecisionOut:
+    target = _checksum(address)
+    try:
+        decided = context.accounts.decide_withdrawal(
+            target, withdrawal_id, approve=approve, admin=admin, now=context.clock()
+        )
+    except DuplicateEntry:
+        current = context.accounts.get_withdrawal(target, withdrawal_id)
+        status = current.status if current is not None else "decided"
+        raise Conflict(f"withdrawal {withdrawal_id} is already {status}") from None
+    return DecisionOut(
+        withdrawal=WithdrawalOut.of(decided), account=AccountOut.of(context.accounts.get(target))
+    )
+
+
+@router.post("/api/admin/withdrawals/{address}/{withdrawal_id}/approve", tags=["admin"])
+def approve_withdrawal(
+    address: AddressPath, withdrawal_id: WithdrawalId, admin: AdminPrincipal, context: Context
+) -> DecisionOut:
+    """The held funds leave the platform (paid out to the address)."""
+    return _decide(context, admin.address, address, withdrawal_id, approve=True)
+
+
+@router.post("/api/admin/withdrawals/{address}/{withdrawal_id}/reject", tags=["admin"])
+def reject_withdrawal(
+    address: AddressPath, withdrawal_id: WithdrawalId, admin: AdminPrincipal, context: Context
+) -> DecisionOut:
+    """The held funds return to the address's balance."""
+    return _decide(context, admin.address, address, withdrawal_id, approve=False)

@@ -1,0 +1,491 @@
+"""Alerts: owners' rules on their fleet, evaluated every minute, delivered to webhooks.
+
+A rule watches one worker or every worker of its owner for one condition:
+
+- ``offline``: the worker has been down (not online, or silent longer than the platform's
+  allowance for heartbeat write slots) for at least ``threshold`` minutes, counted from
+  the last time it was heard;
+- ``hashrate_drop``: an up worker's hashrate is more than ``threshold`` percent below the
+  median of its history points of the last hour (at least 3 points, else no verdict);
+- ``temperature``: an up worker's hottest GPU is above ``threshold`` °C.
+
+A firing is one event, stored only if the rule has not fired for that worker within the
+rule's cooldown (a conditional write, so concurrent job runs cannot both fire), then POSTed
+to the rule's webhook, and the delivery's outcome recorded on the event.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import secrets
+import statistics
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from functions.dal.alerts import AlertRepository
+from functions.dal.pagination import Page
+from functions.dal.telemetry import TelemetryRepository
+from functions.dal.workers import WorkerRepository
+from functions.errors import InvalidInput, NotFound
+from functions.logic.heartbeat_schedule import HeartbeatSchedule
+from functions.models.alerts import (
+    EVENT_RETENTION_SECONDS,
+    MAX_COOLDOWN_SECONDS,
+    MIN_COOLDOWN_SECONDS,
+    THRESHOLDS,
+    AlertEvent,
+    AlertKind,
+    AlertRule,
+    DeliveryStatus,
+)
+from functions.models.telemetry import worker_series
+from functions.models.workers import Worker
+from functions.ports.webhooks import WebhookSender
+from functions.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_RULES_PER_OWNER = 50
+MAX_NAME_LENGTH = 64
+MAX_WEBHOOK_URL_LENGTH = 2048
+HASHRATE_WINDOW_SECONDS = 3600
+MIN_HISTORY_POINTS = 3
+# Fields PATCH may change (kind and worker are what a rule is; make a new rule instead).
+MUTABLE_FIELDS = frozenset({"name", "threshold", "cooldown_seconds", "enabled", "webhook_url"})
+_PAGE = 100
+# Slow or dead webhooks must not hold up the rest of a one-minute job.
+_DELIVERY_THREADS = 8
+
+
+def new_rule_id() -> str:
+    return f"rule-{secrets.token_hex(8)}"
+
+
+def new_event_id() -> str:
+    return secrets.token_hex(8)
+
+
+def new_webhook_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+# -- input checks ---------------------------------------------------------------------------
+
+
+def validate_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise InvalidInput(f"name must be 1 to {MAX_NAME_LENGTH} printable characters")
+    return name
+
+
+def validate_threshold(kind: AlertKind, threshold: float) -> float:
+    allowed = THRESHOLDS[kind]
+    if not allowed.contains(threshold):
+        raise InvalidInput(
+            f"threshold of a {kind} rule is in {allowed.unit}, "
+            f"from {allowed.low:g} to {allowed.high:g}"
+        )
+    return float(threshold)
+
+
+def validate_cooldown(seconds: int) -> int:
+    if not MIN_COOLDOWN_SECONDS <= seconds <= MAX_COOLDOWN_SECONDS:
+        raise InvalidInput(
+            f"cooldown_seconds must be from {MIN_COOLDOWN_SECONDS} to {MAX_COOLDOWN_SECONDS}"
+        )
+    return seconds
+
+
+def validate_webhook_url(url: str, *, local: bool) -> str:
+    """An https URL to a public host; the local stage also allows http and private hosts."""
+    if len(url) > MAX_WEBHOOK_URL_LENGTH or not url.isprintable() or any(c.isspace() for c in url):
+        raise InvalidInput(
+            f"webhook_url must be at most {MAX_WEBHOOK_URL_LENGTH} characters, no spaces"
+        )
+    parts = urlsplit(url)
+    schemes = ("https", "http") if local else ("https",)
+    if parts.scheme not in schemes:
+        raise InvalidInput(
+            "webhook_url must be an " + " or ".join(f"{s}://" for s in schemes) + " URL"
+        )
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise InvalidInput("webhook_url has an invalid port") from None
+    host = parts.hostname
+    if not host:
+        raise InvalidInput("webhook_url must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput("webhook_url must not carry credentials; the body is signed instead")
+    if not local and _is_internal_host(host):
+        raise InvalidInput("webhook_url must point at a public host")
+    return url
+
+
+def _is_internal_host(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name; where it resolves is the receiver's business
+    return not address.is_global
+
+
+# -- managing rules (the API) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleDraft:
+    name: str
+    kind: AlertKind
+    threshold: float
+    worker_id: str | None = None
+    webhook_url: str | None = None
+    cooldown_seconds: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CreatedRule:
+    rule: AlertRule
+    webhook_secret: str  # shown once
+
+
+class AlertRuleService:
+    def __init__(
+        self, settings: Settings, alerts: AlertRepository, workers: WorkerRepository
+    ) -> None:
+        self._settings = settings
+        self._alerts = alerts
+        self._workers = workers
+
+    def create(self, owner: str, draft: RuleDraft, *, now: int) -> CreatedRule:
+        """A new rule; a worker that is not the owner's (or not enrolled) is a NotFound."""
+        if draft.worker_id is not None:
+            worker = self._workers.get(draft.worker_id)
+            if worker is None or worker.owner != owner or worker.revoked:
+                raise NotFound(f"worker {draft.worker_id} not found")
+        cooldown = draft.cooldown_seconds
+        secret = new_webhook_secret()
+        rule = AlertRule(
+            rule_id=new_rule_id(),
+            owner=owner,
+            name=validate_name(draft.name),
+            kind=draft.kind,
+            threshold=validate_threshold(draft.kind, draft.threshold),
+            worker_id=draft.worker_id,
+            webhook_url=self._webhook_url(draft.webhook_url),
+            webhook_secret=SecretStr(secret),
+            cooldown_seconds=validate_cooldown(
+                self._settings.alert_cooldown_seconds if cooldown is None else cooldown
+            ),
+            enabled=draft.enabled,
+            created_at=now,
+            updated_at=now,
+        )
+        self._alerts.create_rule(rule, max_rules=MAX_RULES_PER_OWNER)
+        return CreatedRule(rule, secret)
+
+    def rules(self, owner: str, *, limit: int, cursor: str | None) -> Page[AlertRule]:
+        return self._alerts.list_rules(owner, limit=limit, cursor=cursor)
+
+    def update(self, owner: str, rule_id: str, changes: dict[str, Any], *, now: int) -> AlertRule:
+        """Change some of ``MUTABLE_FIELDS``; ``webhook_url: None`` removes the webhook."""
+        unknown = set(changes) - MUTABLE_FIELDS
+        if unknown:
+            raise InvalidInput(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
+        if not changes:
+            raise InvalidInput("nothing to change")
+        rule = self._alerts.get_rule(owner, rule_id)
+        if rule is None:
+            raise NotFound(f"alert rule {rule_id} not found")
+        checked: dict[str, Any] = {}
+        for name, value in changes.items():
+            if value is None and name != "webhook_url":
+                raise InvalidInput(f"{name} cannot be null")
+            if name == "name":
+                checked[name] = validate_name(value)
+            elif name == "threshold":
+                checked[name] = validate_threshold(rule.kind, value)
+            elif name == "cooldown_seconds":
+                checked[name] = validate_cooldown(value)
+            elif name == "webhook_url":
+                checked[name] = self._webhook_url(value)
+            else:
+                checked[name] = bool(value)
+        return self._alerts.update_rule(owner, rule_id, checked, now=now)
+
+    def delete(self, owner: str, rule_id: str) -> None:
+        self._alerts.delete_rule(owner, rule_id)
+
+    def events(self, owner: str, *, limit: int, cursor: str | None) -> Page[AlertEvent]:
+        return self._alerts.list_events(owner, limit=limit, cursor=cursor)
+
+    def _webhook_url(self, url: str | None) -> str | None:
+        if url is None:
+            return None
+        return validate_webhook_url(url, local=self._settings.is_local)
+
+
+# -- conditions (pure) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    value: float  # in the rule's threshold unit
+    message: str
+
+
+def silent_seconds(worker: Worker, now: int) -> int | None:
+    """How long since the worker was last heard; None if it never was."""
+    return None if worker.last_seen is None else max(0, now - worker.last_seen)
+
+
+def is_up(worker: Worker, now: int, *, silence_allowance: int) -> bool:
+    """Online, and heard within the allowance (heartbeats are written once per slot)."""
+    silent = silent_seconds(worker, now)
+    return worker.online and silent is not None and silent <= silence_allowance
+
+
+def check_offline(
+    worker: Worker, minutes: float, now: int, *, silence_allowance: int
+) -> Finding | None:
+    silent = silent_seconds(worker, now)
+    if silent is None or is_up(worker, now, silence_allowance=silence_allowance):
+        return None
+    if silent < minutes * 60:
+        return None
+    down = silent / 60
+    return Finding(round(down, 1), f"{_label(worker)} has been offline for {down:.0f} minutes")
+
+
+def check_hashrate_drop(worker: Worker, history: list[float], percent: float) -> Finding | None:
+    """More than ``percent`` below the median of ``history`` (needs MIN_HISTORY_POINTS)."""
+    if len(history) < MIN_HISTORY_POINTS:
+        return None
+    median = statistics.median(history)
+    if median <= 0:
+        return None
+    drop = (median - worker.hashrate) * 100 / median
+    if drop <= percent:
+        return None
+    return Finding(
+        round(drop, 2),
+        f"{_label(worker)} hashrate {worker.hashrate:g} H/s is {drop:.1f}% below "
+        f"its 1-hour median {median:g} H/s",
+    )
+
+
+def check_temperature(worker: Worker, celsius: float) -> Finding | None:
+    readings = [(g.temperature_c, g.index) for g in worker.telemetry if g.temperature_c is not None]
+    if not readings:
+        return None
+    hottest, index = max(readings)
+    if hottest <= celsius:
+        return None
+    return Finding(hottest, f"{_label(worker)} GPU {index} is at {hottest:g} °C")
+
+
+def _label(worker: Worker) -> str:
+    if worker.name and worker.name != worker.worker_id:
+        return f"worker {worker.name} ({worker.worker_id})"
+    return f"worker {worker.worker_id}"
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+
+@dataclass
+class AlertRunSummary:
+    rules_evaluated: int = 0
+    workers_checked: int = 0
+    events_fired: int = 0
+    suppressed: int = 0  # conditions met within a cooldown
+    deliveries_ok: int = 0
+    deliveries_failed: int = 0
+    rule_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class AlertJob:
+    """One run of the scheduled alerts job over every enabled rule."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        alerts: AlertRepository,
+        workers: WorkerRepository,
+        telemetry: TelemetryRepository,
+        sender: WebhookSender,
+    ) -> None:
+        self._alerts = alerts
+        self._workers = workers
+        self._telemetry = telemetry
+        self._sender = sender
+        self._silence_allowance = HeartbeatSchedule(
+            heartbeat_seconds=settings.heartbeat_seconds,
+            summary_seconds=settings.heartbeat_write_seconds,
+            history_seconds=settings.heartbeat_history_seconds,
+            liveness_slot_seconds=settings.liveness_slot_seconds,
+            offline_after_seconds=settings.offline_after_seconds,
+        ).silence_allowance
+
+    def run(self, now: int) -> AlertRunSummary:
+        summary = AlertRunSummary()
+        fleets: dict[str, list[Worker]] = {}  # an owner's workers, read once per run
+        deliveries: list[tuple[AlertRule, AlertEvent]] = []
+        for rule in self._enabled_rules():
+            summary.rules_evaluated += 1
+            try:
+                fired = self.evaluate(rule, now, summary, fleets)
+            except Exception:
+                # One rule's failure (say, throttling) must not silence every other rule.
+                logger.exception("alert rule failed", extra={"rule_id": rule.rule_id})
+                summary.rule_errors += 1
+                continue
+            deliveries += [(rule, e) for e in fired if e.delivery is DeliveryStatus.PENDING]
+        if deliveries:
+            with ThreadPoolExecutor(max_workers=_DELIVERY_THREADS) as pool:
+                results = list(pool.map(lambda d: self._deliver_safely(*d, now=now), deliveries))
+            summary.deliveries_ok += sum(1 for ok in results if ok)
+            summary.deliveries_failed += sum(1 for ok in results if not ok)
+        return summary
+
+    def evaluate(
+        self,
+        rule: AlertRule,
+        now: int,
+        summary: AlertRunSummary | None = None,
+        fleets: dict[str, list[Worker]] | None = None,
+    ) -> list[AlertEvent]:
+        """Check ``rule`` on its workers and fire where the cooldown allows."""
+        summary = summary if summary is not None else AlertRunSummary()
+        fired: list[AlertEvent] = []
+        for worker in self._workers_of(rule, {} if fleets is None else fleets):
+            summary.workers_checked += 1
+            finding = self._check(rule, worker, now)
+            if finding is None:
+                continue
+            event = self._event(rule, worker, finding, now)
+            if self._alerts.fire(event, cooldown_seconds=rule.cooldown_seconds):
+                summary.events_fired += 1
+                fired.append(event)
+            else:
+                summary.suppressed += 1
+        return fired
+
+    def deliver(self, rule: AlertRule, event: AlertEvent, *, now: int) -> AlertEvent:
+        """POST the event to the rule's webhook and record how it went."""
+        if rule.webhook_url is None:
+            return event
+        result = self._sender.send(
+            rule.webhook_url,
+            rule.webhook_secret.get_secret_value(),
+            webhook_body(event),
+            timestamp=now,
+        )
+        return self._alerts.record_delivery(
+            event,
+            delivery=DeliveryStatus.DELIVERED if result.ok else DeliveryStatus.FAILED,
+            attempts=result.attempts,
+            error=result.error,
+            delivered_at=now if result.ok else None,
+        )
+
+    def _deliver_safely(self, rule: AlertRule, event: AlertEvent, *, now: int) -> bool:
+        try:
+            return self.deliver(rule, event, now=now).delivery is DeliveryStatus.DELIVERED
+        except Exception:
+            logger.exception("recording a delivery failed", extra={"event_id": event.event_id})
+            return False
+
+    def _enabled_rules(self) -> Iterator[AlertRule]:
+        cursor: str | None = None
+        while True:
+            page = self._alerts.enabled_rules(limit=_PAGE, cursor=cursor)
+            # The index is eventually consistent: a rule disabled a moment ago may linger.
+            yield from (rule for rule in page.items if rule.enabled)
+            cursor = page.cursor
+            if cursor is None:
+                return
+
+    def _workers_of(self, rule: AlertRule, fleets: dict[str, list[Worker]]) -> list[Worker]:
+        if rule.worker_id is not None:
+            worker = self._workers.get(rule.worker_id)
+            candidates = [] if worker is None else [worker]
+        else:
+            if rule.owner not in fleets:
+                fleets[rule.owner] = self._fleet(rule.owner)
+            candidates = fleets[rule.owner]
+        return [w for w in candidates if w.owner == rule.owner and not w.revoked]
+
+    def _fleet(self, owner: str) -> list[Worker]:
+        workers: list[Worker] = []
+        cursor: str | None = None
+        while True:
+            page = self._workers.list_by_owner(owner, limit=_PAGE, cursor=cursor)
+            workers += page.items
+            cursor = page.cursor
+            if cursor is None:
+                return workers
+
+    def _check(self, rule: AlertRule, worker: Worker, now: int) -> Finding | None:
+        allowance = self._silence_allowance
+        if rule.kind is AlertKind.OFFLINE:
+            return check_offline(worker, rule.threshold, now, silence_allowance=allowance)
+        if not is_up(worker, now, silence_allowance=allowance):
+            return None  # a down rig's last figures are stale; the offline rule covers it
+        if rule.kind is AlertKind.TEMPERATURE:
+            return check_temperature(worker, rule.threshold)
+        return check_hashrate_drop(worker, self._hashrate_history(worker, now), rule.threshold)
+
+    def _hashrate_history(self, worker: Worker, now: int) -> list[float]:
+        rates: list[float] = []
+        cursor: str | None = None
+        series = worker_series(worker.worker_id)
+        while True:
+            page = self._telemetry.history(
+                series, now - HASHRATE_WINDOW_SECONDS, now, limit=_PAGE, cursor=cursor
+            )
+            rates += [p.values["hashrate"] for p in page.items if "hashrate" in p.values]
+            cursor = page.cursor
+            if cursor is None:
+                return rates
+
+    @staticmethod
+    def _event(rule: AlertRule, worker: Worker, finding: Finding, now: int) -> AlertEvent:
+        return AlertEvent(
+            event_id=new_event_id(),
+            rule_id=rule.rule_id,
+            rule_name=rule.name,
+            owner=rule.owner,
+            worker_id=worker.worker_id,
+            kind=rule.kind,
+            message=finding.message,
+            value=finding.value,
+            threshold=rule.threshold,
+            ts=now,
+            delivery=DeliveryStatus.PENDING if rule.webhook_url else DeliveryStatus.NONE,
+            expires_at=now + EVENT_RETENTION_SECONDS,
+        )
+
+
+def webhook_body(event: AlertEvent) -> bytes:
+    """What a webhook receives: the event, without the platform's delivery bookkeeping."""
+    data = event.model_dump(
+        mode="json",
+        exclude={"delivery", "attempts", "delivered_at", "delivery_error", "expires_at"},
+    )
+    payload = {"type": "alert", "event": data}
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()

@@ -1,0 +1,74 @@
+"""The scheduled job's Lambda entry on moto: settings from the environment, metrics, summary."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from functions.handlers import alerts as handler_module
+from functions.local.lambda_context import LocalLambdaContext
+from functions.models.alerts import AlertKind, DeliveryStatus
+from functions.ports.webhooks import RecordingWebhookSender
+from functions.settings import load_settings
+from tests.factories import NOW, PROVIDER
+
+SCHEDULED_EVENT = {
+    "version": "0",
+    "source": "aws.events",
+    "detail-type": "Scheduled Event",
+    "time": datetime.fromtimestamp(NOW, UTC).isoformat().replace("+00:00", "Z"),
+    "detail": {},
+}
+
+
+@pytest.fixture
+def environment(monkeypatch, tables):
+    # The handler reads its settings from the environment, as in Lambda (stage "test"
+    # names the same moto tables the fixture made).
+    monkeypatch.setenv("XENBLOCKS_STAGE", "test")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setattr(handler_module, "_deps", None)
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()
+
+
+def test_the_handler_runs_the_job_and_reports_metrics(environment, rig, rule, alerts, capsys):
+    rule(AlertKind.OFFLINE, 10, worker=rig(online=False, last_seen=NOW - 3600), webhook_url=None)
+    rule(AlertKind.TEMPERATURE, 80, worker=rig(temperatures=(60.0,)), webhook_url=None)
+
+    summary = handler_module.handler(SCHEDULED_EVENT, LocalLambdaContext(function_name="alerts"))
+
+    assert summary["rules_evaluated"] == 2
+    assert summary["events_fired"] == 1
+    assert (summary["deliveries_ok"], summary["deliveries_failed"]) == (0, 0)
+    (event,) = alerts.list_events(PROVIDER, limit=5).items
+    assert (event.kind, event.delivery) == (AlertKind.OFFLINE, DeliveryStatus.NONE)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    metrics = {
+        m: doc[m] for doc in emf for m in ("AlertEventsFired", "AlertRulesEvaluated") if m in doc
+    }
+    assert metrics == {"AlertEventsFired": [1.0], "AlertRulesEvaluated": [2.0]}
+
+
+def test_run_alerts_is_the_plain_entry_the_local_stack_calls(settings, tables, rig, rule, alerts):
+    sender = RecordingWebhookSender()
+    rule(AlertKind.TEMPERATURE, 80, worker=rig(temperatures=(90.0,)))
+
+    summary = handler_module.run_alerts(settings, tables, sender, NOW)
+
+    assert (summary.events_fired, summary.deliveries_ok) == (1, 1)
+    assert len(sender.sent) == 1
+    assert alerts.list_events(PROVIDER, limit=5).items[0].delivery is DeliveryStatus.DELIVERED
+
+
+@pytest.mark.parametrize("event", [{}, {"time": "yesterday"}, None])
+def test_without_a_readable_schedule_time_the_clock_is_used(event, monkeypatch):
+    monkeypatch.setattr(handler_module.time, "time", lambda: 1234.9)
+    assert handler_module._now(event) == 1234
+
+
+def test_the_schedule_time_is_the_runs_now():
+    assert handler_module._now(SCHEDULED_EVENT) == NOW
