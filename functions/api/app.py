@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from functions.api.context import ApiContext
-from functions.api.errors import install_error_handlers
+from functions.api.errors import ERROR_RESPONSES, install_error_handlers
 from functions.api.routers import (
     accounts,
     alerts,
@@ -50,7 +50,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     for module in ROUTERS:
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict[str, str]:

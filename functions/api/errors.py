@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from functions.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every failure's body."""
+
+    error: ErrorDetail
+
+
+# Documented on every operation, so the OpenAPI says what clients actually get (FastAPI's
+# default 422 body, ``{"detail": [...]}``, is replaced by this one).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (401, "Not signed in, or the session token is invalid or expired"),
+        (402, "Not enough funds"),
+        (403, "Signed in, but not allowed"),
+        (404, "Not found (or not yours)"),
+        (409, "The current state does not allow it"),
+        (422, "The request is invalid"),
+    )
+}
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -30,6 +62,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid_input", _describe(error))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # A bug or an outage: logged with its trace, answered in the one format.
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "internal error; it has been logged")
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> JSONResponse:

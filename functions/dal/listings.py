@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from functions.dal import codec
 from functions.dal.expressions import Update
 from functions.dal.pagination import Page
@@ -150,9 +152,13 @@ class ListingRepository:
             raise Conflict(f"listing {listing.listing_id} is {listing.status}; terms are fixed")
         if unknown:
             raise InvalidInput(f"listing terms cannot include {sorted(unknown)}")
-        changed = Listing.model_validate(
-            {**listing.model_dump(), **terms, "updated_at": now, "version": listing.version + 1}
-        )
+        try:
+            changed = Listing.model_validate(
+                {**listing.model_dump(), **terms, "updated_at": now, "version": listing.version + 1}
+            )
+        except ValidationError as error:
+            problems = "; ".join(str(e["msg"]) for e in error.errors()[:3])
+            raise InvalidInput(f"these terms do not fit the listing: {problems}") from None
         update = open_index_update(changed).set(updated_at=now, **terms)
         self._write_if_unchanged(listing, update)
         return changed

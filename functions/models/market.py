@@ -11,7 +11,9 @@ from pydantic import Field, StrictInt, model_validator
 from functions.models.base import Record
 from functions.models.money import BasisPoints, Micro
 
-PositiveHashrate = Annotated[float, Field(gt=0)]
+# H/s; a floor keeps prices per H/s (a Decimal sort key) finite and DynamoDB-storable.
+MIN_HASHRATE = 0.001
+PositiveHashrate = Annotated[float, Field(ge=MIN_HASHRATE, le=1e12)]
 Seconds = Annotated[StrictInt, Field(gt=0)]
 
 

@@ -14,6 +14,7 @@ from functions.dal.pagination import clamp_limit
 from functions.logic.leasing import LeaseService
 from functions.logic.matcher import Criteria
 from functions.models.blocks import Block
+from functions.models.market import MIN_HASHRATE
 
 router = APIRouter(prefix="/api/leases", tags=["leases"])
 
@@ -22,7 +23,7 @@ LeaseId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 class MatchCriteria(Body):
     gpu_model: str | None = Field(default=None, min_length=1, max_length=64)
-    min_hashrate: float | None = Field(default=None, gt=0, le=1e12, description="H/s")
+    min_hashrate: float | None = Field(default=None, ge=MIN_HASHRATE, le=1e12, description="H/s")
     max_price_per_hour: StrictInt | None = Field(
         default=None, gt=0, le=10**15, description="Micro-credits per hour"
     )

@@ -13,14 +13,14 @@ from functions.api.schemas import ID_PATTERN, Body, Cursor, Limit, PageOut
 from functions.dal.pagination import clamp_limit
 from functions.errors import Conflict, NotFound
 from functions.logic.listings import ListingService, ListingTerms
-from functions.models.market import ListingStatus
+from functions.models.market import MIN_HASHRATE, ListingStatus
 from protocol.topics import WORKER_ID_PATTERN
 
 router = APIRouter(prefix="/api/listings", tags=["listings"])
 
 ListingId = Annotated[str, Path(pattern=ID_PATTERN)]
 Price = Annotated[StrictInt, Field(gt=0, le=10**15, description="Micro-credits per hour")]
-Hashrate = Annotated[float, Field(gt=0, le=1e12, description="H/s")]
+Hashrate = Annotated[float, Field(ge=MIN_HASHRATE, le=1e12, description="H/s")]
 Duration = Annotated[StrictInt, Field(ge=60, le=90 * 86_400, description="Seconds")]
 
 

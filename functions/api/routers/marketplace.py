@@ -14,7 +14,7 @@ from functions.dal.pagination import clamp_limit
 from functions.errors import InvalidInput, NotFound
 from functions.logic.matcher import Criteria, Matcher, rank_key
 from functions.logic.pricing import ALL_MODELS, ModelPrice, PriceIndexService
-from functions.models.market import ListingStatus, max_cost
+from functions.models.market import MIN_HASHRATE, ListingStatus, max_cost
 from functions.models.money import fee_of
 
 router = APIRouter(prefix="/api/marketplace", tags=["marketplace"])
@@ -27,7 +27,9 @@ _DAY = 86_400
 def browse(
     context: Context,
     gpu: GpuModel = None,
-    min_hashrate: Annotated[float | None, Query(gt=0, le=1e12, description="H/s")] = None,
+    min_hashrate: Annotated[
+        float | None, Query(ge=MIN_HASHRATE, le=1e12, description="H/s")
+    ] = None,
     max_price: Annotated[
         int | None, Query(gt=0, le=10**15, description="Micro-credits per hour")
     ] = None,
@@ -78,7 +80,9 @@ def estimate(
     context: Context,
     duration_sec: Annotated[int, Query(ge=60, le=90 * _DAY, description="Seconds")],
     listing_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    hashrate: Annotated[float | None, Query(gt=0, le=1e12, description="H/s wanted")] = None,
+    hashrate: Annotated[
+        float | None, Query(ge=MIN_HASHRATE, le=1e12, description="H/s wanted")
+    ] = None,
     gpu: GpuModel = None,
 ) -> Estimate:
     """What a rental would cost: a given listing, or the best match for a hashrate."""

@@ -13,6 +13,7 @@ from functions.errors import InvalidInput, NotFound
 from functions.logic.listings import ListingService
 from functions.logic.pricing import PriceIndexService
 from functions.logic.reputation import WEIGHTS, parts_of
+from functions.models.market import MIN_HASHRATE
 
 router = APIRouter(prefix="/api/workers", tags=["workers"])
 
@@ -97,7 +98,8 @@ def suggest_price(
     principal: CurrentPrincipal,
     context: Context,
     hashrate: Annotated[
-        float | None, Query(gt=0, le=1e12, description="H/s; defaults to the measured rate")
+        float | None,
+        Query(ge=MIN_HASHRATE, le=1e12, description="H/s; defaults to the measured rate"),
     ] = None,
 ) -> PriceSuggestion:
     """For your own worker: what to ask per hour, from the market price index."""
