@@ -22,6 +22,7 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.alerts import AlertRuleService
 from functions.logic.enrolment import EnrolmentService
+from functions.logic.pricing import PriceIndexService
 from functions.ports.certificates import CertificateAuthority
 from functions.ports.devices import DeviceCommands, DevicePublisher
 from functions.settings import Settings
@@ -74,6 +75,10 @@ class ApiContext:
     @property
     def nonces(self) -> NonceRepository:
         return NonceRepository(self.tables)
+
+    @property
+    def prices(self) -> PriceIndexService:
+        return PriceIndexService(self.listings, self.leases, self.telemetry)
 
     @property
     def commands(self) -> DeviceCommands:

@@ -8,8 +8,6 @@ cooldowns make a repeated run harmless.
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -19,6 +17,7 @@ from functions.dal.alerts import AlertRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
+from functions.handlers.schedule import scheduled_time
 from functions.logic.alerts import AlertJob, AlertRunSummary
 from functions.ports.webhooks import UrllibWebhookSender, WebhookSender
 from functions.settings import Settings, load_settings
@@ -54,18 +53,6 @@ def run_alerts(
     return job.run(now)
 
 
-def _now(event: object) -> int:
-    """The schedule's time (EventBridge ``time``), so a delayed or retried run acts for its
-    minute; the clock when the event has none."""
-    when = event.get("time") if isinstance(event, dict) else None
-    if isinstance(when, str):
-        try:
-            return int(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            logger.warning("unreadable event time; using the clock", extra={"time": when[:64]})
-    return int(time.time())
-
-
 def _dependencies() -> tuple[Settings, Tables, WebhookSender]:
     global _deps
     if _deps is None:
@@ -78,7 +65,7 @@ def _dependencies() -> tuple[Settings, Tables, WebhookSender]:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: object) -> dict[str, int]:
     settings, tables, sender = _dependencies()
-    summary = run_alerts(settings, tables, sender, _now(event)).as_dict()
+    summary = run_alerts(settings, tables, sender, scheduled_time(event, logger)).as_dict()
     for field, metric in _METRICS.items():
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=summary[field])
     logger.info("alerts run", extra=summary)

@@ -7,14 +7,13 @@ that fails raises: the schedule runs it again next time, and every job is idempo
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.dal.tables import Tables
+from functions.handlers.schedule import scheduled_time
 from functions.logic.jobs import Jobs
 from functions.settings import load_settings
 
@@ -41,17 +40,6 @@ def _default_jobs() -> Jobs:
     return _jobs
 
 
-def _now(event: dict[str, Any]) -> int:
-    """The schedule's time (EventBridge ``time``), so a delayed run acts for its slot."""
-    when = event.get("time") if isinstance(event, dict) else None
-    if isinstance(when, str):
-        try:
-            return int(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            logger.warning("unreadable event time; using the clock", extra={"time": when})
-    return int(time.time())
-
-
 def _count(name: str, value: int) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
@@ -59,7 +47,7 @@ def _count(name: str, value: int) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def settle_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    run = _default_jobs().settle(_now(event))
+    run = _default_jobs().settle(scheduled_time(event, logger))
     _count("LeasesSettled", run.settled)
     _count("LeasesSettleRetry", run.retry_later)
     logger.info("settlement run", extra={"settled": run.settled, "retry": run.retry_later})
@@ -69,7 +57,7 @@ def settle_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def pricing_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    index = _default_jobs().refresh_prices(_now(event))
+    index = _default_jobs().refresh_prices(scheduled_time(event, logger))
     _count("PriceIndexModels", len(index.models))
     return {"models": sorted(index.models)}
 
@@ -77,7 +65,7 @@ def pricing_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def reputation_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    refreshed = _default_jobs().refresh_reputation(_now(event))
+    refreshed = _default_jobs().refresh_reputation(scheduled_time(event, logger))
     _count("ReputationsRefreshed", refreshed)
     return {"refreshed": refreshed}
 
@@ -85,7 +73,7 @@ def reputation_handler(event: dict[str, Any], context: object) -> dict[str, Any]
 @metrics.log_metrics
 @logger.inject_lambda_context
 def health_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    run = _default_jobs().check_health(_now(event))
+    run = _default_jobs().check_health(scheduled_time(event, logger))
     _count("WorkersMarkedOffline", run.marked_offline)
     logger.info("health sweep", extra={"checked": run.checked, "offline": run.marked_offline})
     return {"checked": run.checked, "marked_offline": run.marked_offline}
@@ -94,7 +82,7 @@ def health_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def fleet_stats_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    totals = _default_jobs().aggregate_fleet(_now(event))
+    totals = _default_jobs().aggregate_fleet(scheduled_time(event, logger))
     values = totals.fleet_values()
     _count("FleetOnlineWorkers", int(values.get("online_workers", 0)))
     return {"ts": totals.ts, "online_workers": values.get("online_workers", 0)}

@@ -75,7 +75,7 @@ class LeaseService:
         idempotency_key: str | None = None,
     ) -> Lease:
         lease_id = lease_id_for(renter, idempotency_key)
-        replay = self._replayed(lease_id, renter)
+        replay = self._replayed(lease_id, renter) if idempotency_key else None
         if replay is not None:
             return replay
         listing = self._listings.get(listing_id)
@@ -88,7 +88,7 @@ class LeaseService:
         self, renter: str, criteria: Criteria, *, now: int, idempotency_key: str | None = None
     ) -> Lease:
         lease_id = lease_id_for(renter, idempotency_key)
-        replay = self._replayed(lease_id, renter)
+        replay = self._replayed(lease_id, renter) if idempotency_key else None
         if replay is not None:
             return replay
         candidates = self.matcher.candidates(criteria, renter=renter)

@@ -13,7 +13,7 @@ from functions.api.schemas import ID_PATTERN, Cursor, Limit, PageOut
 from functions.dal.pagination import clamp_limit
 from functions.errors import InvalidInput, NotFound
 from functions.logic.matcher import Criteria, Matcher, rank_key
-from functions.logic.pricing import ALL_MODELS, ModelPrice, PriceIndexService
+from functions.logic.pricing import ALL_MODELS, ModelPrice
 from functions.models.market import MIN_HASHRATE, ListingStatus, max_cost
 from functions.models.money import fee_of
 
@@ -98,7 +98,7 @@ def estimate(
         found = Matcher(context.listings, context.workers).candidates(criteria, renter="")
         listing = found[0] if found else None
     wanted = listing.advertised_hashrate if listing is not None else float(hashrate or 0)
-    index = PriceIndexService(context.listings, context.leases, context.telemetry).latest(now)
+    index = context.prices.latest(now)
     market = index.for_model(listing.gpu_model if listing else gpu) if index else None
     cost = max_cost(listing.price_per_hour, duration_sec) if listing else None
     return Estimate(
@@ -151,7 +151,7 @@ def price_index(
 ) -> PriceIndexOut:
     """Per GPU model: price per kH/s-hour of open listings and active leases."""
     now = context.clock()
-    service = PriceIndexService(context.listings, context.leases, context.telemetry)
+    service = context.prices
     latest = service.latest(now)
     scope = gpu or ALL_MODELS
     history = [

@@ -11,7 +11,6 @@ from functions.api.auth import Context, CurrentPrincipal
 from functions.api.schemas import WorkerId
 from functions.errors import InvalidInput, NotFound
 from functions.logic.listings import ListingService
-from functions.logic.pricing import PriceIndexService
 from functions.logic.reputation import WEIGHTS, parts_of
 from functions.models.market import MIN_HASHRATE
 
@@ -110,7 +109,7 @@ def suggest_price(
     if rate <= 0:
         raise InvalidInput("the worker has no measured hashrate yet: pass ?hashrate=")
     now = context.clock()
-    index = PriceIndexService(context.listings, context.leases, context.telemetry).latest(now)
+    index = context.prices.latest(now)
     price = index.for_model(worker.gpu_model) if index else None
     if price is None:
         basis = "none"

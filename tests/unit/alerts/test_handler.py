@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from functions.handlers import alerts as handler_module
+from functions.handlers import schedule
 from functions.local.lambda_context import LocalLambdaContext
 from functions.models.alerts import AlertKind, DeliveryStatus
 from functions.ports.webhooks import RecordingWebhookSender
@@ -66,9 +67,9 @@ def test_run_alerts_is_the_plain_entry_the_local_stack_calls(settings, tables, r
 
 @pytest.mark.parametrize("event", [{}, {"time": "yesterday"}, None])
 def test_without_a_readable_schedule_time_the_clock_is_used(event, monkeypatch):
-    monkeypatch.setattr(handler_module.time, "time", lambda: 1234.9)
-    assert handler_module._now(event) == 1234
+    monkeypatch.setattr(schedule.time, "time", lambda: 1234.9)
+    assert schedule.scheduled_time(event, handler_module.logger) == 1234
 
 
 def test_the_schedule_time_is_the_runs_now():
-    assert handler_module._now(SCHEDULED_EVENT) == NOW
+    assert schedule.scheduled_time(SCHEDULED_EVENT, handler_module.logger) == NOW
