@@ -13,8 +13,10 @@ from functions.dal.pagination import clamp_limit
 from functions.logic.enrolment import MAX_NAME_LENGTH
 from functions.models.workers import Worker
 from functions.ports.csr import MAX_CSR_BYTES
+from functions.routing import ROUTES
+from functions.settings import Settings
 from protocol.messages import WorkerState
-from protocol.topics import WORKER_ID_PATTERN
+from protocol.topics import WORKER_ID_PATTERN, topic
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -37,6 +39,10 @@ class EnrolResponse(BaseModel):
     ca_pem: str
     mqtt_host: str
     mqtt_port: int
+    publish_topics: dict[str, str] = Field(
+        description="Where the rig publishes each message type: in AWS, heartbeats go "
+        "through a Basic Ingest topic ($aws/rules/...), which costs no broker messaging"
+    )
     private_key_pem: str | None = None
 
 
@@ -72,8 +78,21 @@ def enrol_device(
         ca_pem=enrolment.certificate.ca_pem,
         mqtt_host=context.settings.mqtt_host,
         mqtt_port=context.settings.mqtt_port,
+        publish_topics=publish_topics(context.settings, enrolment.worker.worker_id),
         private_key_pem=enrolment.private_key_pem,
     )
+
+
+def publish_topics(settings: Settings, worker_id: str) -> dict[str, str]:
+    """Each uplink's topic for this rig; the local broker has no Basic Ingest."""
+    return {
+        route.suffix.value: (
+            topic(worker_id, route.suffix)
+            if settings.is_local
+            else route.ingest_topic(settings.stage, topic(worker_id, route.suffix))
+        )
+        for route in ROUTES
+    }
 
 
 @router.get("")

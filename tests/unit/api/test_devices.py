@@ -55,6 +55,21 @@ def test_enrol_with_a_csr_returns_a_certificate_for_the_rigs_own_key(client, tab
     assert worker.owner == PROVIDER
     assert worker.name == "garage rig"
     assert worker.certificate_id == body["certificate_id"]
+    worker_id = body["worker_id"]
+    assert body["publish_topics"]["heartbeat"] == (
+        f"$aws/rules/xenblocks_test_heartbeat/xenminer/{worker_id}/heartbeat"
+    )
+    assert body["publish_topics"]["block"] == f"xenminer/{worker_id}/block"
+
+
+def test_the_local_stage_has_no_basic_ingest():
+    from functions.api.routers.devices import publish_topics
+    from functions.settings import Settings
+
+    topics = publish_topics(Settings(stage="local"), "rig-1")
+    assert topics["heartbeat"] == "xenminer/rig-1/heartbeat"
+    assert topics["block"] == "xenminer/rig-1/block"
+    assert topics["share"] == "xenminer/rig-1/share"
 
 
 def test_enrol_without_a_csr_returns_a_generated_key_once(client, tables):
