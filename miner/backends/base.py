@@ -50,7 +50,7 @@ class KeyRange:
             raise IndexError(index)
         return f"{self.stem}{self.start + index:016x}"
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         return [self.key(index) for index in range(self.count)]
 
     def following(self, count: int) -> KeyRange:

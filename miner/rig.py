@@ -1,0 +1,512 @@
+"""The rig: the protocol state machine around the mining engine and the MQTT connection.
+
+States follow the v2 protocol: IDLE until the platform accepts the registration,
+AVAILABLE (self-mining for the owner, when enabled), LEASED when an ``assign_task``
+arrives and MINING once the devices hash for the renter, COMPLETED when the lease ends
+(its time is up, or a ``release``), then AVAILABLE again; ERROR when a device fails or
+the platform refuses the rig. Every find goes into the on-disk outbox first and is
+removed only once the broker acknowledged it (and, for blocks, once the XenBlocks network
+answered), so neither an outage nor a crash loses a block.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from miner.engine import EngineFactory
+from miner.outbox import Outbox
+from miner.search import Find, FindKind, Job
+from protocol.codec import encode, parse_control, parse_task
+from protocol.downlink import AssignTask, Control, RegisterAck, Release
+from protocol.errors import ProtocolError
+from protocol.shares import SharePattern
+from protocol.topics import Downlink, Uplink, topic
+from protocol.uplink import (
+    BlockFound,
+    GpuInfo,
+    GpuTelemetry,
+    Heartbeat,
+    Register,
+    Share,
+    Status,
+    WorkerState,
+)
+from protocol.xenblocks import BlockRules
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "platform"
+NETWORK = "network"
+MINER_VERSION = "xenblocks-miner/0.1.0"
+
+
+class Connection(Protocol):
+    """What the rig needs of its MQTT connection (``miner.client.PlatformClient``)."""
+
+    state: str
+
+    @property
+    def connected(self) -> bool: ...
+
+    def publish(self, topic_name: str, payload: bytes, *, qos: int = 1) -> Any: ...
+
+    def deliver(self, topic_name: str, payload: bytes, *, timeout: float = 10.0) -> bool: ...
+
+
+class Network(Protocol):
+    def difficulty(self) -> int: ...
+
+    def submit_block(self, **fields: Any) -> Any: ...
+
+
+class Telemetry(Protocol):
+    def gpus(self) -> list[GpuInfo]: ...
+
+    def sample(self, hashrates: dict[int, float]) -> list[GpuTelemetry]: ...
+
+
+@dataclass(frozen=True)
+class RigSettings:
+    worker_id: str
+    owner: str  # self-mining address and the address the rig registers with
+    publish_topics: dict[str, str] = field(default_factory=dict)  # uplink -> topic
+    rules: BlockRules = field(default_factory=BlockRules)  # difficulty: the starting one
+    heartbeat_seconds: int = 30
+    self_mine: bool = True
+    submit_to_network: bool = True
+    network_poll_seconds: int = 300
+    total_memory_gb: int = 0
+
+    def topic_for(self, uplink: Uplink) -> str:
+        return self.publish_topics.get(uplink.value) or topic(self.worker_id, uplink)
+
+
+@dataclass
+class Lease:
+    lease_id: str
+    address: str
+    prefix: str
+    share_pattern: SharePattern | None
+    ends_at: float
+
+
+@dataclass
+class RigCounters:
+    blocks: int = 0
+    blocks_acknowledged: int = 0
+    shares: int = 0
+    leases_completed: int = 0
+
+
+class Rig:
+    """Wires the engine, the connection, the outbox and the network together."""
+
+    def __init__(
+        self,
+        settings: RigSettings,
+        *,
+        engine_factory: EngineFactory,
+        outbox: Outbox,
+        telemetry: Telemetry,
+        network: Network | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.telemetry = telemetry
+        self.network = network if settings.submit_to_network else None
+        self.clock = clock
+        self.engine = engine_factory(self._found, self._device_failed)
+        self.connection: Connection | None = None
+        self.state = WorkerState.IDLE
+        self.difficulty = settings.rules.difficulty
+        self.heartbeat_seconds = settings.heartbeat_seconds
+        self.lease: Lease | None = None
+        self.paused = False
+        self.counters = RigCounters()
+        self.fatal: str | None = None  # set when the rig must stop (refused registration)
+        self.started_at = clock()
+        self.stop_requested = threading.Event()
+        self._lock = threading.RLock()
+        self._wake_courier = threading.Event()
+        self._next_heartbeat = 0.0
+        self._next_network_poll = 0.0
+        self._courier: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self, connection: Connection) -> None:
+        self.connection = connection
+        self.engine.start()
+        self._post_job()
+        self._courier = threading.Thread(target=self._deliver_forever, name="courier", daemon=True)
+        self._courier.start()
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        self._wake_courier.set()
+        self.engine.stop()  # finishes the batches in flight: their finds reach the outbox
+        if self._courier is not None:
+            self._courier.join(timeout=15)
+        self._deliver_platform(limit=1000)  # one last try before disconnecting
+
+    def tick(self) -> None:
+        """Called about once a second: lease watchdog, heartbeats, difficulty polls."""
+        now = self.clock()
+        with self._lock:
+            if self.lease is not None and now >= self.lease.ends_at:
+                log.info("lease %s ran its time", self.lease.lease_id)
+                self._finish_lease("lease time is up")
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.heartbeat_seconds
+            self._send_heartbeat(now)
+        if self.network is not None and now >= self._next_network_poll:
+            self._next_network_poll = now + self.settings.network_poll_seconds
+            self._poll_network_difficulty()
+
+    # -- connection events -------------------------------------------------------------
+
+    def on_connect(self) -> None:
+        """Runs on every (re)connection: register again, then flush the outbox."""
+        if self.connection is None:
+            return
+        gpus = self.telemetry.gpus()
+        register = Register(
+            worker_id=self.settings.worker_id,
+            eth_address=self.settings.owner,
+            gpu_count=len(gpus),
+            total_memory_gb=sum(gpu.memory_gb for gpu in gpus) or self.settings.total_memory_gb,
+            gpus=gpus,
+            version=MINER_VERSION,
+            timestamp=int(self.clock()),
+        )
+        self.connection.publish(self.settings.topic_for(Uplink.REGISTER), encode(register))
+        self._next_heartbeat = 0.0  # a fresh heartbeat right away
+        self._wake_courier.set()
+
+    def on_message(self, downlink: Downlink, payload: bytes) -> None:
+        try:
+            if downlink is Downlink.TASK:
+                self._on_task(parse_task(payload))
+            else:
+                self._on_control(parse_control(payload))
+        except ProtocolError as error:
+            log.warning("ignoring a malformed %s message: %s", downlink.value, error)
+
+    # -- task commands -----------------------------------------------------------------
+
+    def _on_task(self, message: RegisterAck | AssignTask | Release) -> None:
+        if isinstance(message, RegisterAck):
+            self._on_register_ack(message)
+        elif isinstance(message, AssignTask):
+            self._on_assign(message)
+        else:
+            self._on_release(message)
+
+    def _on_register_ack(self, ack: RegisterAck) -> None:
+        with self._lock:
+            if not ack.accepted:
+                self.fatal = f"the platform refused this rig: {ack.reason}"
+                log.error(self.fatal)
+                self._set_state(WorkerState.ERROR, detail=ack.reason)
+                self.stop_requested.set()
+                return
+            if ack.difficulty is not None:
+                self.difficulty = ack.difficulty
+            if self.state in (WorkerState.IDLE, WorkerState.COMPLETED):
+                self._set_state(WorkerState.AVAILABLE)
+            self._post_job()
+
+    def _on_assign(self, task: AssignTask) -> None:
+        with self._lock:
+            if self.state is WorkerState.ERROR:
+                log.warning("refusing lease %s: the rig is in error", task.lease_id)
+                return
+            if task.difficulty is not None:
+                self.difficulty = task.difficulty
+            pattern = SharePattern.parse(task.share_pattern) if task.share_pattern else None
+            renewing = self.lease is not None and self.lease.lease_id == task.lease_id
+            self.lease = Lease(
+                lease_id=task.lease_id,
+                address=task.consumer_address,
+                prefix=task.prefix,
+                share_pattern=pattern,
+                ends_at=self.clock() + task.duration_sec,
+            )
+            if not renewing:
+                log.info("lease %s: mining for %s", task.lease_id, task.consumer_address)
+                self._set_state(WorkerState.LEASED)
+            self._post_job()
+            if self.engine.job is not None:
+                self._set_state(WorkerState.MINING)
+
+    def _on_release(self, release: Release) -> None:
+        with self._lock:
+            if self.lease is None or release.lease_id != self.lease.lease_id:
+                log.info("ignoring a release of lease %r: not ours", release.lease_id)
+                return
+            log.info("lease %s released by the platform", release.lease_id)
+            self._finish_lease("released")
+
+    def _finish_lease(self, why: str) -> None:
+        assert self.lease is not None
+        lease_id = self.lease.lease_id
+        self.lease = None
+        self.counters.leases_completed += 1
+        self._set_state(WorkerState.COMPLETED, lease_id=lease_id, detail=why)
+        self._set_state(WorkerState.AVAILABLE)
+        self._post_job()
+
+    # -- control commands --------------------------------------------------------------
+
+    def _on_control(self, control: Control) -> None:
+        with self._lock:
+            if control.action == "pause":
+                self.paused = True
+                log.info("paused by the platform")
+            elif control.action == "resume":
+                self.paused = False
+                log.info("resumed by the platform")
+            elif control.action == "shutdown":
+                log.info("shutdown requested by the platform")
+                self.stop_requested.set()
+                return
+            elif control.config is not None:
+                config = control.config
+                if config.difficulty is not None:
+                    self.difficulty = config.difficulty
+                if config.heartbeat_sec is not None:
+                    self.heartbeat_seconds = config.heartbeat_sec
+                    self._next_heartbeat = min(self._next_heartbeat, self.clock() + 1)
+                if config.share_pattern is not None and self.lease is not None:
+                    self.lease.share_pattern = SharePattern.parse(config.share_pattern)
+            self._post_job()
+
+    # -- the job -----------------------------------------------------------------------
+
+    def current_job(self) -> Job | None:
+        """What the devices should hash now, or None to stand still."""
+        rules = self.settings.rules.model_copy(update={"difficulty": self.difficulty})
+        if self.paused or self.state is WorkerState.ERROR:
+            return None
+        if self.lease is not None:
+            return Job(
+                address=self.lease.address,
+                difficulty=self.difficulty,
+                rules=rules,
+                lease_id=self.lease.lease_id,
+                prefix=self.lease.prefix,
+                share_pattern=self.lease.share_pattern,
+            )
+        if self.settings.self_mine:
+            return Job(address=self.settings.owner, difficulty=self.difficulty, rules=rules)
+        return None
+
+    def _post_job(self) -> None:
+        job = self.current_job()
+        previous = self.engine.job
+        if job is not None and previous is not None and _same_work(job, previous):
+            return  # keep the keys (and stem) the devices are on
+        self.engine.post(job)
+
+    # -- finds -------------------------------------------------------------------------
+
+    def _found(self, find: Find) -> None:
+        """From a device thread: persist first, then let the courier deliver."""
+        timestamp = int(find.found_at.timestamp())
+        job = find.job
+        if find.kind is FindKind.BLOCK:
+            attempts = self.engine.block_attempts()
+            hashrate = self.engine.hashrate()
+            block = BlockFound(
+                worker_id=self.settings.worker_id,
+                lease_id=job.lease_id,
+                hash=find.hash_b64,
+                key=find.key,
+                account=job.address,
+                attempts=attempts,
+                hashrate=f"{hashrate:.2f}",
+                timestamp=timestamp,
+                difficulty=job.difficulty,
+            )
+            self.outbox.put(
+                PLATFORM, self.settings.topic_for(Uplink.BLOCK), encode(block), kind="block"
+            )
+            if self.network is not None:
+                submission = {
+                    "hash_raw": find.raw.hex(),
+                    "salt": job.salt.hex(),
+                    "difficulty": job.difficulty,
+                    "key": find.key,
+                    "account": job.address,
+                    "attempts": attempts,
+                    "hashes_per_second": round(hashrate, 2),
+                    "worker": self.settings.worker_id,
+                }
+                self.outbox.put(NETWORK, "verify", json.dumps(submission).encode(), kind="block")
+            self.counters.blocks += 1
+            log.info(
+                "found a %s block %s (lease %s)",
+                find.block_kind,
+                find.hash_b64[:16],
+                job.lease_id or "none",
+            )
+        else:
+            share = Share(
+                worker_id=self.settings.worker_id,
+                lease_id=job.lease_id,
+                hash=find.hash_b64,
+                key=find.key,
+                account=job.address,
+                difficulty=job.difficulty,
+                timestamp=timestamp,
+            )
+            self.outbox.put(
+                PLATFORM, self.settings.topic_for(Uplink.SHARE), encode(share), kind="share"
+            )
+            self.counters.shares += 1
+        self._wake_courier.set()
+
+    def _device_failed(self, index: int, message: str) -> None:
+        log.error("device %d failed: %s", index, message)
+        with self._lock:
+            self._set_state(WorkerState.ERROR, detail=f"device {index}: {message}"[:500])
+
+    # -- delivery ----------------------------------------------------------------------
+
+    def _deliver_forever(self) -> None:
+        while not self.stop_requested.is_set():
+            self._wake_courier.wait(timeout=2.0)
+            self._wake_courier.clear()
+            try:
+                self._deliver_platform()
+                self._deliver_network()
+            except Exception:
+                log.exception("delivering the outbox failed; retrying")
+
+    def _deliver_platform(self, limit: int = 100) -> None:
+        connection = self.connection
+        if connection is None or not connection.connected:
+            return
+        # Not due_only: a message is retried as soon as the connection is back.
+        for entry in self.outbox.pending(PLATFORM, limit, due_only=False):
+            if connection.deliver(entry.topic, entry.payload):
+                self.outbox.remove(entry.id)
+                if entry.kind == "block":
+                    self.counters.blocks_acknowledged += 1
+            else:
+                self.outbox.mark_attempt(entry.id, "no PUBACK from the broker", retry_in=0)
+                return  # the connection is down; the next connect wakes us
+
+    def _deliver_network(self) -> None:
+        if self.network is None:
+            return
+        for entry in self.outbox.pending(NETWORK, 10):
+            fields = json.loads(entry.payload)
+            fields["hash_raw"] = bytes.fromhex(fields["hash_raw"])
+            fields["salt"] = bytes.fromhex(fields["salt"])
+            try:
+                result = self.network.submit_block(**fields)
+            except Exception as error:  # NetworkError after its own retries
+                log.warning("the XenBlocks network did not take a block yet: %s", error)
+                self.outbox.mark_attempt(entry.id, str(error))
+                return
+            log.info("XenBlocks network answered a block: %s", result)
+            self.outbox.remove(entry.id)
+
+    # -- heartbeats, status ------------------------------------------------------------
+
+    def _send_heartbeat(self, now: float) -> None:
+        connection = self.connection
+        if connection is None or not connection.connected:
+            return
+        rates = self.engine.rates()
+        gpus = self.telemetry.sample(rates)
+        heartbeat = Heartbeat(
+            worker_id=self.settings.worker_id,
+            hashrate=max(sum(rates.values()), 0.0),
+            active_gpus=len(gpus),
+            accepted_blocks=self.counters.blocks_acknowledged,
+            difficulty=self.difficulty,
+            uptime_sec=int(now - self.started_at),
+            timestamp=int(now),
+            gpus=gpus or None,
+        )
+        connection.publish(self.settings.topic_for(Uplink.HEARTBEAT), encode(heartbeat), qos=0)
+
+    def _set_state(
+        self, state: WorkerState, *, lease_id: str | None = None, detail: str | None = None
+    ) -> None:
+        if state is self.state and detail is None:
+            return
+        self.state = state
+        current_lease = self.lease.lease_id if self.lease is not None else None
+        status = Status(
+            worker_id=self.settings.worker_id,
+            state=state,
+            lease_id=lease_id if lease_id is not None else current_lease,
+            detail=detail,
+            timestamp=int(self.clock()),
+        )
+        connection = self.connection
+        if connection is not None and connection.connected:
+            connection.publish(self.settings.topic_for(Uplink.STATUS), encode(status))
+
+    def _poll_network_difficulty(self) -> None:
+        assert self.network is not None
+        try:
+            difficulty = self.network.difficulty()
+        except Exception as error:
+            log.warning("could not read the network difficulty: %s", error)
+            return
+        with self._lock:
+            if self.lease is None and difficulty != self.difficulty:
+                log.info("network difficulty is now %d", difficulty)
+                self.difficulty = difficulty
+                self._post_job()
+
+    # -- the status line ---------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the status line and ``--json`` logs show."""
+        now = self.clock()
+        lease = self.lease
+        connection = self.connection
+        return {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "worker_id": self.settings.worker_id,
+            "state": self.state.value,
+            "paused": self.paused,
+            "difficulty": self.difficulty,
+            "hashrate": round(self.engine.hashrate(), 2),
+            "devices": {
+                f"{spec.backend}#{spec.index}": round(rate, 2)
+                for spec, rate in zip(
+                    self.engine.devices, self.engine.rates().values(), strict=True
+                )
+            },
+            "blocks": self.counters.blocks,
+            "shares": self.counters.shares,
+            "lease": lease.lease_id if lease else None,
+            "lease_seconds_left": max(int(lease.ends_at - now), 0) if lease else None,
+            "connection": connection.state if connection is not None else "none",
+            "outbox": self.outbox.count(),
+        }
+
+
+def _same_work(job: Job, other: Job) -> bool:
+    return (
+        job.address == other.address
+        and job.difficulty == other.difficulty
+        and job.lease_id == other.lease_id
+        and job.prefix == other.prefix
+        and job.share_pattern == other.share_pattern
+        and job.rules == other.rules
+    )
