@@ -18,6 +18,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -92,8 +93,13 @@ def run_local(
     *,
     stop: threading.Event | None = None,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
+    on_started: Callable[[LocalHandles], None] | None = None,
 ) -> dict[str, Any]:
-    """Start the services, write local.json, and block until Ctrl-C (or ``stop`` is set)."""
+    """Start the services, write local.json, and block until Ctrl-C (or ``stop`` is set).
+
+    ``on_started`` gets handles on the running services (tests use them to restart the
+    broker under connected rigs).
+    """
     from moto.server import ThreadedMotoServer
 
     for port, flag in (
@@ -142,6 +148,8 @@ def run_local(
         print(f"Wrote {options.state_dir / 'local.json'}. Ctrl-C stops everything.", flush=True)
         if on_ready is not None:
             on_ready(description)
+        if on_started is not None:
+            on_started(LocalHandles(description, settings, tables, device_plane))
         done = stop or threading.Event()
         if stop is None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -156,6 +164,30 @@ class _DevicePlane:
     broker: Any
     bridge: Any
     client: Any  # the service identity's MQTT connection: publishes commands to rigs
+    restart: Callable[[], Any]  # starts a broker like the first one, on the same port
+
+    def restart_broker(self, *, crash: bool = True, downtime: float = 0.0) -> None:
+        """Stop the broker (killed, as in a crash, unless ``crash`` is False), stay down
+        ``downtime`` seconds, then start a new one on the same port.
+
+        Connected clients (the rule bridge, rigs) see the connection drop and reconnect
+        with their own backoff.
+        """
+        process = getattr(self.broker, "process", None)
+        if crash and process is not None:
+            process.kill()
+            process.wait()
+        self.broker.stop()
+        time.sleep(downtime)
+        self.broker = self.restart()
+
+
+@dataclass(frozen=True)
+class LocalHandles:
+    description: dict[str, Any]
+    settings: Settings
+    tables: Tables
+    plane: _DevicePlane
 
 
 @contextlib.contextmanager
@@ -167,13 +199,18 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
     from functions.local.rule_bridge import RuleBridge
 
     ca = LocalCertificateAuthority(options.state_dir / "ca")
-    broker = start_broker(
-        ca,
-        host=options.host,
-        port=options.mqtt_port,
-        state_dir=options.state_dir / "broker",
-        kind=options.broker,  # type: ignore[arg-type]  # validated by start_broker
-    )
+
+    def new_broker() -> Any:
+        return start_broker(
+            ca,
+            host=options.host,
+            port=options.mqtt_port,
+            state_dir=options.state_dir / "broker",
+            kind=options.broker,  # type: ignore[arg-type]  # validated by start_broker
+        )
+
+    broker = new_broker()
+    plane: _DevicePlane | None = None
     client = None
     bridge = None
     try:
@@ -192,14 +229,15 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
             client, ingest.handler, dead_letter_path=options.state_dir / "dead-letter.jsonl"
         )
         bridge.start()
-        yield _DevicePlane(ca, broker, bridge, client)
+        plane = _DevicePlane(ca, broker, bridge, client, new_broker)
+        yield plane
     finally:
         if bridge is not None:
             bridge.stop()
         ingest.configure(None)
         if client is not None:
             client.close()
-        broker.stop()
+        (plane.broker if plane is not None else broker).stop()
 
 
 # Local intervals are shorter than the deployed schedules so a demo moves along.
@@ -242,7 +280,6 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
 
 @contextlib.contextmanager
 def _api(options: LocalOptions, settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
-    import time
 
     import uvicorn
 
