@@ -280,7 +280,6 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
 
 @contextlib.contextmanager
 def _api(options: LocalOptions, settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
-
     import uvicorn
 
     from functions.api.app import create_app
