@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from miner.engine import EngineFactory
-from miner.outbox import Outbox
+from miner.outbox import Outbox, OutboxFull
 from miner.search import Find, FindKind, Job
 from protocol.codec import encode, parse_control, parse_task
 from protocol.downlink import AssignTask, Control, RegisterAck, Release
@@ -368,9 +368,13 @@ class Rig:
                 difficulty=job.difficulty,
                 timestamp=timestamp,
             )
-            self.outbox.put(
-                PLATFORM, self.settings.topic_for(Uplink.SHARE), encode(share), kind="share"
-            )
+            try:
+                self.outbox.put(
+                    PLATFORM, self.settings.topic_for(Uplink.SHARE), encode(share), kind="share"
+                )
+            except OutboxFull:  # full of undelivered blocks: those matter more
+                log.warning("the outbox is full of blocks; a share was dropped")
+                return
             self.counters.shares += 1
         self._wake_courier.set()
 
