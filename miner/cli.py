@@ -10,6 +10,7 @@ xenblocks-miner hash --key K --address 0x… --difficulty M  one hash, for debug
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -133,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # CUDA numbers GPUs fastest-first by default; NVML by PCI bus. Agree on the bus order
+    # so a GPU's hashrate and its temperature belong to the same card.
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     args = build_parser().parse_args(argv)
     if args.command == "enroll":
         return run_enroll_command(args)

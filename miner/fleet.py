@@ -28,6 +28,7 @@ from miner.enroll import (
     enroll,
     wallet_address,
 )
+from miner.runner import RigRunner
 from miner.search import Job
 from miner.status import configure_logging, format_hashrate
 
@@ -115,7 +116,6 @@ def _rig_dir(fleet_dir: Path, number: int) -> Path:
 
 def run_fleet_command(args: argparse.Namespace, config: MinerConfig) -> int:
     from miner.cli import install_stop_signals
-    from miner.runner import RigRunner
 
     configure_logging(json_mode=config.json_logs, verbose=getattr(args, "verbose", False))
     if not 1 <= args.count <= 1000:
@@ -138,33 +138,51 @@ def run_fleet_command(args: argparse.Namespace, config: MinerConfig) -> int:
         print(f"xenblocks-miner fleet: {error}", file=sys.stderr)
         return error.exit_code
 
-    processes = config.processes or 1
-    cpu_config = config.model_copy(update={"processes": processes})
-    runners = []
-    for bundle in bundles:
-        if args.simulated:
-            hashrate = args.hashrate
-            runner = RigRunner(
-                cpu_config,
-                bundle,
-                devices=[DeviceSpec("simulated", 0)],
-                engine_factory=partial(SimulatedEngine, hashrate),
-            )
-        else:
-            runner = RigRunner(cpu_config, bundle, devices=[DeviceSpec("cpu", 0, processes)])
-        runners.append(runner)
-
     stop = threading.Event()
     install_stop_signals(stop)
+    kind = "simulated" if args.simulated else "CPU"
+    print(f"{len(bundles)} {kind} rigs; Ctrl-C stops them", flush=True)
+    run_fleet(
+        bundles,
+        config,
+        stop,
+        simulated_hashrate=args.hashrate if args.simulated else None,
+        report_every=60 if config.json_logs else 30,
+    )
+    return 0
+
+
+def run_fleet(
+    bundles: list[CertificateBundle],
+    config: MinerConfig,
+    stop: threading.Event,
+    *,
+    simulated_hashrate: float | None = None,
+    report_every: float = 30,
+) -> list[RigRunner]:
+    """Run one rig per bundle until ``stop``; CPU rigs get one worker process each unless
+    ``--processes`` says otherwise. Returns the runners (stopped)."""
+    processes = config.processes or 1
+    rig_config = config.model_copy(update={"processes": processes})
+    runners = []
+    for bundle in bundles:
+        if simulated_hashrate is not None:
+            runner = RigRunner(
+                rig_config,
+                bundle,
+                devices=[DeviceSpec("simulated", 0)],
+                engine_factory=partial(SimulatedEngine, simulated_hashrate),
+            )
+        else:
+            runner = RigRunner(rig_config, bundle, devices=[DeviceSpec("cpu", 0, processes)])
+        runners.append(runner)
     threads = [
         threading.Thread(target=runner.run, args=(stop,), name=runner.bundle.worker_id)
         for runner in runners
     ]
     for thread in threads:
         thread.start()
-    kind = "simulated" if args.simulated else "CPU"
-    print(f"{len(runners)} {kind} rigs running; Ctrl-C stops them", flush=True)
-    while not stop.wait(30 if not config.json_logs else 60):
+    while not stop.wait(report_every):
         total = sum(runner.rig.engine.hashrate() for runner in runners)
         blocks = sum(runner.rig.counters.blocks for runner in runners)
         online = sum(1 for runner in runners if runner.client.connected)
@@ -177,4 +195,4 @@ def run_fleet_command(args: argparse.Namespace, config: MinerConfig) -> int:
     stop.set()
     for thread in threads:
         thread.join(timeout=60)
-    return 0
+    return runners

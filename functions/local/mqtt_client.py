@@ -56,6 +56,7 @@ class ServiceClient:
         client_id: str,
         timeout: float = 10.0,
         keepalive: int = 30,
+        clean_session: bool = True,
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.timeout = timeout
@@ -64,7 +65,7 @@ class ServiceClient:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv311,
-            clean_session=True,
+            clean_session=clean_session,
         )
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_path))
         context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -221,7 +221,10 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
             ca_path=ca.ca_path,
             cert_path=cert,
             key_path=key,
-            client_id=f"xenblocks-bridge-{secrets.token_hex(4)}",
+            # A durable session under a fixed id: the broker keeps what is published for
+            # the bridge while it reconnects, and (mosquitto) across broker restarts.
+            client_id="xenblocks-bridge",
+            clean_session=False,
         )
         client.connect()
         ingest.configure(ingest.build_service(settings, tables, client))
