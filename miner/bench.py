@@ -5,9 +5,9 @@ loop in 1 process (the baseline every result is compared with), then in 2, 4, â€
 processes side by side (N = ``--processes``, default one per core); the best of those is
 what a rig owner gets from the stock library with no miner at all, and what the ``cpu``
 backend has to match. Then each backend hashes for ``seconds`` the way the mining loop
-drives it: batches of ``batch_size(difficulty)`` keys, two in flight. Every measurement
-runs after a short warm-up (pool start, GPU kernels compiled, clocks up) that is not
-counted.
+drives it: batches of ``batch_size(difficulty)`` keys, two in flight, counted over a window
+that starts and ends at batch completions with the pipeline full. Every measurement runs
+after a short warm-up (pool start, GPU kernels compiled, clocks up) that is not counted.
 """
 
 from __future__ import annotations
@@ -231,39 +231,48 @@ def measure_backend(
     batch_size: int | None = None,
 ) -> tuple[int, float, int]:
     """(hashes, seconds, batch size) of ``backend`` kept busy with two batches in flight,
-    each of ``batch_size`` keys (default: what the backend asks for)."""
+    each of ``batch_size`` keys (default: what the backend asks for).
+
+    The pipeline never drains inside the window: it opens when a batch completes (after at
+    least one batch and ``warmup`` seconds) and closes when the first batch to complete
+    after ``seconds`` does, counting the batches completed in between. That is how a miner
+    runs, for hours: the last batch's stragglers, waiting for it with nothing else queued,
+    are no part of it.
+    """
     size = batch_size or backend.batch_size(difficulty)
     salt = secrets.token_bytes(SALT_LENGTH)
     keys = KeyRange(new_stem(), 0, size)
-    if warmup > 0:
-        _, _, keys = _pipeline(backend, keys, salt, difficulty, warmup)
-    hashes, elapsed, _ = _pipeline(backend, keys, salt, difficulty, seconds)
-    return hashes, elapsed, size
-
-
-def _pipeline(
-    backend: HashBackend, keys: KeyRange, salt: bytes, difficulty: int, seconds: float
-) -> tuple[int, float, KeyRange]:
-    """Hash batch after batch, two in flight, until ``seconds`` have passed; drain."""
-    in_flight: deque[tuple[PendingBatch, int]] = deque()
-    begin = time.perf_counter()
+    in_flight: deque[PendingBatch] = deque()
 
     def launch() -> None:
         nonlocal keys
-        in_flight.append((backend.start(keys, salt, difficulty), keys.count))
-        keys = keys.following(keys.count)
+        in_flight.append(backend.start(keys, salt, difficulty))
+        keys = keys.following(size)
+
+    def finish() -> int:
+        if len(in_flight.popleft().result()) != size * HASH_LENGTH:
+            raise BackendError(f"{backend.name} returned the wrong number of hashes")
+        return size
 
     launch()
     launch()
+    begin = time.perf_counter()
+    while True:  # warm-up: the pool or kernels start, the clocks rise
+        finish()
+        launch()
+        if time.perf_counter() - begin >= warmup:
+            break
     hashes = 0
-    while in_flight:
-        batch, count = in_flight.popleft()
-        if len(batch.result()) != count * HASH_LENGTH:
-            raise BackendError(f"{backend.name} returned the wrong number of hashes")
-        hashes += count
-        if time.perf_counter() - begin < seconds:
-            launch()
-    return hashes, time.perf_counter() - begin, keys
+    begin = time.perf_counter()
+    while True:
+        hashes += finish()
+        launch()
+        elapsed = time.perf_counter() - begin
+        if elapsed >= seconds:
+            break
+    while in_flight:  # untimed
+        finish()
+    return hashes, elapsed, size
 
 
 # ---- the whole run ----------------------------------------------------------------------
@@ -362,7 +371,7 @@ def _one_difficulty(
                 backend,
                 difficulty,
                 seconds,
-                warmup=warmup if round_ == 0 else 0.0,  # the pipeline is warm after round 1
+                warmup=warmup if round_ == 0 else 0.0,  # warm after round 1: one batch will do
                 batch_size=batch_size,
             )
             done[index] = (done[index][0] + hashes, done[index][1] + elapsed, size)

@@ -1,10 +1,13 @@
 """The ``cpu`` backend: argon2-cffi in a pool of worker processes, one per core.
 
-Each batch (a ``KeyRange``) is cut into one chunk per process and submitted to the pool at
-once; a worker derives its keys from (stem, start, count) itself, so only a few small
+Each batch (a ``KeyRange``) is cut into a few chunks per process, all submitted to the pool
+at once; a worker derives its keys from (stem, start, count) itself, so only a few small
 arguments cross the process boundary going out and the raw hashes (64 bytes each) coming
 back. The mining loop keeps two batches in flight, so the workers always find the next
-batch's chunks queued when they finish the current one.
+batch's chunks queued when they finish the current one. Several chunks per process rather
+than one: the workers take chunks from one queue, so when a core is slowed (the miner's own
+threads, another program) the others take over its share instead of waiting for it at the
+end of every batch.
 
 The pool starts lazily on the first batch and stays up until ``close``. Its processes come
 from a ``forkserver`` (or ``spawn``) context, never a plain ``fork``: the miner runs threads
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 
 SALT_LENGTH = 20  # the mining address's bytes
 BATCH_SECONDS = 0.6  # one core's time per process and batch (all cores busy: ~0.8 s)
+CHUNKS_PER_PROCESS = 4  # finer than one chunk a process: a slowed core holds up less
 MAX_KEYS_PER_PROCESS = 1 << 16  # caps a batch at the easiest difficulties (4 MiB of hashes)
 MIN_TIMEOUT = 60.0  # seconds: covers starting the pool (interpreter start-up and imports)
 TIMEOUT_FACTOR = 20.0  # a batch fails after this many times its expected duration
@@ -222,7 +226,7 @@ class CpuBackend:
         _check(salt, difficulty)
         chunks = [
             self._submit(_hash_range, keys.stem, keys.start + offset, size, salt, difficulty)
-            for offset, size in _split(keys.count, self._processes)
+            for offset, size in _split(keys.count, self._processes * CHUNKS_PER_PROCESS)
         ]
         return _CpuBatch(self, chunks, keys.count, self._timeout(keys.count, difficulty))
 
@@ -233,7 +237,7 @@ class CpuBackend:
             return []
         chunks = [
             self._submit(_hash_list, keys[offset : offset + size], salt, difficulty)
-            for offset, size in _split(len(keys), self._processes)
+            for offset, size in _split(len(keys), self._processes * CHUNKS_PER_PROCESS)
         ]
         batch = _CpuBatch(self, chunks, len(keys), self._timeout(len(keys), difficulty))
         return split_hashes(batch.result())

@@ -67,8 +67,8 @@ def test_run_bench_measures_the_backend_against_plain_argon2() -> None:
     assert result.plain_hashes_per_second[result.plain_best_processes] == (
         result.plain_best_hashes_per_second
     )
-    # Two rounds of at least two batches each (the warm-up batches are not counted).
-    assert result.hashes >= 4 * 64
+    # Two rounds of at least one batch each (warm-up and drain are not counted).
+    assert result.hashes >= 2 * 64
     assert result.hashes % 64 == 0
     assert result.seconds >= 0.04
     assert result.batch_size == 64
