@@ -20,8 +20,10 @@ from typing import Any
 
 from miner.backends.base import BackendError
 from miner.bench import add_bench_arguments, run_bench_command
+from miner.client import ClientSetupError
 from miner.config import ConfigError, MinerConfig, load_config
 from miner.enroll import BundleError, add_enroll_arguments, run_enroll_command
+from miner.outbox import OutboxError
 from protocol.addresses import salt_bytes, to_checksum
 from protocol.errors import ProtocolError
 from protocol.xenblocks import MIN_DIFFICULTY, b64_nopad, validate_key
@@ -150,10 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from miner.fleet import run_fleet_command
 
         return run_fleet_command(args, config_from_args(args))
-    except (ConfigError, BundleError) as error:
+    except (ConfigError, BundleError, ClientSetupError) as error:
         print(f"xenblocks-miner: {error}", file=sys.stderr)
         return USAGE_ERROR
-    except BackendError as error:
+    except (BackendError, OutboxError) as error:
         print(f"xenblocks-miner: {error}", file=sys.stderr)
         return 1
 

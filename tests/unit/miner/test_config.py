@@ -134,3 +134,15 @@ def test_json_mode_prints_one_object_per_status():
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [record["event"] for record in records] == ["status", "status"]
     assert records[0]["hashrate"] == 480_000.0
+
+
+def test_a_corrupt_outbox_is_one_line_not_a_traceback(tmp_path: Path, capsys, monkeypatch):
+    from miner import cli
+    from miner.outbox import OutboxError
+
+    def broken(_args):
+        raise OutboxError(f"{tmp_path}/outbox.sqlite3 is not a valid outbox")
+
+    monkeypatch.setattr(cli, "_run", broken)
+    assert cli.main(["run", "--dir", str(tmp_path)]) == 1
+    assert "not a valid outbox" in capsys.readouterr().err
