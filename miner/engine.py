@@ -132,16 +132,15 @@ class DeviceMiner:
                     in_flight.append(self._launch(job))
             if not in_flight:
                 continue
-            done = in_flight.popleft()
-            raw = done.batch.result()
-            self._on_hashes(done.keys.count)
-            for find in scan(done.job, done.keys, raw):
-                self._on_find(find)
+            self._report(in_flight.popleft())
         for leftover in in_flight:  # finish what was started: it may hold a block
-            raw = leftover.batch.result()
-            self._on_hashes(leftover.keys.count)
-            for find in scan(leftover.job, leftover.keys, raw):
-                self._on_find(find)
+            self._report(leftover)
+
+    def _report(self, done: _InFlight) -> None:
+        raw = done.batch.result()
+        self._on_hashes(done.keys.count)
+        for find in scan(done.job, done.keys, raw):
+            self._on_find(find)
 
     def _launch(self, job: Job) -> _InFlight:
         count = self._backend.batch_size(job.difficulty)
@@ -232,9 +231,6 @@ class MiningEngine:
 
     def hashrate(self) -> float:
         return sum(self.rates().values())
-
-    def total_hashes(self) -> int:
-        return sum(meter.total for meter in self.meters.values())
 
     def block_attempts(self) -> int:
         return sum(meter.block_found() for meter in self.meters.values())

@@ -988,9 +988,6 @@ def resolve_credentials(
     )
 
 
-_credentials = resolve_credentials  # the name miner.fleet imports
-
-
 def _warn_if_plain_http(base_url: str, err: IO[str]) -> None:
     """Plain http is for a local stack; anywhere else the token crosses the network bare."""
     host = urlsplit(base_url).hostname or ""

@@ -19,13 +19,14 @@ from functools import partial
 from pathlib import Path
 
 from miner.config import ConfigError, MinerConfig
-from miner.engine import DeviceSpec, ErrorCallback, FindCallback, HashMeter
+from miner.engine import DeviceSpec, ErrorCallback, FindCallback
 from miner.enroll import (
+    API_URL_ENV,
     CertificateBundle,
     EnrollError,
     PlatformApi,
-    _credentials,
     enroll,
+    resolve_credentials,
     wallet_address,
 )
 from miner.runner import RigRunner
@@ -60,7 +61,6 @@ class SimulatedEngine:
         self.devices = [DeviceSpec("simulated", 0)]
         self._hashrate = hashrate * random.uniform(0.95, 1.05)
         self._job: Job | None = None
-        self._meter = HashMeter()
 
     @property
     def job(self) -> Job | None:
@@ -77,9 +77,6 @@ class SimulatedEngine:
 
     def hashrate(self) -> float:
         return sum(self.rates().values())
-
-    def total_hashes(self) -> int:
-        return self._meter.total
 
     def block_attempts(self) -> int:
         return 0
@@ -122,11 +119,11 @@ def run_fleet_command(args: argparse.Namespace, config: MinerConfig) -> int:
         raise ConfigError("--count must be between 1 and 1000")
     if args.simulated and not args.hashrate > 0:
         raise ConfigError("--hashrate must be a positive number")
-    api_url = args.api or os.environ.get("XENBLOCKS_API_URL", "")
+    api_url = args.api or os.environ.get(API_URL_ENV, "")
     if not api_url:
-        raise ConfigError("--api URL is required (or set $XENBLOCKS_API_URL)")
+        raise ConfigError(f"--api URL is required (or set ${API_URL_ENV})")
     try:
-        credentials = _credentials(args, os.environ, sys.stderr)
+        credentials = resolve_credentials(args, os.environ, sys.stderr)
         bundles = enrol_fleet(
             args.count,
             args.fleet_dir,

@@ -63,7 +63,18 @@ class Connection(Protocol):
 class Network(Protocol):
     def difficulty(self) -> int: ...
 
-    def submit_block(self, **fields: Any) -> Any: ...
+    def submit_block(
+        self,
+        *,
+        hash_raw: bytes,
+        salt: bytes,
+        difficulty: int,
+        key: str,
+        account: str,
+        attempts: int,
+        hashes_per_second: float,
+        worker: str,
+    ) -> Any: ...
 
 
 class Telemetry(Protocol):

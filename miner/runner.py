@@ -18,7 +18,7 @@ from miner.config import ConfigError, MinerConfig
 from miner.engine import DeviceSpec, EngineFactory, MiningEngine
 from miner.enroll import CertificateBundle
 from miner.outbox import Outbox
-from miner.rig import Rig, RigSettings
+from miner.rig import Network, Rig, RigSettings
 from miner.telemetry import Telemetry
 from protocol.xenblocks import BlockRules
 
@@ -71,7 +71,7 @@ class RigRunner:
         *,
         devices: list[DeviceSpec] | None = None,
         engine_factory: EngineFactory | None = None,
-        network: object | None = None,
+        network: Network | None = None,
     ) -> None:
         self.config = config
         self.bundle = bundle
@@ -107,7 +107,7 @@ class RigRunner:
             engine_factory=factory,
             outbox=self.outbox,
             telemetry=self.telemetry,
-            network=network,  # type: ignore[arg-type]  # XenBlocksNetwork fits the protocol
+            network=network,
         )
         endpoint = BrokerEndpoint(
             host=bundle.mqtt_host,
