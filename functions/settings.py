@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     webhook_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     alert_cooldown_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3600
 
+    # Live updates (WebSocket). AWS: the WebSocket API's management endpoint
+    # (https://{api-id}.execute-api.{region}.amazonaws.com/{stage}); None: no live updates
+    # from this function. Each connection gets at most one frame per coalescing window.
+    live_endpoint_url: str | None = None
+    live_coalesce_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    # API Gateway closes a WebSocket after 2 hours; the row outlives it a little (TTL).
+    live_connection_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 2 * 3600 + 600
+
     @field_validator("admin_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:

@@ -13,11 +13,11 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
-from pydantic import SecretStr
 
 from functions.api.app import create_app
 from functions.api.context import ApiContext
 from functions.dal.tables import Tables
+from functions.handlers.secrets import with_jwt_secret
 from functions.ports.aws_iot import IotCertificateAuthority, IotDevicePublisher, iot_data_client
 from functions.settings import Settings, load_settings
 
@@ -28,10 +28,7 @@ _handler: Mangum | None = None
 
 
 def build_context(settings: Settings) -> ApiContext:
-    if settings.jwt_secret is None and settings.jwt_secret_arn:
-        secrets = boto3.client("secretsmanager", region_name=settings.aws_region)
-        value = secrets.get_secret_value(SecretId=settings.jwt_secret_arn)["SecretString"]
-        settings = settings.model_copy(update={"jwt_secret": SecretStr(value)})
+    settings = with_jwt_secret(settings)
     iot = boto3.client("iot", region_name=settings.aws_region)
     data = iot_data_client(settings.aws_region, settings.mqtt_host)
     return ApiContext(

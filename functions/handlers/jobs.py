@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.dal.tables import Tables
+from functions.handlers import live
 from functions.handlers.schedule import scheduled_time
 from functions.logic.jobs import Jobs
 from functions.settings import load_settings
@@ -85,4 +86,5 @@ def fleet_stats_handler(event: dict[str, Any], context: object) -> dict[str, Any
     totals = _default_jobs().aggregate_fleet(scheduled_time(event, logger))
     values = totals.fleet_values()
     _count("FleetOnlineWorkers", int(values.get("online_workers", 0)))
+    live.broadcast_fleet(_default_jobs().settings, values, totals.ts)
     return {"ts": totals.ts, "online_workers": values.get("online_workers", 0)}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import StrictInt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictInt
 
 from functions.models.base import Record
 
@@ -16,3 +19,25 @@ class Connection(Record):
     shard: str  # the broadcast shard (dal.connections.shard_for)
     connected_at: StrictInt
     expires_at: StrictInt
+
+
+class MessageType(StrEnum):
+    """What a live frame carries (``{type, data, ts}``)."""
+
+    SNAPSHOT = "snapshot"  # everything the connection may see, on connect / on request
+    WORKER = "worker"  # a worker's live figures (its provider; the renter leasing it)
+    LEASE = "lease"  # a lease changed (its renter and provider)
+    BLOCK = "block"  # a verified block (everyone: blocks are public)
+    ALERT = "alert"  # an alert fired (its owner)
+    FLEET = "fleet"  # the public fleet figures (everyone)
+    PONG = "pong"  # the answer to {"action": "ping"}
+    ERROR = "error"  # the answer to a request the server could not read
+    BATCH = "batch"  # several of the above coalesced into one frame; data is their list
+
+
+class LiveMessage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: MessageType
+    data: Any
+    ts: float
