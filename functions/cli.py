@@ -13,6 +13,9 @@ from pathlib import Path
 from functions.dal.specs import ALL_TABLES
 from protocol.xenblocks import MIN_DIFFICULTY
 
+MAX_LOCAL_MINERS = 16
+LOCAL_BLOCK_PATTERN = "XEN1"
+
 
 def _port(text: str) -> int:
     value = int(text)
@@ -25,6 +28,13 @@ def _difficulty(text: str) -> int:
     value = int(text)
     if not MIN_DIFFICULTY <= value <= 2**22:
         raise argparse.ArgumentTypeError(f"difficulty is {MIN_DIFFICULTY}..{2**22} KiB")
+    return value
+
+
+def _miners(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_LOCAL_MINERS:
+        raise argparse.ArgumentTypeError(f"--miners is 0..{MAX_LOCAL_MINERS}")
     return value
 
 
@@ -45,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--dynamodb-port", type=_port, default=8000, help="moto DynamoDB port")
     local.add_argument("--mqtt-port", type=_port, default=8883, help="MQTT broker port (TLS)")
     local.add_argument("--api-port", type=_port, default=8080, help="HTTP API port")
+    local.add_argument("--ws-port", type=_port, default=8081, help="WebSocket (live) port")
     local.add_argument(
         "--broker",
         choices=("auto", "mosquitto", "amqtt"),
@@ -58,8 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--block-pattern",
         type=_block_pattern,
-        default="XEN",
-        help="what a block hash must contain (easier than the network's XEN11)",
+        default=LOCAL_BLOCK_PATTERN,
+        help="what a block hash must contain (default XEN1: a block every few seconds per"
+        " CPU miner at difficulty 8; the network's is XEN11)",
+    )
+    local.add_argument(
+        "--miners",
+        type=_miners,
+        default=0,
+        help="run N CPU miners of a local provider, enrolled through the API (0-16)",
+    )
+    local.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="seed demo providers, listings, a running lease and a day of history",
     )
 
     tables = commands.add_parser("tables", help="print the DynamoDB table specs")
@@ -89,7 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # The local stack is a terminal program: no CloudWatch EMF lines between its output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    # Each ingested message is an INFO line in CloudWatch; in a terminal, only trouble.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     from functions.local.broker import BrokerError
+    from functions.local.miners import MinersError
     from functions.local.stack import LocalOptions, PortInUse, run_local
 
     try:
@@ -99,13 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dynamodb_port=args.dynamodb_port,
                 mqtt_port=args.mqtt_port,
                 api_port=args.api_port,
+                ws_port=args.ws_port,
                 broker=args.broker,
                 state_dir=args.state_dir,
                 difficulty=args.difficulty,
                 block_pattern=args.block_pattern,
+                miners=args.miners,
+                seed_demo=args.seed_demo,
             )
         )
-    except (PortInUse, BrokerError) as error:
+    except (PortInUse, BrokerError, MinersError) as error:
         print(f"xenblocks local: {error}", file=sys.stderr)
         return 2
     return 0

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -47,11 +48,18 @@ class LocalOptions:
     dynamodb_port: int = 8000
     mqtt_port: int = 8883
     api_port: int = 8080
+    ws_port: int = 8081
     broker: str = "auto"  # auto | mosquitto | amqtt
     state_dir: Path = LOCAL_DIR
     # Easy rules so a laptop finds blocks: the network's are far harder.
     difficulty: int = 8
-    block_pattern: str = "XEN"
+    block_pattern: str = "XEN1"
+    # At most one live frame per connection per window (the deployed value is 1 s).
+    live_coalesce_seconds: float = 1.0
+    miners: int = 0  # CPU rigs of the local provider, enrolled through the API
+    seed_demo: bool = False
+    # The built dashboard (``npm run build``), served at the API's origin when present.
+    dashboard_dir: Path = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 
 
 def _check_port_free(host: str, port: int, flag: str) -> None:
@@ -83,8 +91,11 @@ def local_settings(options: LocalOptions, dynamodb_endpoint: str) -> Settings:
         mqtt_port=options.mqtt_port,
         rules=BlockRules(difficulty=options.difficulty, block_pattern=options.block_pattern),
         jwt_secret=_jwt_secret(options.state_dir),
-        # Locally every heartbeat is written: live views beat write costs here.
-        heartbeat_write_seconds=30,
+        # Local rigs heartbeat every 5 s and every heartbeat is written: live views beat
+        # write costs here.
+        heartbeat_seconds=5,
+        heartbeat_write_seconds=5,
+        live_coalesce_seconds=options.live_coalesce_seconds,
     )
 
 
@@ -106,10 +117,17 @@ def run_local(
         (options.dynamodb_port, "--dynamodb-port"),
         (options.mqtt_port, "--mqtt-port"),
         (options.api_port, "--api-port"),
+        (options.ws_port, "--ws-port"),
     ):
         _check_port_free(options.host, port, flag)
     options.state_dir.mkdir(parents=True, exist_ok=True)
+    # boto3 signs every request, moto's too: a fresh machine has no AWS credentials, and
+    # real ones are not needed (nor sent anywhere but to moto on loopback).
+    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
+        os.environ.setdefault(name, value)
     serialize_dynamodb_requests()
+    # moto's server logs every request (werkzeug): thousands a minute here.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with ExitStack() as services:
         server = ThreadedMotoServer(
             ip_address=options.host, port=options.dynamodb_port, verbose=False
@@ -121,8 +139,10 @@ def run_local(
         tables = Tables(settings)
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
-        api_url = services.enter_context(_api(options, settings, tables, device_plane))
-        scheduler = services.enter_context(_schedules(settings, tables, device_plane))
+        live = services.enter_context(_live(options, settings, tables))
+        api = services.enter_context(_api(options, settings, tables, device_plane, live.url))
+        api_url = api.url
+        scheduler = services.enter_context(_schedules(settings, tables, device_plane, live))
         description = {
             "stage": settings.stage,
             "region": settings.aws_region,
@@ -130,6 +150,7 @@ def run_local(
             "table_prefix": settings.resolved_table_prefix,
             "tables": sorted(tables.client.list_tables()["TableNames"]),
             "api_url": api_url,
+            "ws_url": live.url,
             "mqtt_host": options.host,
             "mqtt_port": options.mqtt_port,
             "mqtt_broker": device_plane.broker.kind,
@@ -137,19 +158,33 @@ def run_local(
             "difficulty": options.difficulty,
             "block_pattern": options.block_pattern,
             "schedules": {job.name: job.every_seconds for job in scheduler.jobs},
+            "dashboard_url": api.dashboard_url,
         }
+        if options.miners or options.seed_demo:
+            demo = _demo(options, settings, tables, device_plane, api_url)
+            description.update(services.enter_context(demo))
         (options.state_dir / "local.json").write_text(json.dumps(description, indent=2) + "\n")
         print(f"DynamoDB (moto)  {endpoint}  tables: {settings.resolved_table_prefix}-*")
         broker_url = f"mqtts://{options.host}:{options.mqtt_port}"
         print(f"MQTT broker      {broker_url}  ({device_plane.broker.kind}, mutual TLS)")
         print(f"API              {api_url}/api  (docs: {api_url}/api/docs)")
+        print(f"Live (WebSocket) {live.url}")
+        if api.dashboard_url:
+            print(f"Dashboard        {api.dashboard_url}")
+        else:
+            print("Dashboard        not built (cd frontend && npm ci && npm run build)")
+        if options.miners:
+            print(
+                f"Miners           {options.miners} CPU rigs of {description['provider_address']}"
+                f" (log: {description['miners_log']})"
+            )
         jobs = ", ".join(f"{job.name} {job.every_seconds:g}s" for job in scheduler.jobs)
         print(f"Schedules        {jobs}")
         print(f"Wrote {options.state_dir / 'local.json'}. Ctrl-C stops everything.", flush=True)
         if on_ready is not None:
             on_ready(description)
         if on_started is not None:
-            on_started(LocalHandles(description, settings, tables, device_plane))
+            on_started(LocalHandles(description, settings, tables, device_plane, live))
         done = stop or threading.Event()
         if stop is None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -192,6 +227,7 @@ class LocalHandles:
     settings: Settings
     tables: Tables
     plane: _DevicePlane
+    live: _Live
 
 
 @contextlib.contextmanager
@@ -259,7 +295,7 @@ LOCAL_SCHEDULES = {
 
 
 @contextlib.contextmanager
-def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
+def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _Live) -> Any:
     from functions.handlers.alerts import run_alerts
     from functions.local.scheduler import LocalScheduler, ScheduledJob
     from functions.logic.jobs import Jobs
@@ -267,10 +303,15 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
 
     jobs = Jobs(settings, tables, plane.client)
     webhooks = UrllibWebhookSender.from_settings(settings)
+
+    def fleet_stats(now: int) -> None:
+        totals = jobs.aggregate_fleet(now)
+        live.service.broadcast_fleet(totals.fleet_values(), totals.ts)
+
     runs = {
         "settle": jobs.settle,
         "health": jobs.check_health,
-        "fleet_stats": jobs.aggregate_fleet,
+        "fleet_stats": fleet_stats,
         "prices": jobs.refresh_prices,
         "reputation": jobs.refresh_reputation,
         "alerts": lambda now: run_alerts(settings, tables, webhooks, now),
@@ -285,28 +326,136 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
         scheduler.stop()
 
 
-@contextlib.contextmanager
-def _api(options: LocalOptions, settings: Settings, tables: Tables, plane: _DevicePlane) -> Any:
-    import uvicorn
+@dataclass(frozen=True)
+class _Api:
+    url: str
+    dashboard_url: str | None
 
+
+@contextlib.contextmanager
+def _api(
+    options: LocalOptions, settings: Settings, tables: Tables, plane: _DevicePlane, ws_url: str
+) -> Any:
     from functions.api.app import create_app
     from functions.api.context import ApiContext
 
+    url = f"http://{options.host}:{options.api_port}"
     context = ApiContext(settings=settings, tables=tables, ca=plane.ca, publisher=plane.client)
     app = create_app(context)
+    dashboard = options.dashboard_dir
+    served = (dashboard / "index.html").is_file()
+    if served:
+        _serve_dashboard(app, dashboard, _dashboard_config(settings, url, ws_url))
+    with _serve(app, options.host, options.api_port, "api"):
+        yield _Api(url, f"{url}/" if served else None)
+
+
+def _dashboard_config(settings: Settings, api_url: str, ws_url: str) -> dict[str, Any]:
+    """The dashboard's ``config.json`` (in AWS the CDK app writes the same keys)."""
+    return {
+        "api_url": api_url,
+        "ws_url": ws_url,
+        "region": settings.aws_region,
+        "stage": settings.stage,
+        "chain_id": settings.chain_id,
+    }
+
+
+def _serve_dashboard(app: Any, directory: Path, config: dict[str, Any]) -> None:
+    from fastapi.responses import JSONResponse
+    from fastapi.staticfiles import StaticFiles
+
+    def dashboard_config() -> JSONResponse:
+        return JSONResponse(config, headers={"Cache-Control": "no-store"})
+
+    app.add_api_route("/config.json", dashboard_config, include_in_schema=False)
+    # html=True serves index.html for "/"; the app routes everything else client-side.
+    app.mount("/", StaticFiles(directory=directory, html=True), name="dashboard")
+
+
+@contextlib.contextmanager
+def _demo(
+    options: LocalOptions, settings: Settings, tables: Tables, plane: _DevicePlane, api_url: str
+) -> Any:
+    """``--miners`` and ``--seed-demo``: what they add to local.json, for the ``with``."""
+    from functions.local.miners import local_miners, provider_key, wallet_address
+
+    key, key_path = provider_key(options.state_dir)
+    described: dict[str, Any] = {
+        "provider_address": wallet_address(key),
+        "provider_key_path": str(key_path.resolve()),
+    }
+    with ExitStack() as stack:
+        if options.seed_demo:
+            from functions.handlers import ingest
+            from functions.local import demo
+
+            described["demo"] = demo.seed(settings, tables, int(time.time()))
+            rigs = demo.demo_rigs(ingest.build_service(settings, tables, plane.client))
+            stack.enter_context(rigs)
+        if options.miners:
+            miners = stack.enter_context(
+                local_miners(
+                    options.miners,
+                    api_url=api_url,
+                    state_dir=options.state_dir,
+                    difficulty=options.difficulty,
+                    block_pattern=options.block_pattern,
+                )
+            )
+            described["miners"] = miners.worker_ids
+            described["miners_pid"] = miners.process.pid
+            described["miners_log"] = str(miners.log_path.resolve())
+        yield described
+
+
+@dataclass(frozen=True)
+class _Live:
+    url: str
+    hub: Any  # functions.local.live_hub.LiveHub
+    service: Any  # functions.api.live.LiveService
+    tap: Any  # functions.local.streams.StreamTap
+
+
+@contextlib.contextmanager
+def _live(options: LocalOptions, settings: Settings, tables: Tables) -> Any:
+    """The WebSocket hub, and the stream tap feeding table changes to the live service."""
+    from functions.api.live import LiveService
+    from functions.dal.specs import ALERTS, BLOCKS, LEASES, WORKERS
+    from functions.local.live_hub import LiveHub
+    from functions.local.streams import StreamTap
+
+    hub = LiveHub(coalesce_seconds=settings.live_coalesce_seconds)
+    service = LiveService(settings, tables, hub)
+    hub.bind(service)
+    streamed = [tables.name(spec) for spec in (WORKERS, LEASES, BLOCKS, ALERTS)]
+    tap = StreamTap(streamed, service.publish_records, region=settings.aws_region)
+    with _serve(hub.app, options.host, options.ws_port, "live"):
+        tap.start()
+        try:
+            yield _Live(f"ws://{options.host}:{options.ws_port}", hub, service, tap)
+        finally:
+            tap.stop()
+
+
+@contextlib.contextmanager
+def _serve(app: Any, host: str, port: int, name: str) -> Any:
+    """Run an ASGI app on uvicorn in a thread for the ``with`` block."""
+    import uvicorn
+
     config = uvicorn.Config(
-        app, host=options.host, port=options.api_port, log_level="warning", lifespan="off"
+        app, host=host, port=port, log_level="warning", lifespan="off", ws_max_size=64 * 1024
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the API did not start on port {options.api_port}")
+            raise RuntimeError(f"the {name} server did not start on port {port}")
         time.sleep(0.05)
     try:
-        yield f"http://{options.host}:{options.api_port}"
+        yield server
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -21,7 +21,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ACCOUNT = "123456789012"  # moto's default account
-Deliver = Callable[[list[dict[str, Any]]], None]
+Deliver = Callable[[list[dict[str, Any]]], object]
 
 _TAPS: dict[str, Callable[[dict[str, Any]], None]] = {}
 _TAPS_LOCK = threading.Lock()

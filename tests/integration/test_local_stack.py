@@ -51,6 +51,7 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         dynamodb_port=_free_port(),
         mqtt_port=_free_port(),
         api_port=_free_port(),
+        ws_port=_free_port(),
         broker="amqtt",
         state_dir=tmp_path,
     )

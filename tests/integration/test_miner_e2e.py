@@ -65,6 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         dynamodb_port=_free_port(),
         mqtt_port=_free_port(),
         api_port=_free_port(),
+        ws_port=_free_port(),
         state_dir=tmp_path_factory.mktemp("stack"),
         difficulty=DIFFICULTY,
         block_pattern=BLOCK_PATTERN,
