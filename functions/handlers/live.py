@@ -23,7 +23,7 @@ from functions.api.live import LiveService, PublishReport
 from functions.dal.tables import Tables
 from functions.errors import InvalidInput, Unauthorized
 from functions.handlers.secrets import with_jwt_secret
-from functions.models.live import LiveMessage, MessageType
+from functions.logic.live import error_reply
 from functions.ports.broadcast import ApiGatewayBroadcaster, BroadcastError
 from functions.settings import Settings, load_settings
 
@@ -102,9 +102,7 @@ def default_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     except InvalidInput as error:
         _count("LiveBadRequest")
         logger.info("live request refused", extra={"error": str(error)})
-        reply = LiveMessage(
-            type=MessageType.ERROR, data={"message": str(error)}, ts=service.clock()
-        )
+        reply = error_reply(error, service.clock())
     try:
         if not service.broadcaster.send(connection_id, reply.model_dump_json()):
             service.disconnect(connection_id)

@@ -85,3 +85,8 @@ def parse_request(text: str | bytes) -> ClientRequest:
     except ValidationError:
         actions = ", ".join(a.value for a in Action)
         raise InvalidInput(f'a request is {{"action": …}} with one of: {actions}') from None
+
+
+def error_reply(error: InvalidInput, now: float) -> LiveMessage:
+    """What a client gets for a request we could not read."""
+    return LiveMessage(type=MessageType.ERROR, data={"message": str(error)}, ts=now)
