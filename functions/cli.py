@@ -38,6 +38,13 @@ def _miners(text: str) -> int:
     return value
 
 
+def _coalesce(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError("the coalescing window is 0..60 seconds")
+    return value
+
+
 def _block_pattern(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9+/]{1,16}", text):
         raise argparse.ArgumentTypeError("a block pattern is 1-16 base64 characters")
@@ -78,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_miners,
         default=0,
         help="run N CPU miners of a local provider, enrolled through the API (0-16)",
+    )
+    local.add_argument(
+        "--live-coalesce-seconds",
+        type=_coalesce,
+        default=1.0,
+        help="at most one live frame per connection per this many seconds (default 1)",
     )
     local.add_argument(
         "--seed-demo",
@@ -132,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 block_pattern=args.block_pattern,
                 miners=args.miners,
                 seed_demo=args.seed_demo,
+                live_coalesce_seconds=args.live_coalesce_seconds,
             )
         )
     except (PortInUse, BrokerError, MinersError) as error:

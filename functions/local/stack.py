@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import faulthandler
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from protocol.xenblocks import BlockRules
 
 LOCAL_DIR = Path(".xenblocks")
 LOCAL_JSON = LOCAL_DIR / "local.json"
+SHUTDOWN_REPORT_SECONDS = 45
 log = logging.getLogger(__name__)
 
 
@@ -129,6 +131,7 @@ def run_local(
     # moto's server logs every request (werkzeug): thousands a minute here.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with ExitStack() as services:
+        services.callback(faulthandler.cancel_dump_traceback_later)  # runs last
         server = ThreadedMotoServer(
             ip_address=options.host, port=options.dynamodb_port, verbose=False
         )
@@ -190,6 +193,9 @@ def run_local(
             signal.signal(signal.SIGTERM, lambda *_: done.set())
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way out
             done.wait()
+        print("Stopping…", flush=True)
+        # Should a service hang on the way out, say where (stderr) rather than hang silently.
+        faulthandler.dump_traceback_later(SHUTDOWN_REPORT_SECONDS, exit=False)
         return description
 
 
