@@ -125,6 +125,7 @@ class Viewer(threading.Thread):
         self.ws = connect(f"{url}/?token={token}", open_timeout=10)
         self.sent = sent
         self.delays: list[float] = []
+        self.counted: set[tuple[str, float]] = set()
         self.frames = 0
         self.stop = threading.Event()
 
@@ -142,8 +143,10 @@ class Viewer(threading.Thread):
                 if message["type"] != "worker":
                     continue
                 key = (message["data"]["worker_id"], float(message["data"]["hashrate"]))
-                published = self.sent.get(key)
-                if published is not None:
+                # The first event showing this heartbeat counts; a later write to the same
+                # worker (a liveness check) shows the same figures again and is not news.
+                if key not in self.counted and (published := self.sent.get(key)) is not None:
+                    self.counted.add(key)
                     self.delays.append(arrived - published)
 
     def close(self) -> None:

@@ -274,8 +274,16 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
         )
         client.connect()
         ingest.configure(ingest.build_service(settings, tables, client))
+        def ingest_handler(event: dict[str, Any], context: Any) -> Any:
+            try:
+                return ingest.handler(event, context)
+            finally:
+                # Metrics are off locally, but Powertools still keeps each invocation's and
+                # prints them as one EMF line per 100 values: drop them instead.
+                ingest.metrics.clear_metrics()
+
         bridge = RuleBridge(
-            client, ingest.handler, dead_letter_path=options.state_dir / "dead-letter.jsonl"
+            client, ingest_handler, dead_letter_path=options.state_dir / "dead-letter.jsonl"
         )
         bridge.start()
         plane = _DevicePlane(ca, broker, bridge, client, new_broker)
