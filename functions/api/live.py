@@ -35,6 +35,7 @@ from functions.dal.alerts import EVENT_PREFIX
 from functions.dal.blocks import BlockRepository
 from functions.dal.connections import ConnectionRepository, shard_for, shard_names
 from functions.dal.leases import LeaseRepository
+from functions.dal.pagination import Page
 from functions.dal.specs import ALERTS, BLOCKS, LEASES, WORKERS, TableSpec
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
@@ -284,18 +285,16 @@ class LiveService:
 
     def _every_connection(self) -> Iterator[Connection]:
         for shard in shard_names():
-            cursor: str | None = None
-            while True:
-                page = self.connections.by_shard(shard, limit=_PAGE, cursor=cursor)
-                yield from page.items
-                cursor = page.cursor
-                if cursor is None:
-                    break
+            yield from self._all_pages(self.connections.by_shard, shard)
 
     def _connections_of(self, subject: str) -> Iterator[Connection]:
+        return self._all_pages(self.connections.by_subject, subject)
+
+    @staticmethod
+    def _all_pages(query: Callable[..., Page[Connection]], value: str) -> Iterator[Connection]:
         cursor: str | None = None
         while True:
-            page = self.connections.by_subject(subject, limit=_PAGE, cursor=cursor)
+            page = query(value, limit=_PAGE, cursor=cursor)
             yield from page.items
             cursor = page.cursor
             if cursor is None:
