@@ -274,6 +274,7 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
         )
         client.connect()
         ingest.configure(ingest.build_service(settings, tables, client))
+
         def ingest_handler(event: dict[str, Any], context: Any) -> Any:
             try:
                 return ingest.handler(event, context)
