@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from functions.cost import add_cost_arguments, run_cost
 from functions.dal.specs import ALL_TABLES
 from protocol.xenblocks import MIN_DIFFICULTY
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed demo providers, listings, a running lease and a day of history",
     )
 
+    cost = commands.add_parser("cost", help="monthly AWS cost per worker, line by line")
+    add_cost_arguments(cost)
+
     tables = commands.add_parser("tables", help="print the DynamoDB table specs")
     tables.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -123,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "tables":
         _print_tables(args.json)
         return 0
+    if args.command == "cost":
+        return run_cost(args)
     # The local stack is a terminal program: no CloudWatch EMF lines between its output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     # Each ingested message is an INFO line in CloudWatch; in a terminal, only trouble.

@@ -1,0 +1,231 @@
+"""The deployment's parameters, read once from CDK context (``-c xenblocks:<key>=<value>``).
+
+Every key lives under the ``xenblocks:`` prefix; ``cdk.json`` holds the defaults an operator
+edits, ``-c`` overrides them for one command. Values that the Lambdas also read are
+validated by the platform's own ``Settings`` model, so a bad fee or admin address fails at
+``cdk synth`` with the same rule the running code applies, not at the first request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from functions.settings import Settings
+
+PREFIX = "xenblocks:"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Dependencies(StrEnum):
+    """How the Lambdas' third-party packages are provided (``xenblocks:dependencies``)."""
+
+    # pip-install the lock file for the Lambda platform into build/ (once per lock change).
+    BUILD = "build"
+    # An empty placeholder layer: synth and tests without pip. Not deployable.
+    NONE = "none"
+
+
+class ConfigError(ValueError):
+    """A context value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    stage: str
+    fee_bp: int
+    admin_addresses: tuple[str, ...]
+    network_url: str
+    chain_id: int
+    difficulty: int | None
+    heartbeat_seconds: int
+    heartbeat_write_seconds: int
+    heartbeat_history_seconds: int
+    domain_name: str | None
+    certificate_arn: str | None
+    deletion_protection: bool
+    log_retention_days: int
+    alarm_email: str | None
+    api_rate_limit: int
+    api_burst_limit: int
+    dependencies: Dependencies
+
+    @property
+    def table_prefix(self) -> str:
+        """The physical table name prefix (``functions.dal.tables.physical_table_name``)."""
+        return f"xenblocks-{self.stage}"
+
+    def settings_values(self) -> dict[str, Any]:
+        """The ``Settings`` fields this configuration fixes for every Lambda."""
+        values: dict[str, Any] = {
+            "stage": self.stage,
+            "table_prefix": self.table_prefix,
+            "fee_bp": self.fee_bp,
+            "admin_addresses": ",".join(self.admin_addresses),
+            "chain_id": self.chain_id,
+            "heartbeat_seconds": self.heartbeat_seconds,
+            "heartbeat_write_seconds": self.heartbeat_write_seconds,
+            "heartbeat_history_seconds": self.heartbeat_history_seconds,
+        }
+        if self.difficulty is not None:
+            values["rules__difficulty"] = self.difficulty
+        return values
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> DeployConfig:
+        """Parse the ``xenblocks:<key>`` values ``get`` returns (None when unset): JSON
+        values from cdk.json, strings from ``-c``. ``get`` is ``app.node.try_get_context``
+        in the app, a dict's ``get`` in tests."""
+        reader = _Reader(get)
+        domain = reader.optional_str("domainName")
+        certificate = reader.optional_str("certificateArn")
+        if domain is not None and not _DOMAIN.fullmatch(domain):
+            raise ConfigError(f"{PREFIX}domainName: {domain!r} is not a lower-case DNS name")
+        if (domain is None) != (certificate is None):
+            raise ConfigError(
+                f"{PREFIX}domainName and {PREFIX}certificateArn go together (CloudFront needs "
+                "an ACM certificate in us-east-1 for the custom domain)"
+            )
+        if certificate is not None and not _ACM_ARN.fullmatch(certificate):
+            raise ConfigError(
+                f"{PREFIX}certificateArn: expected an ACM certificate ARN in us-east-1"
+            )
+        email = reader.optional_str("alarmEmail")
+        if email is not None and not _EMAIL.fullmatch(email):
+            raise ConfigError(f"{PREFIX}alarmEmail: {email!r} is not an e-mail address")
+        retention = reader.integer("logRetentionDays", 30)
+        if retention not in LOG_RETENTION_DAYS:
+            raise ConfigError(f"{PREFIX}logRetentionDays: one of {LOG_RETENTION_DAYS}")
+        network_url = reader.string("xenblocksNodeUrl", "http://xenblocks.io")
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", network_url):
+            raise ConfigError(f"{PREFIX}xenblocksNodeUrl: {network_url!r} is not an http(s) URL")
+        rate = reader.integer("apiRateLimit", 50)
+        burst = reader.integer("apiBurstLimit", 100)
+        if rate < 1 or burst < 1:
+            raise ConfigError(f"{PREFIX}apiRateLimit and {PREFIX}apiBurstLimit must be positive")
+        mode = reader.string("dependencies", Dependencies.BUILD.value)
+        try:
+            dependencies = Dependencies(mode)
+        except ValueError:
+            choices = ", ".join(m.value for m in Dependencies)
+            raise ConfigError(f"{PREFIX}dependencies: one of {choices}") from None
+        difficulty_raw = reader.optional_str("difficulty")
+        config = cls(
+            stage=reader.string("stage", "prod"),
+            fee_bp=reader.integer("feeBp", 500),
+            admin_addresses=reader.string_list("adminAddresses"),
+            network_url=network_url.rstrip("/"),
+            chain_id=reader.integer("chainId", 1),
+            difficulty=None if difficulty_raw is None else reader.integer("difficulty", 0),
+            heartbeat_seconds=reader.integer("heartbeatSeconds", 30),
+            heartbeat_write_seconds=reader.integer("heartbeatWriteSeconds", 60),
+            heartbeat_history_seconds=reader.integer("heartbeatHistorySeconds", 300),
+            domain_name=domain,
+            certificate_arn=certificate,
+            deletion_protection=reader.boolean("deletionProtection", True),
+            log_retention_days=retention,
+            alarm_email=email,
+            api_rate_limit=rate,
+            api_burst_limit=burst,
+            dependencies=dependencies,
+        )
+        return config.validated()
+
+    def validated(self) -> DeployConfig:
+        """Check the platform values with ``Settings`` itself; admin addresses come back
+        in checksum form."""
+        try:
+            settings = Settings.model_validate(_nest(self.settings_values()))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            )
+            raise ConfigError(f"invalid deployment settings: {problems}") from None
+        return replace(self, admin_addresses=settings.admin_addresses)
+
+
+def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"rules__difficulty": 8}`` → ``{"rules": {"difficulty": 8}}`` (the env's nesting)."""
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        head, _, tail = key.partition("__")
+        if tail:
+            nested.setdefault(head, {})[tail] = value
+        else:
+            nested[key] = value
+    return nested
+
+
+class _Reader:
+    def __init__(self, get: Callable[[str], Any]) -> None:
+        self._get = get
+
+    def raw(self, key: str) -> Any:
+        return self._get(PREFIX + key)
+
+    def string(self, key: str, default: str) -> str:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(f"{PREFIX}{key}: expected a string")
+        return str(value).strip()
+
+    def optional_str(self, key: str) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        text = self.string(key, "")
+        return text or None
+
+    def integer(self, key: str, default: int) -> int:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            raise ConfigError(f"{PREFIX}{key}: expected an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        raise ConfigError(f"{PREFIX}{key}: expected an integer, got {value!r}")
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ConfigError(f"{PREFIX}{key}: expected true or false, got {value!r}")
+
+    def string_list(self, key: str) -> tuple[str, ...]:
+        """A JSON list (cdk.json), or a JSON list / comma-separated string (``-c``)."""
+        value = self.raw(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    raise ConfigError(f"{PREFIX}{key}: not a JSON list") from None
+            else:
+                return tuple(part.strip() for part in text.split(",") if part.strip())
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{PREFIX}{key}: expected a list of strings")
+        return tuple(v.strip() for v in value if v.strip())

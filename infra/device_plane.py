@@ -1,0 +1,189 @@
+"""The device plane: the rigs' IoT policy, one topic rule per route, the ingest Lambdas.
+
+- **Policy**: ``functions.ports.aws_iot.device_policy_document`` (the one definition the API
+  attaches to every certificate it issues): connect only as your thing, publish and subscribe
+  only under ``xenminer/<your thing name>/``, also through Basic Ingest.
+- **Rules**: generated from ``functions.routing.ROUTES``: the rule name, SQL and topic come
+  from the route. Heartbeats are published by rigs to the Basic Ingest topic
+  ``$aws/rules/<rule>/xenminer/<id>/heartbeat`` (no broker messaging charge); the rule's
+  ``FROM`` still matches rigs that publish to the plain topic.
+- **Ingest**: the same handler (``functions.handlers.ingest.handler``) as two functions:
+  register/heartbeat/status on a small one (most of the traffic, cheapest GB-seconds) and
+  block/share on one with the memory and CPU to recompute Argon2id at network difficulty.
+- **Errors**: a rule action that fails (Lambda throttled, unreachable) goes to an SQS
+  dead-letter queue through the rules' role; an event the ingest function still fails after
+  Lambda's asynchronous retries goes to the same queue. Alarms watch its depth.
+- **Endpoint**: the account's ``iot:Data-ATS`` endpoint, looked up at deploy time
+  (``DescribeEndpoint``); rigs connect to it, the functions publish commands through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from functions.ports.aws_iot import device_policy_document
+from functions.routing import ROUTES, Route
+from infra import access
+from infra.functions import PlatformFunction, Runtime
+
+INGEST_HANDLER = "functions.handlers.ingest.handler"
+# Routes whose messages are verified with Argon2id (memory = difficulty KiB, CPU-bound).
+VERIFY_ROUTES = frozenset({"block", "share"})
+IOT_SQL_VERSION = "2016-03-23"
+
+
+def policy_name(stage: str) -> str:
+    return f"xenblocks-{stage}-device"
+
+
+class DevicePlane(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        runtime: Runtime,
+        tables: Mapping[str, dynamodb.ITable],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stage = runtime.config.stage
+
+        self.endpoint = cr.AwsCustomResource(
+            self,
+            "DataEndpoint",
+            on_create=_describe_endpoint(),
+            on_update=_describe_endpoint(),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    # DescribeEndpoint has no resource-level permissions.
+                    iam.PolicyStatement(actions=["iot:DescribeEndpoint"], resources=["*"])
+                ]
+            ),
+            install_latest_aws_sdk=False,
+        )
+        self.endpoint_address = self.endpoint.get_response_field("endpointAddress")
+
+        self.policy_name = policy_name(stage)
+        self.policy = iot.CfnPolicy(
+            self,
+            "DevicePolicy",
+            policy_name=self.policy_name,
+            policy_document=device_policy_document(
+                partition=Aws.PARTITION, region=Aws.REGION, account=Aws.ACCOUNT_ID
+            ),
+        )
+
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.rules_role = iam.Role(
+            self,
+            "RulesRole",
+            assumed_by=iam.ServicePrincipal(
+                "iot.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description=f"xenblocks {stage}: IoT rules' error action (SQS dead-letter queue)",
+        )
+        self.dead_letters.grant_send_messages(self.rules_role)
+
+        device_settings = {
+            "mqtt_host": self.endpoint_address,
+            "iot_policy_name": self.policy_name,
+        }
+        self.ingest = PlatformFunction(
+            self,
+            "Ingest",
+            runtime=runtime,
+            handler=INGEST_HANDLER,
+            service="ingest",
+            description="IoT rules: register, heartbeat, status",
+            settings=device_settings,
+            memory_mb=256,
+            timeout=Duration.seconds(10),
+            # Every heartbeat invokes it: keep its logs to warnings (metrics still flow).
+            log_level="WARNING",
+            quiet_platform_logs=True,
+        )
+        self.verify = PlatformFunction(
+            self,
+            "Verify",
+            runtime=runtime,
+            handler=INGEST_HANDLER,
+            service="ingest",
+            description="IoT rules: block and share reports, recomputed with Argon2id",
+            settings=device_settings,
+            memory_mb=1024,
+            timeout=Duration.seconds(30),
+        )
+        self.functions = (self.ingest, self.verify)
+        for fn in self.functions:
+            fn.add_to_policy(*access.table_statements(access.TABLE_ACCESS["ingest"], tables))
+            fn.add_to_policy(access.publish_statement(self, access.PUBLISHES["ingest"]))
+            fn.function.configure_async_invoke(
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
+                on_failure=destinations.SqsDestination(self.dead_letters),
+            )
+
+        self.rules: dict[str, iot.CfnTopicRule] = {}
+        for route in ROUTES:
+            target = self.verify if route.name in VERIFY_ROUTES else self.ingest
+            self.rules[route.name] = self._rule(route, stage, target)
+
+    def _rule(self, route: Route, stage: str, target: PlatformFunction) -> iot.CfnTopicRule:
+        how = "Basic Ingest or the broker" if route.basic_ingest else "the broker"
+        rule = iot.CfnTopicRule(
+            self,
+            f"{route.name.title()}Rule",
+            rule_name=route.rule_name(stage),
+            topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+                sql=route.sql(),
+                aws_iot_sql_version=IOT_SQL_VERSION,
+                rule_disabled=False,
+                description=f"xenblocks {stage}: {route.topic_filter} via {how} to ingest",
+                actions=[
+                    iot.CfnTopicRule.ActionProperty(
+                        lambda_=iot.CfnTopicRule.LambdaActionProperty(
+                            function_arn=target.function.function_arn
+                        )
+                    )
+                ],
+                error_action=iot.CfnTopicRule.ActionProperty(
+                    sqs=iot.CfnTopicRule.SqsActionProperty(
+                        queue_url=self.dead_letters.queue_url,
+                        role_arn=self.rules_role.role_arn,
+                        use_base64=False,
+                    )
+                ),
+            ),
+        )
+        target.function.add_permission(
+            f"Invoke{route.name.title()}Rule",
+            principal=iam.ServicePrincipal("iot.amazonaws.com"),
+            source_arn=rule.attr_arn,
+            source_account=Aws.ACCOUNT_ID,
+        )
+        return rule
+
+
+def _describe_endpoint() -> cr.AwsSdkCall:
+    return cr.AwsSdkCall(
+        service="Iot",
+        action="describeEndpoint",
+        parameters={"endpointType": "iot:Data-ATS"},
+        physical_resource_id=cr.PhysicalResourceId.of("iot-data-ats-endpoint"),
+    )

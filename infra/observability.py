@@ -1,0 +1,177 @@
+"""The observability construct: alarms, a notification topic and a CloudWatch dashboard.
+
+Every platform function has an error and a throttle alarm; the dead-letter queue alarms on
+its first message; the HTTP API alarms on 5xx answers. Alarms notify an SNS topic (with an
+e-mail subscription when ``xenblocks:alarmEmail`` is set). The functions' Powertools
+settings (service name, metrics namespace, log level) are set where each is made
+(``infra/functions.py``); log retention is ``xenblocks:logRetentionDays``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.functions import METRICS_NAMESPACE, PlatformFunction
+
+PERIOD = Duration.minutes(5)
+# Ingest metrics (functions.handlers.ingest: <Accepted|Rejected|Malformed><Route>).
+INGEST_METRICS = (
+    "AcceptedHeartbeat",
+    "AcceptedBlock",
+    "RejectedBlock",
+    "AcceptedShare",
+    "RejectedShare",
+    "MalformedHeartbeat",
+)
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        functions: Sequence[PlatformFunction],
+        dead_letters: sqs.IQueue,
+        http_api: apigw.HttpApi,
+        tables: Sequence[dynamodb.Table],
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self,
+            "Alarms",
+            display_name=f"xenblocks {stage} alarms",
+            enforce_ssl=True,
+        )
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        notify = actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        def alarm(
+            construct_id: str, metric: cloudwatch.IMetric, description: str, threshold: float = 1
+        ) -> None:
+            created = cloudwatch.Alarm(
+                self,
+                construct_id,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"xenblocks {stage}: {description}",
+            )
+            created.add_alarm_action(notify)
+            self.alarms.append(created)
+
+        for fn in functions:
+            name = _construct_name(fn)
+            alarm(
+                f"{name}Errors",
+                fn.function.metric_errors(period=PERIOD, statistic="Sum"),
+                f"{fn.handler} raised errors",
+            )
+            alarm(
+                f"{name}Throttles",
+                fn.function.metric_throttles(period=PERIOD, statistic="Sum"),
+                f"{fn.handler} was throttled",
+            )
+        alarm(
+            "DeadLetters",
+            dead_letters.metric_approximate_number_of_messages_visible(
+                period=PERIOD, statistic="Maximum"
+            ),
+            "IoT rule or ingest failures waiting in the dead-letter queue",
+        )
+        alarm(
+            "Api5xx",
+            http_api.metric_server_error(period=PERIOD, statistic="Sum"),
+            "the HTTP API answered 5xx",
+            threshold=5,
+        )
+
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"xenblocks-{stage}",
+            default_interval=Duration.hours(6),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Ingest messages",
+                left=[
+                    cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=name,
+                        dimensions_map={"service": "ingest"},
+                        statistic="Sum",
+                        period=PERIOD,
+                    )
+                    for name in INGEST_METRICS
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="HTTP API",
+                left=[
+                    http_api.metric_count(period=PERIOD, statistic="Sum"),
+                    http_api.metric_client_error(period=PERIOD, statistic="Sum"),
+                    http_api.metric_server_error(period=PERIOD, statistic="Sum"),
+                ],
+                right=[http_api.metric_latency(period=PERIOD, statistic="p90")],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Lambda errors",
+                left=[
+                    fn.function.metric_errors(period=PERIOD, statistic="Sum") for fn in functions
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Lambda duration p90 (ms)",
+                left=[
+                    fn.function.metric_duration(period=PERIOD, statistic="p90") for fn in functions
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="DynamoDB consumed write units",
+                left=[
+                    table.metric_consumed_write_capacity_units(period=PERIOD, statistic="Sum")
+                    for table in tables
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queue depth",
+                left=[
+                    dead_letters.metric_approximate_number_of_messages_visible(
+                        period=PERIOD, statistic="Maximum"
+                    )
+                ],
+                width=12,
+            ),
+        )
+
+
+def _construct_name(fn: PlatformFunction) -> str:
+    # The construct path below the stack, e.g. DevicePlane/Ingest → DevicePlaneIngest.
+    parts = fn.node.path.split("/")[1:]
+    return "".join(part[:1].upper() + part[1:] for part in parts)

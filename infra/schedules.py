@@ -1,0 +1,115 @@
+"""The schedules construct: one function and one EventBridge rule per scheduled job.
+
+Each job is its own function with its own role (``infra/access.py``), invoked with the
+schedule's event (its ``time`` is the slot the job acts for, so a retried run is idempotent).
+A failed run is not retried by EventBridge: the next slot runs again, and every job is
+written to pick up what an earlier run left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from constructs import Construct
+
+from infra import access
+from infra.functions import PlatformFunction, Runtime
+from infra.live import Live
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str  # the access map's key (infra/access.py)
+    handler: str
+    every_minutes: int
+    description: str
+    timeout_seconds: int = 60
+    memory_mb: int = 256
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        "settle",
+        "functions.handlers.jobs.settle_handler",
+        1,
+        "settles leases that ended: pay, fee, refund",
+        timeout_seconds=120,
+    ),
+    Job("pricing", "functions.handlers.jobs.pricing_handler", 5, "refreshes the price index"),
+    Job(
+        "reputation",
+        "functions.handlers.jobs.reputation_handler",
+        5,
+        "recomputes online workers' reputation",
+        timeout_seconds=120,
+    ),
+    Job("health", "functions.handlers.jobs.health_handler", 1, "marks silent workers offline"),
+    Job(
+        "fleet_stats",
+        "functions.handlers.jobs.fleet_stats_handler",
+        1,
+        "writes the fleet figures and broadcasts the public summary",
+    ),
+    Job(
+        "alerts",
+        "functions.handlers.alerts.handler",
+        1,
+        "evaluates alert rules and delivers webhooks",
+        timeout_seconds=90,
+    ),
+)
+
+
+class Schedules(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        runtime: Runtime,
+        tables: Mapping[str, dynamodb.ITable],
+        mqtt_host: str,
+        live: Live,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.functions: dict[str, PlatformFunction] = {}
+        self.rules: dict[str, events.Rule] = {}
+        for job in JOBS:
+            name = "".join(part.title() for part in job.key.split("_"))
+            fn = PlatformFunction(
+                self,
+                f"{name}Job",
+                runtime=runtime,
+                handler=job.handler,
+                service=f"job-{job.key.replace('_', '-')}",
+                description=f"every {job.every_minutes} min: {job.description}",
+                # Jobs that publish to rigs (settle: release) reach them through IoT.
+                settings={"mqtt_host": mqtt_host},
+                memory_mb=job.memory_mb,
+                timeout=Duration.seconds(job.timeout_seconds),
+            )
+            fn.add_to_policy(*access.table_statements(access.TABLE_ACCESS[job.key], tables))
+            if job.key in access.PUBLISHES:
+                fn.add_to_policy(access.publish_statement(self, access.PUBLISHES[job.key]))
+            rule = events.Rule(
+                self,
+                f"{name}Schedule",
+                description=f"xenblocks {runtime.config.stage}: {job.key} every "
+                f"{job.every_minutes} min",
+                schedule=events.Schedule.rate(Duration.minutes(job.every_minutes)),
+                targets=[
+                    targets.LambdaFunction(
+                        fn.function,
+                        retry_attempts=0,
+                        max_event_age=Duration.minutes(job.every_minutes),
+                    )
+                ],
+            )
+            self.functions[job.key] = fn
+            self.rules[job.key] = rule
+        live.grant_broadcast(self.functions["fleet_stats"])

@@ -1,0 +1,153 @@
+"""The platform's stack: the capability constructs wired together, with their outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, CfnOutput, Environment, Stack, Tags
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import packaging
+from infra.api import Api
+from infra.config import Dependencies, DeployConfig
+from infra.dashboard import Dashboard, dashboard_config
+from infra.data import DataTables
+from infra.device_plane import DevicePlane
+from infra.functions import ARCH, RUNTIME, Runtime
+from infra.live import Live
+from infra.observability import Observability
+from infra.schedules import Schedules
+from infra.secrets import Secrets
+
+
+class XenblocksStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeployConfig,
+        dashboard_dir: Path,
+        env: Environment | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"XenBlocks hashpower platform ({config.stage})",
+            env=env,
+        )
+        Tags.of(self).add("project", "xenblocks")
+        Tags.of(self).add("stage", config.stage)
+        self.config = config
+
+        self.data = DataTables(
+            self,
+            "Data",
+            table_prefix=config.table_prefix,
+            deletion_protection=config.deletion_protection,
+        )
+        tables = self.data.tables
+        self.secrets = Secrets(
+            self, "Secrets", stage=config.stage, retain=config.deletion_protection
+        )
+        runtime = Runtime(
+            code=lambda_.Code.from_asset(str(packaging.stage_code())),
+            layer=self._dependencies_layer(config),
+            config=config,
+            common_settings=config.settings_values(),
+        )
+        self.device_plane = DevicePlane(self, "DevicePlane", runtime=runtime, tables=tables)
+        self.dashboard = Dashboard(self, "Dashboard", config=config, dist_dir=dashboard_dir)
+        self.api = Api(
+            self,
+            "Api",
+            runtime=runtime,
+            tables=tables,
+            secrets=self.secrets,
+            dashboard_origin=self.dashboard.origin,
+            dashboard_host=self.dashboard.host,
+            mqtt_host=self.device_plane.endpoint_address,
+            iot_policy_name=self.device_plane.policy_name,
+        )
+        self.live = Live(self, "Live", runtime=runtime, tables=tables, secrets=self.secrets)
+        self.schedules = Schedules(
+            self,
+            "Schedules",
+            runtime=runtime,
+            tables=tables,
+            mqtt_host=self.device_plane.endpoint_address,
+            live=self.live,
+        )
+        self.config_json = dashboard_config(
+            api_url=self.api.url,
+            ws_url=self.live.url,
+            region=Aws.REGION,
+            stage=config.stage,
+            chain_id=config.chain_id,
+        )
+        self.dashboard.deploy(self.config_json)
+
+        self.functions = [
+            *self.device_plane.functions,
+            self.api.function,
+            self.live.connect,
+            self.live.disconnect,
+            self.live.default,
+            self.live.stream,
+            *self.schedules.functions.values(),
+        ]
+        self.observability = Observability(
+            self,
+            "Observability",
+            stage=config.stage,
+            functions=self.functions,
+            dead_letters=self.device_plane.dead_letters,
+            http_api=self.api.http_api,
+            tables=list(tables.values()),
+            alarm_email=config.alarm_email,
+        )
+        self._outputs()
+
+    def _dependencies_layer(self, config: DeployConfig) -> lambda_.LayerVersion:
+        if config.dependencies is Dependencies.NONE:
+            directory = packaging.placeholder_dir()
+            asset_hash = "placeholder-" + packaging.dependency_hash()[:16]
+        else:
+            directory = packaging.dependencies_dir()
+            asset_hash = packaging.dependency_hash()
+        return lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(directory), asset_hash=asset_hash),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCH],
+            description=f"xenblocks {config.stage}: infra/lambda/requirements.txt",
+        )
+
+    def _outputs(self) -> None:
+        outputs = {
+            "ApiUrl": (self.api.url, "HTTP API origin (paths start with /api)"),
+            "WebSocketUrl": (self.live.url, "live updates (API Gateway WebSocket)"),
+            "IotDataEndpoint": (
+                self.device_plane.endpoint_address,
+                "MQTT host for rigs (port 8883, Amazon Root CA 1)",
+            ),
+            "IotPolicyName": (self.device_plane.policy_name, "policy on every device certificate"),
+            "DashboardUrl": (self.dashboard.origin, "the dashboard (CloudFront)"),
+            "DistributionDomain": (
+                self.dashboard.distribution.distribution_domain_name,
+                "CloudFront domain (CNAME target for a custom domain)",
+            ),
+            "JwtSecretArn": (self.secrets.jwt_secret.secret_arn, "session token signing key"),
+            "DeadLetterQueueUrl": (self.device_plane.dead_letters.queue_url, "failed messages"),
+            "AlarmTopicArn": (self.observability.topic.topic_arn, "alarm notifications"),
+        }
+        for name, table in self.data.tables.items():
+            outputs[f"Table{_pascal(name)}"] = (table.table_name, f"DynamoDB table {name}")
+        for key, (value, description) in outputs.items():
+            CfnOutput(self, key, value=value, description=description)
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.title() for part in name.split("_"))

@@ -1,0 +1,151 @@
+"""Topic rules from the routing table, the device policy scoped to the thing name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from functions.ports.aws_iot import THING_NAME_VARIABLE, device_policy_document
+from functions.routing import ROUTES, Route
+from infra.device_plane import INGEST_HANDLER, VERIFY_ROUTES, policy_name
+from tests.infra.assembly import Assembly, as_list, resolve
+from tests.infra.conftest import STAGE
+
+
+def _rule(assembly: Assembly, route: Route) -> dict[str, Any]:
+    found = [
+        r["Properties"]
+        for r in assembly.of_type("AWS::IoT::TopicRule").values()
+        if r["Properties"]["RuleName"] == route.rule_name(STAGE)
+    ]
+    assert len(found) == 1, route.name
+    return found[0]
+
+
+def _dead_letter_queue(assembly: Assembly) -> str:
+    (queue,) = assembly.of_type("AWS::SQS::Queue")
+    return queue
+
+
+def test_one_rule_per_route(assembly: Assembly) -> None:
+    names = sorted(
+        r["Properties"]["RuleName"] for r in assembly.of_type("AWS::IoT::TopicRule").values()
+    )
+    assert names == sorted(route.rule_name(STAGE) for route in ROUTES)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_rule_sql_is_the_routes(assembly: Assembly, route: Route) -> None:
+    payload = _rule(assembly, route)["TopicRulePayload"]
+    assert payload["Sql"] == route.sql()
+    assert f"FROM '{route.topic_filter}'" in payload["Sql"]
+    assert payload["AwsIotSqlVersion"] == "2016-03-23"
+    assert payload["RuleDisabled"] is False
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_rule_invokes_ingest_and_dead_letters_errors(assembly: Assembly, route: Route) -> None:
+    payload = _rule(assembly, route)["TopicRulePayload"]
+    (action,) = payload["Actions"]
+    function_id = action["Lambda"]["FunctionArn"]["Fn::GetAtt"][0]
+    assert assembly.props(function_id)["Handler"] == INGEST_HANDLER
+    memory = assembly.props(function_id)["MemorySize"]
+    if route.name in VERIFY_ROUTES:
+        assert memory >= 1024  # Argon2id at network difficulty
+    else:
+        assert memory <= 256  # the heartbeat path: cheapest GB-seconds
+    error = payload["ErrorAction"]["Sqs"]
+    assert error["QueueUrl"] == {"Ref": _dead_letter_queue(assembly)}
+    # IoT may invoke the function for this rule only.
+    permissions = [
+        p["Properties"]
+        for p in assembly.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "iot.amazonaws.com"
+        and p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    rule_ids = [
+        k
+        for k, r in assembly.of_type("AWS::IoT::TopicRule").items()
+        if r["Properties"]["RuleName"] == route.rule_name(STAGE)
+    ]
+    assert {"Fn::GetAtt": [rule_ids[0], "Arn"]} in [p["SourceArn"] for p in permissions]
+
+
+def test_heartbeats_use_basic_ingest(assembly: Assembly) -> None:
+    heartbeat = next(route for route in ROUTES if route.name == "heartbeat")
+    assert heartbeat.basic_ingest
+    # What rigs publish to ($aws/rules/<rule name>/...) names a rule this stack creates.
+    topic = heartbeat.ingest_topic(STAGE, "xenminer/rig-1/heartbeat")
+    rule_name = topic.split("/")[2]
+    assert _rule(assembly, heartbeat)["RuleName"] == rule_name
+
+
+def test_rules_role_can_only_send_to_the_dead_letter_queue(assembly: Assembly) -> None:
+    payload = _rule(assembly, ROUTES[0])["TopicRulePayload"]
+    role_id = payload["ErrorAction"]["Sqs"]["RoleArn"]["Fn::GetAtt"][0]
+    role = assembly.props(role_id)
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
+    statements = assembly.role_statements(role_id)
+    assert {a for s in statements for a in s.actions} <= {
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+    queue = _dead_letter_queue(assembly)
+    assert {r for s in statements for r in s.resources} == {f"<{queue}.Arn>"}
+
+
+def test_failed_ingest_events_go_to_the_dead_letter_queue(assembly: Assembly) -> None:
+    queue = _dead_letter_queue(assembly)
+    configs = assembly.of_type("AWS::Lambda::EventInvokeConfig").values()
+    targets = {c["Properties"]["FunctionName"]["Ref"]: c["Properties"] for c in configs}
+    for function_id in assembly.functions_by_handler(INGEST_HANDLER):
+        config = targets[function_id]
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": [queue, "Arn"]
+        }
+        assert config["MaximumRetryAttempts"] == 2
+
+
+def _device_policy(assembly: Assembly) -> dict[str, Any]:
+    (policy,) = assembly.of_type("AWS::IoT::Policy").values()
+    assert policy["Properties"]["PolicyName"] == policy_name(STAGE)
+    document: dict[str, Any] = resolve(policy["Properties"]["PolicyDocument"])
+    return document
+
+
+def test_device_policy_is_the_ports_document(assembly: Assembly) -> None:
+    expected = device_policy_document(
+        partition="<AWS::Partition>", region="<AWS::Region>", account="<AWS::AccountId>"
+    )
+    assert _device_policy(assembly) == expected
+
+
+def test_device_policy_is_scoped_to_the_thing_name(assembly: Assembly) -> None:
+    statements = _device_policy(assembly)["Statement"]
+    assert {s["Effect"] for s in statements} == {"Allow"}
+    for statement in statements:
+        for resource in as_list(statement["Resource"]):
+            # Every resource names the connecting thing: no rig reaches another's topics.
+            assert THING_NAME_VARIABLE in resource
+    (connect,) = [s for s in statements if s["Action"] == "iot:Connect"]
+    assert connect["Resource"].endswith(f":client/{THING_NAME_VARIABLE}")
+    assert connect["Condition"] == {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
+    publish = next(s for s in statements if s["Action"] == "iot:Publish")
+    assert any(r.endswith(f"topic/xenminer/{THING_NAME_VARIABLE}/*") for r in publish["Resource"])
+    assert any("topic/$aws/rules/*/xenminer/" in r for r in publish["Resource"])
+
+
+def test_functions_attach_this_policy_and_connect_rigs_to_the_ats_endpoint(
+    assembly: Assembly,
+) -> None:
+    (lookup_id,) = assembly.of_type("Custom::AWS")
+    create = str(assembly.props(lookup_id)["Create"])
+    assert "describeEndpoint" in create
+    assert "iot:Data-ATS" in create
+    api = assembly.function_by_handler("functions.handlers.api.handler")
+    env = assembly.env(api)
+    assert env["XENBLOCKS_IOT_POLICY_NAME"] == policy_name(STAGE)
+    assert resolve(env["XENBLOCKS_MQTT_HOST"]) == f"<{lookup_id}.endpointAddress>"

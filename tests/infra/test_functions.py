@@ -1,0 +1,233 @@
+"""The Lambdas: handlers, runtime, settings, and each one's least-privilege role."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.dal.specs import ALL_TABLES
+from functions.settings import Settings
+from infra import access
+from infra.device_plane import INGEST_HANDLER
+from infra.functions import NETWORK_URL_ENV
+from infra.live import HANDLERS as LIVE_HANDLERS
+from infra.schedules import JOBS
+from tests.infra.assembly import Assembly
+from tests.infra.conftest import ADMIN, STAGE
+
+API_HANDLER = "functions.handlers.api.handler"
+# Every function and the access-map key of its grants.
+ACCESS_KEYS = {
+    API_HANDLER: "api",
+    **{job.handler: job.key for job in JOBS},
+    **{handler: f"live_{key}" for key, handler in LIVE_HANDLERS.items()},
+}
+
+
+def test_the_expected_handlers(assembly: Assembly) -> None:
+    handlers = sorted(r["Properties"]["Handler"] for r in assembly.functions().values())
+    assert handlers == sorted(
+        [
+            API_HANDLER,
+            INGEST_HANDLER,
+            INGEST_HANDLER,
+            "functions.handlers.jobs.settle_handler",
+            "functions.handlers.jobs.pricing_handler",
+            "functions.handlers.jobs.reputation_handler",
+            "functions.handlers.jobs.health_handler",
+            "functions.handlers.jobs.fleet_stats_handler",
+            "functions.handlers.alerts.handler",
+            "functions.handlers.live.connect_handler",
+            "functions.handlers.live.disconnect_handler",
+            "functions.handlers.live.default_handler",
+            "functions.handlers.live.stream_handler",
+        ]
+    )
+
+
+def test_runtime_layer_and_logging(assembly: Assembly) -> None:
+    layers = assembly.of_type("AWS::Lambda::LayerVersion")
+    ours = [
+        k
+        for k, r in layers.items()
+        if "python3.12" in r["Properties"].get("CompatibleRuntimes", [])
+    ]
+    assert len(ours) == 1
+    for function_id, function in assembly.functions().items():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert {"Ref": ours[0]} in props["Layers"]
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert assembly.props(log_group)["RetentionInDays"] == 30, function_id
+
+
+def test_each_function_has_its_own_role(assembly: Assembly) -> None:
+    roles = [assembly.role_of(f) for f in assembly.functions()]
+    assert len(roles) == len(set(roles))
+    for role in roles:
+        assert "ManagedPolicyArns" not in assembly.props(role)
+
+
+def test_environment_is_settings_fields_and_powertools(assembly: Assembly) -> None:
+    for function_id in assembly.functions():
+        env = assembly.env(function_id)
+        for name in env:
+            if name == NETWORK_URL_ENV:  # not a Settings field yet (see infra/functions.py)
+                assert env[name] == "http://xenblocks.io"
+            elif name.startswith("XENBLOCKS_"):
+                field = name.removeprefix("XENBLOCKS_").lower().split("__")[0]
+                assert field in Settings.model_fields, name
+            else:
+                assert name.startswith("POWERTOOLS_"), name
+        assert env["XENBLOCKS_STAGE"] == STAGE
+        assert env["XENBLOCKS_TABLE_PREFIX"] == f"xenblocks-{STAGE}"
+        assert (
+            env["XENBLOCKS_ADMIN_ADDRESSES"]
+            == Settings(admin_addresses=(ADMIN,)).admin_addresses[0]
+        )
+        assert env["XENBLOCKS_CHAIN_ID"] == "8453"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "XenBlocks"
+        assert env["POWERTOOLS_SERVICE_NAME"]
+
+
+def test_heartbeat_schedule_is_the_deployments(assembly: Assembly) -> None:
+    # The health job checks liveness by the same schedule ingest writes by.
+    ingest = assembly.functions_by_handler(INGEST_HANDLER)
+    health = assembly.function_by_handler("functions.handlers.jobs.health_handler")
+    keys = (
+        "XENBLOCKS_HEARTBEAT_SECONDS",
+        "XENBLOCKS_HEARTBEAT_WRITE_SECONDS",
+        "XENBLOCKS_HEARTBEAT_HISTORY_SECONDS",
+    )
+    for function_id in [*ingest, health]:
+        env = assembly.env(function_id)
+        assert [env[k] for k in keys] == ["30", "60", "300"]
+
+
+def test_alerts_job_may_run_a_minute(assembly: Assembly) -> None:
+    alerts = assembly.function_by_handler("functions.handlers.alerts.handler")
+    assert assembly.props(alerts)["Timeout"] >= 60
+
+
+@pytest.mark.parametrize("job", JOBS, ids=lambda j: j.key)
+def test_job_runs_on_its_schedule(assembly: Assembly, job: object) -> None:
+    from infra.schedules import Job
+
+    assert isinstance(job, Job)
+    function_id = assembly.function_by_handler(job.handler)
+    rules = [
+        r["Properties"]
+        for r in assembly.of_type("AWS::Events::Rule").values()
+        if any(t["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]} for t in r["Properties"]["Targets"])
+    ]
+    assert len(rules) == 1
+    unit = "minute" if job.every_minutes == 1 else "minutes"
+    assert rules[0]["ScheduleExpression"] == f"rate({job.every_minutes} {unit})"
+    assert rules[0]["State"] == "ENABLED"
+
+
+# --- least privilege ---------------------------------------------------------------------
+
+
+def _table_ids(assembly: Assembly) -> dict[str, str]:
+    prefix = f"xenblocks-{STAGE}-"
+    return {
+        r["Properties"]["TableName"].removeprefix(prefix): k
+        for k, r in assembly.of_type("AWS::DynamoDB::Table").items()
+    }
+
+
+def _functions_with_keys(assembly: Assembly) -> list[tuple[str, str]]:
+    pairs = []
+    for function_id, function in assembly.functions().items():
+        handler = function["Properties"]["Handler"]
+        key = "ingest" if handler == INGEST_HANDLER else ACCESS_KEYS[handler]
+        pairs.append((function_id, key))
+    return pairs
+
+
+def test_no_wildcard_actions_and_no_scans(assembly: Assembly) -> None:
+    for role_id in assembly.of_type("AWS::IAM::Role"):
+        for statement in assembly.role_statements(role_id):
+            for action in statement.actions:
+                assert action != "*"
+                assert not action.endswith(":*"), (role_id, action)
+                assert action != "dynamodb:Scan", role_id
+
+
+def test_table_grants_are_the_access_map(assembly: Assembly) -> None:
+    tables = _table_ids(assembly)
+    for function_id, key in _functions_with_keys(assembly):
+        grants = assembly.grants(function_id)
+        expected = access.TABLE_ACCESS[key]
+        for name in tables:
+            arn = f"<{tables[name]}.Arn>"
+            allowed = {a for a, resources in grants.items() if arn in resources}
+            level = expected.get(name)
+            wanted = set(access.ACTIONS[level]) if level else set()
+            assert allowed == wanted, (key, name)
+            if level:
+                # The same actions on the table's indexes, and nothing else of it.
+                on_indexes = {a for a, res in grants.items() if f"{arn}/index/*" in res}
+                assert on_indexes == allowed, (key, name)
+
+
+def test_stream_reads_only_for_the_broadcaster(assembly: Assembly) -> None:
+    stream_fn = assembly.function_by_handler(LIVE_HANDLERS["stream"])
+    for function_id in assembly.functions():
+        grants = assembly.grants(function_id)
+        has_stream = any(a.startswith("dynamodb:GetRecords") for a in grants)
+        assert has_stream == (function_id == stream_fn)
+
+
+def test_secret_only_where_tokens_are_verified(assembly: Assembly) -> None:
+    (secret,) = assembly.of_type("AWS::SecretsManager::Secret")
+    readers = {
+        assembly.props(f)["Handler"]
+        for f in assembly.functions()
+        if "secretsmanager:GetSecretValue" in assembly.grants(f)
+    }
+    assert readers == {API_HANDLER, LIVE_HANDLERS["connect"]}
+    for function_id in assembly.functions():
+        grants = assembly.grants(function_id)
+        if "secretsmanager:GetSecretValue" in grants:
+            assert grants["secretsmanager:GetSecretValue"] == {f"<{secret}>"}
+            assert assembly.env(function_id)["XENBLOCKS_JWT_SECRET_ARN"] == {"Ref": secret}
+        else:
+            assert "XENBLOCKS_JWT_SECRET_ARN" not in assembly.env(function_id)
+
+
+def test_iot_publish_only_to_downlink_topics(assembly: Assembly) -> None:
+    base = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/xenminer/*/"
+    for function_id, key in _functions_with_keys(assembly):
+        granted = assembly.grants(function_id).get("iot:Publish", set())
+        expected = {base + suffix.value for suffix in access.PUBLISHES.get(key, ())}
+        assert granted == expected, key
+
+
+def test_certificate_management_only_for_the_api(assembly: Assembly) -> None:
+    api = assembly.function_by_handler(API_HANDLER)
+    for function_id in assembly.functions():
+        iot = {
+            a for a in assembly.grants(function_id) if a.startswith("iot:") and a != "iot:Publish"
+        }
+        if function_id == api:
+            assert "iot:CreateCertificateFromCsr" in iot
+            assert "iot:AttachPolicy" in iot
+            assert not {"iot:CreatePolicy", "iot:DeletePolicy", "iot:CreateTopicRule"} & iot
+        else:
+            assert iot == set(), function_id
+
+
+def test_logs_only_to_own_log_group(assembly: Assembly) -> None:
+    for function_id in assembly.functions():
+        log_group = assembly.props(function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+        grants = assembly.grants(function_id)
+        assert "logs:CreateLogGroup" not in grants
+        assert grants["logs:PutLogEvents"] == {f"<{log_group}.Arn>"}
+
+
+def test_every_spec_is_used_by_some_function() -> None:
+    used = {name for grants in access.TABLE_ACCESS.values() for name in grants}
+    assert used == {spec.name for spec in ALL_TABLES}

@@ -1,0 +1,137 @@
+"""The cost model: DynamoDB's billing rules, the measured run, the monthly bill, the command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from datetime import date
+
+import pytest
+
+from functions import cost
+from functions.dal.specs import LEASES, WORKERS
+
+S = {"S": "x"}
+
+
+def test_item_size_follows_dynamodbs_rules() -> None:
+    assert cost.item_size(None) == 0
+    assert cost.item_size({"ab": {"S": "xyz"}}) == 2 + 3
+    assert cost.item_size({"n": {"N": "12345"}}) == 1 + 4  # (5 digits + 1) // 2 + 1
+    assert cost.item_size({"b": {"BOOL": True}}) == 1 + 1
+    assert cost.item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + (1 + 1 + 1)
+    assert cost.item_size({"l": {"L": [{"N": "1"}, {"N": "2"}]}}) == 1 + 3 + 2 * (1 + 2)
+
+
+def test_units_round_up_per_kib_and_per_4_kib() -> None:
+    assert cost.write_units(0) == 1
+    assert cost.write_units(1024) == 1
+    assert cost.write_units(1025) == 2
+    assert cost.read_units(4096, consistent=True) == 1.0
+    assert cost.read_units(4097, consistent=False) == 1.0
+    assert cost.read_units(10, consistent=False) == 0.5
+
+
+def test_index_writes_for_sparse_and_moving_keys() -> None:
+    by_liveness = WORKERS.index("by_liveness")  # KEYS_ONLY, sparse
+    base = {"worker_id": S, "owner": S, "hashrate": {"N": "1"}}
+    online = {**base, "live_shard": {"S": "0"}, "check_at": {"N": "100"}}
+    # Entering the sparse index is a put; leaving it a delete.
+    assert cost.index_write_units(WORKERS, by_liveness, base, online) == 1
+    assert cost.index_write_units(WORKERS, by_liveness, online, base) == 1
+    # A moving index key is a delete and a put.
+    moved = {**online, "check_at": {"N": "400"}}
+    assert cost.index_write_units(WORKERS, by_liveness, online, moved) == 2
+    # A non-key attribute changing does not touch a KEYS_ONLY index.
+    busier = {**online, "hashrate": {"N": "2"}}
+    assert cost.index_write_units(WORKERS, by_liveness, online, busier) == 0
+    # Not in the index before or after: nothing.
+    assert cost.index_write_units(LEASES, LEASES.index("due"), base, base) == 0
+
+
+@pytest.fixture(scope="module")
+def measurement() -> cost.Measurement:
+    return cost.measure(cost.Schedule(), sample_workers=3, minutes=6)
+
+
+def test_the_run_goes_through_every_path(measurement: cost.Measurement) -> None:
+    usage = measurement.usage
+    assert usage["register"].invocations == 3
+    assert usage["block"].invocations == 3
+    # About 2 heartbeats a minute per rig.
+    assert 25 <= usage["heartbeat"].invocations <= 40
+    for job in cost.JOB_EVERY_MINUTES:
+        assert usage[f"job:{job}"].invocations >= 1
+    # A register answers with register_ack on the rig's task topic.
+    assert usage["register"].publishes == 3
+    assert usage["heartbeat"].publishes == 0
+
+
+def test_heartbeats_cost_less_than_one_write(measurement: cost.Measurement) -> None:
+    heartbeat = measurement.usage["heartbeat"]
+    # The heartbeat schedule: never a read first, under one write unit on average.
+    assert heartbeat.read_units == 0
+    assert 0.2 < heartbeat.per_invocation(heartbeat.write_units) < 1.0
+    assert set(heartbeat.requests) <= {"UpdateItem", "PutItem"}
+    # Every heartbeat's Lambda prints its embedded metrics.
+    assert heartbeat.per_invocation(heartbeat.log_bytes) > 50
+    assert heartbeat.cpu_seconds > 0
+
+
+def test_blocks_are_stored_with_their_indexes(measurement: cost.Measurement) -> None:
+    block = measurement.usage["block"]
+    # The block item and its four ALL-projected indexes, in a transaction (x2).
+    assert block.per_invocation(block.write_units) >= 5
+    assert block.stream_records >= 3
+
+
+def test_bill_lines_add_up_and_scale(measurement: cost.Measurement) -> None:
+    small = cost.bill(measurement, 100)
+    large = cost.bill(measurement, 10_000)
+    services = {line.service for line in small}
+    assert {"IoT Core", "Lambda", "DynamoDB", "API Gateway", "CloudFront"} <= services
+    assert all(line.monthly >= 0 for line in small)
+    per_worker_small = sum(line.monthly for line in small) / 100
+    per_worker_large = sum(line.monthly for line in large) / 10_000
+    # Fixed costs spread over more workers.
+    assert per_worker_large < per_worker_small
+    rules = next(line for line in large if line.item == "rules and actions")
+    heartbeats = 10_000 * cost.MONTH_SECONDS / 30
+    assert rules.monthly >= heartbeats * 0.30 / 1e6
+
+
+def test_prices_are_dated_and_positive() -> None:
+    assert date.fromisoformat(cost.PRICES.as_of) <= date.today()
+    for name, value in vars(cost.PRICES).items():
+        if isinstance(value, float):
+            assert value > 0, name
+
+
+def test_command(
+    measurement: cost.Measurement,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(cost, "measure", lambda *args, **kwargs: measurement)
+    parser = argparse.ArgumentParser()
+    cost.add_cost_arguments(parser)
+    assert cost.run_cost(parser.parse_args(["--workers", "1000"])) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"total\s+[\d,.]+\s+0\.\d{5}", text)
+    assert cost.PRICES.as_of in text
+    assert cost.run_cost(parser.parse_args(["--workers", "1000", "--json"])) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["workers"] == 1000
+    assert report["per_worker_month"] == pytest.approx(
+        sum(line["fleet_month"] for line in report["lines"]) / 1000, rel=1e-3
+    )
+
+
+def test_command_refuses_bad_arguments() -> None:
+    parser = argparse.ArgumentParser()
+    cost.add_cost_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--workers", "0"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--workers", "10", "--sample-minutes", "2"])
