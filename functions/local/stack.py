@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
 
 from functions.dal.tables import Tables, create_tables
 from functions.local.moto_dynamodb import serialize_dynamodb_requests
@@ -98,6 +100,10 @@ def local_settings(options: LocalOptions, dynamodb_endpoint: str) -> Settings:
         heartbeat_seconds=5,
         heartbeat_write_seconds=5,
         live_coalesce_seconds=options.live_coalesce_seconds,
+        # The dashboard is served at the API's origin: sign-in messages name that host,
+        # so a browser wallet sees the page it is on.
+        siwe_domain=f"{options.host}:{options.api_port}",
+        siwe_uri=f"http://{options.host}:{options.api_port}",
     )
 
 
@@ -376,16 +382,33 @@ def _dashboard_config(settings: Settings, api_url: str, ws_url: str) -> dict[str
     }
 
 
+class _SinglePageApp(StaticFiles):
+    """The built dashboard: files as they are, and index.html for any other path that is
+    not the API's, so a deep link (``/renter``) opens the app, which routes client-side.
+    Hashed assets are cached for good; index.html never (it names the current assets)."""
+
+    async def get_response(self, path: str, scope: Any) -> Any:
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as error:
+            if error.status_code != 404 or path.startswith("api"):
+                raise
+            response = await super().get_response("index.html", scope)
+        if path.startswith("assets/"):
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        else:
+            response.headers.setdefault("Cache-Control", "no-cache")
+        return response
+
+
 def _serve_dashboard(app: Any, directory: Path, config: dict[str, Any]) -> None:
     from fastapi.responses import JSONResponse
-    from fastapi.staticfiles import StaticFiles
 
     def dashboard_config() -> JSONResponse:
         return JSONResponse(config, headers={"Cache-Control": "no-store"})
 
     app.add_api_route("/config.json", dashboard_config, include_in_schema=False)
-    # html=True serves index.html for "/"; the app routes everything else client-side.
-    app.mount("/", StaticFiles(directory=directory, html=True), name="dashboard")
+    app.mount("/", _SinglePageApp(directory=directory, html=True), name="dashboard")
 
 
 @contextlib.contextmanager

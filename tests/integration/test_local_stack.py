@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -47,7 +48,12 @@ def _wait_for(predicate, what: str, timeout: float = 20.0) -> None:
 
 
 def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Path):
+    dashboard = tmp_path / "dist"
+    (dashboard / "assets").mkdir(parents=True)
+    (dashboard / "index.html").write_text("<!doctype html><title>dashboard</title>")
+    (dashboard / "assets" / "app-1a2b.js").write_text("console.log(1)")
     options = LocalOptions(
+        dashboard_dir=dashboard,
         dynamodb_port=_free_port(),
         mqtt_port=_free_port(),
         api_port=_free_port(),
@@ -68,6 +74,19 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
             f"xenblocks-local-{t.name}" for t in ALL_TABLES
         }
         assert _call(f"{local['api_url']}/api/health")["stage"] == "local"
+        # The dashboard at the API's origin: its config, its files, deep links to the app.
+        assert local["dashboard_url"] == f"{local['api_url']}/"
+        config = _call(f"{local['api_url']}/config.json")
+        assert config["api_url"] == local["api_url"]
+        assert config["ws_url"] == local["ws_url"]
+        for path in ("/", "/renter", "/workers/rig-1"):
+            with urllib.request.urlopen(local["api_url"] + path, timeout=10) as page:  # noqa: S310
+                assert b"<title>dashboard</title>" in page.read()
+        with urllib.request.urlopen(f"{local['api_url']}/assets/app-1a2b.js", timeout=10) as js:  # noqa: S310
+            assert "immutable" in js.headers["Cache-Control"]
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            _call(f"{local['api_url']}/api/no-such-route")
+        assert missing.value.code == 404
         assert set(local["schedules"]) == {
             "settle",
             "health",
