@@ -1,0 +1,272 @@
+import { useId, useState, type FormEvent } from "react";
+import { Link } from "react-router";
+import { useAlertEvents, useAlertRules, useCreateRule, useDeleteRule, useDevices, useUpdateRule } from "../api/queries";
+import type { AlertKind, RuleCreated, RuleOut } from "../api/types";
+import { RequireAuth } from "../components/Auth";
+import {
+  Badge,
+  Button,
+  Card,
+  CopyBlock,
+  Dialog,
+  EmptyState,
+  ErrorState,
+  Field,
+  Input,
+  LoadMore,
+  LoadingRows,
+  PageHeader,
+  Select,
+  Time,
+} from "../components/ui";
+import { formatDuration, shortId } from "../lib/format";
+
+const KINDS: Record<AlertKind, { label: string; unit: string; min: number; max: number; default: number; help: string }> = {
+  offline: { label: "Rig offline", unit: "minutes", min: 1, max: 1440, default: 5, help: "Fires when a rig has been down this many minutes." },
+  hashrate_drop: {
+    label: "Hashrate drop",
+    unit: "% below the 1-hour median",
+    min: 1,
+    max: 99,
+    default: 30,
+    help: "Fires when a rig's hashrate falls this far below its own 1-hour median.",
+  },
+  temperature: { label: "GPU temperature", unit: "°C", min: 30, max: 120, default: 85, help: "Fires when the hottest GPU passes this temperature." },
+};
+
+function describe(rule: Pick<RuleOut, "kind" | "threshold">): string {
+  switch (rule.kind) {
+    case "offline":
+      return `offline ≥ ${rule.threshold} min`;
+    case "hashrate_drop":
+      return `hashrate ≥ ${rule.threshold}% below median`;
+    case "temperature":
+      return `GPU ≥ ${rule.threshold} °C`;
+  }
+}
+
+function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
+  const create = useCreateRule();
+  const devices = useDevices();
+  const ids = { name: useId(), kind: useId(), threshold: useId(), worker: useId(), webhook: useId(), cooldown: useId() };
+  const [name, setName] = useState("");
+  const [kind, setKind] = useState<AlertKind>("offline");
+  const [threshold, setThreshold] = useState(String(KINDS.offline.default));
+  const [workerId, setWorkerId] = useState("");
+  const [webhook, setWebhook] = useState("");
+  const [cooldownMin, setCooldownMin] = useState("");
+  const spec = KINDS[kind];
+  const value = Number(threshold);
+  const thresholdError = threshold.trim() === "" || !Number.isFinite(value) || value < spec.min || value > spec.max ? `${spec.min} to ${spec.max}` : null;
+  const cooldown = cooldownMin.trim() ? Math.round(Number(cooldownMin) * 60) : undefined;
+  const cooldownError = cooldown !== undefined && (!Number.isFinite(cooldown) || cooldown < 60 || cooldown > 7 * 86_400) ? "1 minute to 7 days" : null;
+  const valid = name.trim() !== "" && !thresholdError && !cooldownError;
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!valid) return;
+    create.mutate(
+      {
+        name: name.trim(),
+        kind,
+        threshold: value,
+        worker_id: workerId || null,
+        webhook_url: webhook.trim() || null,
+        cooldown_seconds: cooldown ?? null,
+        enabled: true,
+      },
+      {
+        onSuccess: (rule) => {
+          setName("");
+          setWebhook("");
+          onCreated(rule);
+        },
+      },
+    );
+  };
+
+  return (
+    <Card title="New rule">
+      <form onSubmit={submit} className="grid gap-3 sm:grid-cols-2" data-testid="new-rule">
+        <Field label="Name" htmlFor={ids.name}>
+          <Input id={ids.name} maxLength={64} value={name} placeholder="e.g. Garage rigs down" onChange={(e) => setName(e.target.value)} />
+        </Field>
+        <Field label="When" htmlFor={ids.kind} hint={spec.help}>
+          <Select
+            id={ids.kind}
+            value={kind}
+            onChange={(e) => {
+              const next = e.target.value as AlertKind;
+              setKind(next);
+              setThreshold(String(KINDS[next].default));
+            }}
+          >
+            {(Object.keys(KINDS) as AlertKind[]).map((k) => (
+              <option key={k} value={k}>
+                {KINDS[k].label}
+              </option>
+            ))}
+          </Select>
+        </Field>
+        <Field label={`Threshold (${spec.unit})`} htmlFor={ids.threshold} error={threshold ? thresholdError : null}>
+          <Input id={ids.threshold} inputMode="decimal" value={threshold} onChange={(e) => setThreshold(e.target.value)} />
+        </Field>
+        <Field label="Rig" htmlFor={ids.worker}>
+          <Select id={ids.worker} value={workerId} onChange={(e) => setWorkerId(e.target.value)}>
+            <option value="">All my rigs</option>
+            {devices.data?.items
+              .filter((d) => d.revoked_at == null)
+              .map((d) => (
+                <option key={d.worker_id} value={d.worker_id}>
+                  {d.name || shortId(d.worker_id)}
+                </option>
+              ))}
+          </Select>
+        </Field>
+        <Field label="Webhook URL (optional)" htmlFor={ids.webhook} hint="Events are POSTed as signed JSON (HMAC-SHA256).">
+          <Input id={ids.webhook} type="url" placeholder="https://…" value={webhook} onChange={(e) => setWebhook(e.target.value)} />
+        </Field>
+        <Field label="Cooldown (minutes, optional)" htmlFor={ids.cooldown} error={cooldownError} hint="Least time between two events per rig.">
+          <Input id={ids.cooldown} inputMode="numeric" placeholder="default" value={cooldownMin} onChange={(e) => setCooldownMin(e.target.value)} />
+        </Field>
+        <div className="flex justify-end sm:col-span-2">
+          <Button type="submit" variant="primary" busy={create.isPending} disabled={!valid}>
+            Create rule
+          </Button>
+        </div>
+      </form>
+    </Card>
+  );
+}
+
+function Rules() {
+  const rules = useAlertRules();
+  const update = useUpdateRule();
+  const remove = useDeleteRule();
+  const items = rules.data?.items ?? [];
+  return (
+    <Card title="Rules" bodyClassName="p-0" testId="alert-rules">
+      {rules.isPending ? (
+        <div className="p-4">
+          <LoadingRows />
+        </div>
+      ) : rules.isError && !rules.data ? (
+        <div className="p-4">
+          <ErrorState error={rules.error} onRetry={() => void rules.refetch()} />
+        </div>
+      ) : items.length === 0 ? (
+        <EmptyState title="No rules yet">Create one to hear when a rig goes down, slows down or runs hot.</EmptyState>
+      ) : (
+        <ul className="divide-y divide-border">
+          {items.map((rule) => (
+            <li key={rule.rule_id} className="flex flex-wrap items-center justify-between gap-3 px-4 py-3 text-sm" data-testid="alert-rule">
+              <div className="min-w-0">
+                <div className="flex items-center gap-2">
+                  <span className="font-medium">{rule.name}</span>
+                  {!rule.enabled && <Badge>paused</Badge>}
+                  {rule.webhook_url && <Badge tone="info">webhook</Badge>}
+                </div>
+                <p className="text-xs text-muted">
+                  {describe(rule)} · {rule.worker_id ? shortId(rule.worker_id, 10, 4) : "all rigs"} · cooldown {formatDuration(rule.cooldown_seconds)}
+                </p>
+              </div>
+              <div className="flex items-center gap-2">
+                <label className="flex cursor-pointer items-center gap-2 text-xs text-muted">
+                  <input
+                    type="checkbox"
+                    className="h-4 w-4 accent-accent"
+                    checked={rule.enabled}
+                    onChange={(e) => update.mutate({ ruleId: rule.rule_id, patch: { enabled: e.target.checked } })}
+                  />
+                  Enabled
+                </label>
+                <Button size="sm" variant="danger" onClick={() => remove.mutate(rule.rule_id)} aria-label={`Delete rule ${rule.name}`}>
+                  Delete
+                </Button>
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Card>
+  );
+}
+
+function Events() {
+  const events = useAlertEvents();
+  const items = events.data?.pages.flatMap((p) => p.items) ?? [];
+  const deliveryTone = { delivered: "ok", failed: "danger", pending: "warn", none: "neutral" } as const;
+  return (
+    <Card title="Events" bodyClassName="p-0" testId="alert-events">
+      {events.isPending ? (
+        <div className="p-4">
+          <LoadingRows />
+        </div>
+      ) : events.isError && !events.data ? (
+        <div className="p-4">
+          <ErrorState error={events.error} onRetry={() => void events.refetch()} />
+        </div>
+      ) : items.length === 0 ? (
+        <EmptyState title="No alerts fired">Events appear here, live, when a rule fires.</EmptyState>
+      ) : (
+        <ul className="divide-y divide-border">
+          {items.map((e) => (
+            <li key={e.event_id} className="flex flex-wrap items-start justify-between gap-2 px-4 py-3 text-sm">
+              <div className="min-w-0">
+                <div className="flex items-center gap-2">
+                  <Badge tone={e.kind === "offline" ? "danger" : "warn"}>{KINDS[e.kind].label}</Badge>
+                  <span className="font-medium">{e.rule_name}</span>
+                </div>
+                <p className="mt-1 break-words text-muted">{e.message}</p>
+                <p className="text-xs text-muted">
+                  <Link to={`/workers/${encodeURIComponent(e.worker_id)}`} className="font-mono hover:text-text">
+                    {shortId(e.worker_id, 10, 4)}
+                  </Link>
+                  {e.delivery_error && <span className="ml-2 text-danger">{e.delivery_error}</span>}
+                </p>
+              </div>
+              <div className="flex flex-col items-end gap-1 text-xs text-muted">
+                <Time ts={e.ts} />
+                {e.delivery !== "none" && (
+                  <Badge tone={deliveryTone[e.delivery]}>
+                    webhook {e.delivery}
+                    {e.attempts > 1 ? ` ×${e.attempts}` : ""}
+                  </Badge>
+                )}
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+      <div className="pb-3">
+        <LoadMore hasNext={events.hasNextPage} loading={events.isFetchingNextPage} onClick={() => void events.fetchNextPage()} />
+      </div>
+    </Card>
+  );
+}
+
+export default function Alerts() {
+  const [created, setCreated] = useState<RuleCreated | null>(null);
+  return (
+    <div data-testid="page-alerts">
+      <PageHeader title="Alerts" subtitle="Rules on your fleet, the events they fired, and their webhook deliveries." />
+      <RequireAuth what="your alerts">
+        <div className="grid gap-6 xl:grid-cols-2">
+          <div className="space-y-6">
+            <NewRule onCreated={setCreated} />
+            <Rules />
+          </div>
+          <Events />
+        </div>
+        <Dialog open={created !== null} onClose={() => setCreated(null)} title="Rule created" footer={<Button onClick={() => setCreated(null)}>Done</Button>}>
+          <p className="mb-3 text-sm text-muted">
+            {created?.webhook_url
+              ? "Keep this webhook secret: it signs every delivery (X-Xenblocks-Signature) and is shown only now."
+              : "This secret signs webhook deliveries if you add a webhook later. It is shown only now."}
+          </p>
+          {created && <CopyBlock text={created.webhook_secret} label="webhook secret" />}
+        </Dialog>
+      </RequireAuth>
+    </div>
+  );
+}
