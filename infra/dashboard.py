@@ -36,19 +36,6 @@ The API is up; its address is in <a href="/config.json">config.json</a>.</p>
 """
 
 
-def dashboard_config(
-    *, api_url: str, ws_url: str, region: str, stage: str, chain_id: int
-) -> dict[str, Any]:
-    """What the dashboard reads at start (``frontend/src/config.ts``)."""
-    return {
-        "api_url": api_url,
-        "ws_url": ws_url,
-        "region": region,
-        "stage": stage,
-        "chain_id": chain_id,
-    }
-
-
 class Dashboard(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: DeployConfig, dist_dir: Path

@@ -8,10 +8,11 @@ from aws_cdk import Aws, CfnOutput, Environment, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from functions.models.dashboard import dashboard_config
 from infra import packaging
 from infra.api import Api
 from infra.config import Dependencies, DeployConfig
-from infra.dashboard import Dashboard, dashboard_config
+from infra.dashboard import Dashboard
 from infra.data import DataTables
 from infra.device_plane import DevicePlane
 from infra.functions import ARCH, RUNTIME, Runtime

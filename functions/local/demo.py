@@ -103,7 +103,7 @@ def _seed_rig(tables: Tables, rig: DemoRig, now: int, rng: random.Random) -> Lis
             total_memory_gb=rig.memory_gb * rig.gpus,
         )
     )
-    retention = TelemetryRepository(tables)
+    telemetry = TelemetryRepository(tables)
     total = rig.hashrate * rig.gpus
     points = [
         TelemetryPoint(
@@ -114,7 +114,7 @@ def _seed_rig(tables: Tables, rig: DemoRig, now: int, rng: random.Random) -> Lis
         )
         for ts in range(now - DAY, now, HISTORY_STEP)
     ]
-    retention.put_many(points)
+    telemetry.put_many(points)
     if rig.price_per_hour is None:
         return None
     listing = Listing(

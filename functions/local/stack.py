@@ -372,14 +372,15 @@ def _api(
 
 
 def _dashboard_config(settings: Settings, api_url: str, ws_url: str) -> dict[str, Any]:
-    """The dashboard's ``config.json`` (in AWS the CDK app writes the same keys)."""
-    return {
-        "api_url": api_url,
-        "ws_url": ws_url,
-        "region": settings.aws_region,
-        "stage": settings.stage,
-        "chain_id": settings.chain_id,
-    }
+    from functions.models.dashboard import dashboard_config
+
+    return dashboard_config(
+        api_url=api_url,
+        ws_url=ws_url,
+        region=settings.aws_region,
+        stage=settings.stage,
+        chain_id=settings.chain_id,
+    )
 
 
 class _SinglePageApp(StaticFiles):
@@ -391,7 +392,7 @@ class _SinglePageApp(StaticFiles):
         try:
             response = await super().get_response(path, scope)
         except HTTPException as error:
-            if error.status_code != 404 or path.startswith("api"):
+            if error.status_code != 404 or path == "api" or path.startswith("api/"):
                 raise
             response = await super().get_response("index.html", scope)
         if path.startswith("assets/"):

@@ -1,0 +1,21 @@
+"""The dashboard's ``config.json``: where it finds the platform (one shape, two writers).
+
+The CDK app uploads it next to the built dashboard; ``xenblocks local`` serves it at the
+API's origin. ``frontend/src/config.ts`` reads it at start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def dashboard_config(
+    *, api_url: str, ws_url: str, region: str, stage: str, chain_id: int
+) -> dict[str, Any]:
+    return {
+        "api_url": api_url,
+        "ws_url": ws_url,
+        "region": region,
+        "stage": stage,
+        "chain_id": chain_id,
+    }
