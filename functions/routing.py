@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,6 +35,10 @@ class Route:
     # Heartbeats are most of the traffic: rigs in AWS publish them through Basic Ingest
     # ($aws/rules/<rule>/...), which skips the broker's messaging charge.
     basic_ingest: bool = False
+    # Batched routes reach ingest through a Kinesis stream, many messages per invocation
+    # (one rule action per message, but one Lambda request per batch); the rest invoke the
+    # ingest function once per message, which is what a register, block or share needs.
+    batched: bool = False
 
     @property
     def topic_filter(self) -> str:
@@ -60,7 +65,7 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("register", Uplink.REGISTER),
-    Route("heartbeat", Uplink.HEARTBEAT, basic_ingest=True),
+    Route("heartbeat", Uplink.HEARTBEAT, basic_ingest=True, batched=True),
     Route("status", Uplink.STATUS),
     Route("block", Uplink.BLOCK),
     Route("share", Uplink.SHARE),
@@ -101,6 +106,15 @@ class IngestEvent:
             "payload": base64.b64encode(self.payload).decode(),
             "received_at": self.received_at_ms,
         }
+
+    @classmethod
+    def from_record_data(cls, data: bytes) -> IngestEvent:
+        """Parse a stream record's data: the rule's event as JSON (the Kinesis action)."""
+        try:
+            event = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ProtocolError("a stream record must hold the rule's JSON event") from None
+        return cls.from_event(event)
 
     @classmethod
     def from_event(cls, event: object) -> IngestEvent:

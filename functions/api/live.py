@@ -11,6 +11,9 @@ local hub (``functions/local/live_hub.py``):
   tables become ``worker``/``lease``/``block``/``alert`` messages, addressed as the data
   rules say (a provider sees its workers, a renter its leases and the workers it leases,
   everyone verified blocks and the fleet figures), coalesced to one frame per connection.
+- ``publish_telemetry``: heartbeats, straight from ingest's batches, as ``telemetry``
+  messages to the same audience as ``worker`` (heartbeats are written only once per
+  summary slot, so the stream alone would show a rig's figures minutes late).
 
 Messages carry the same shapes as the HTTP API (``FleetWorker``, ``LeaseOut``,
 ``RecentBlock``, ``EventOut``), so a dashboard renders both with the same code.
@@ -20,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,15 +45,23 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import Unauthorized
 from functions.logic import live
+from functions.logic.heartbeat_schedule import silence_allowance
 from functions.logic.tokens import verify_token
 from functions.models.alerts import AlertEvent
 from functions.models.blocks import Block
-from functions.models.live import ANONYMOUS, Connection, LiveMessage, MessageType
+from functions.models.live import (
+    ANONYMOUS,
+    Connection,
+    LiveMessage,
+    MessageType,
+    WorkerTelemetry,
+)
 from functions.models.market import Lease
 from functions.models.telemetry import FLEET_SERIES
 from functions.models.workers import Worker
 from functions.ports.broadcast import Broadcaster, BroadcastError
 from functions.settings import Settings
+from protocol.messages import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +122,26 @@ def _table_name(record: Mapping[str, Any]) -> str:
     return pieces[1] if len(pieces) >= 2 and pieces[0] == "table" else ""
 
 
+class OwnerCache:
+    """Worker id → owner, kept for the life of a warm Lambda (a worker's owner is fixed at
+    enrolment). Bounded: the oldest entries go first."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._owners: OrderedDict[str, str] = OrderedDict()
+
+    def lookup(self, worker_ids: Iterable[str], workers: WorkerRepository) -> dict[str, str]:
+        """The owners of ``worker_ids`` that are enrolled (one batch read for the misses)."""
+        wanted = list(dict.fromkeys(worker_ids))
+        missing = [worker_id for worker_id in wanted if worker_id not in self._owners]
+        if missing:
+            for worker in workers.get_many(missing):
+                self._owners[worker.worker_id] = worker.owner
+            while len(self._owners) > self._size:
+                self._owners.popitem(last=False)
+        return {w: self._owners[w] for w in wanted if w in self._owners}
+
+
 class LiveService:
     def __init__(
         self,
@@ -129,6 +160,7 @@ class LiveService:
         self.leases = LeaseRepository(tables)
         self.blocks = BlockRepository(tables)
         self.telemetry = TelemetryRepository(tables)
+        self._owners = OwnerCache()
         self._specs: dict[str, TableSpec] = {
             tables.name(spec): spec for spec in (WORKERS, LEASES, BLOCKS, ALERTS)
         }
@@ -226,7 +258,7 @@ class LiveService:
 
     def _worker_view(self, worker: Worker, lease_id: str | None, now: int) -> dict[str, Any]:
         view = fleet_worker(
-            worker, now=now, offline_after=self.settings.offline_after_seconds, lease_id=lease_id
+            worker, now=now, offline_after=silence_allowance(self.settings), lease_id=lease_id
         )
         return view.model_dump(mode="json")
 
@@ -264,6 +296,61 @@ class LiveService:
         for subject, messages in private.items():
             for connection in self._connections_of(subject):
                 inbox[connection.connection_id].extend(messages)
+        self._deliver(inbox, report)
+
+    def publish_telemetry(self, heartbeats: Sequence[tuple[str, Heartbeat, int]]) -> PublishReport:
+        """Heartbeats ingest accepted, ``(worker id, heartbeat, received at)``, to the
+        signed-in dashboards of each worker's owner and of the renter leasing it.
+
+        Heartbeats are written to DynamoDB only once per summary slot, so they do not reach
+        the stream broadcaster; ingest pushes them here instead, one frame per connection
+        per batch. Nothing is read unless someone signed in is connected: then the
+        connections (one query per shard), each connected subject's leases, and the owners
+        of workers not seen before (owners never change, so they are kept for good)."""
+        report = PublishReport(records=len(heartbeats))
+        latest: dict[str, tuple[Heartbeat, int]] = {}
+        for worker_id, heartbeat, received_at in heartbeats:
+            if worker_id not in latest or latest[worker_id][1] <= received_at:
+                latest[worker_id] = (heartbeat, received_at)
+        watching: dict[str, list[str]] = defaultdict(list)
+        if latest:
+            for connection in self._every_connection():
+                if connection.subject != ANONYMOUS:
+                    watching[connection.subject].append(connection.connection_id)
+        if not watching:
+            report.skipped = len(latest)
+            return report
+        owners = self._owners.lookup(latest, self.workers)
+        renters = self._renters(watching)
+        inbox: dict[str, list[LiveMessage]] = defaultdict(list)
+        for worker_id, (heartbeat, received_at) in latest.items():
+            audience = {owners.get(worker_id), *renters.get(worker_id, ())}
+            connections = [c for subject in audience if subject for c in watching.get(subject, ())]
+            if not connections:
+                report.skipped += 1
+                continue
+            data = WorkerTelemetry.of(worker_id, heartbeat, received_at)
+            message = LiveMessage(
+                type=MessageType.TELEMETRY, data=data.model_dump(mode="json"), ts=received_at
+            )
+            report.messages += 1
+            report.by_type[message.type.value] += 1
+            for connection_id in connections:
+                inbox[connection_id].append(message)
+        self._deliver(inbox, report)
+        return report
+
+    def _renters(self, watching: Mapping[str, list[str]]) -> dict[str, set[str]]:
+        """Worker id → the connected subjects renting it now."""
+        renters: dict[str, set[str]] = defaultdict(set)
+        for subject in watching:
+            for lease in self.leases.list_by_renter(subject, limit=SNAPSHOT_LEASES).items:
+                if lease.is_active:
+                    renters[lease.worker_id].add(subject)
+        return renters
+
+    def _deliver(self, inbox: Mapping[str, list[LiveMessage]], report: PublishReport) -> None:
+        """One frame per connection: its messages in time order, coalesced."""
         report.connections = len(inbox)
         now = self.clock()
         for connection_id, messages in inbox.items():

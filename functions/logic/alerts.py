@@ -34,7 +34,7 @@ from functions.dal.pagination import Page
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import InvalidInput, NotFound
-from functions.logic.heartbeat_schedule import HeartbeatSchedule
+from functions.logic.heartbeat_schedule import silence_allowance
 from functions.models.alerts import (
     EVENT_RETENTION_SECONDS,
     MAX_COOLDOWN_SECONDS,
@@ -333,13 +333,7 @@ class AlertJob:
         self._workers = workers
         self._telemetry = telemetry
         self._sender = sender
-        self._silence_allowance = HeartbeatSchedule(
-            heartbeat_seconds=settings.heartbeat_seconds,
-            summary_seconds=settings.heartbeat_write_seconds,
-            history_seconds=settings.heartbeat_history_seconds,
-            liveness_slot_seconds=settings.liveness_slot_seconds,
-            offline_after_seconds=settings.offline_after_seconds,
-        ).silence_allowance
+        self._silence_allowance = silence_allowance(settings)
 
     def run(self, now: int) -> AlertRunSummary:
         summary = AlertRunSummary()

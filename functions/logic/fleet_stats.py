@@ -27,6 +27,7 @@ from functions.dal.pagination import Page
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
+from functions.logic.heartbeat_schedule import silence_allowance
 from functions.models.blocks import Block
 from functions.models.market import ListingStatus
 from functions.models.telemetry import FLEET_SERIES, TelemetryPoint, owner_series
@@ -165,9 +166,7 @@ def aggregate_fleet(tables: Tables, settings: Settings, now: int) -> FleetTotals
     totals = FleetTotals(ts=now - now % SLOT_SECONDS)
     reader = _OnlineFleet(tables)
     for page in reader.pages():
-        live = [
-            w for w in page if is_live(w, now=now, offline_after=settings.offline_after_seconds)
-        ]
+        live = [w for w in page if is_live(w, now=now, offline_after=silence_allowance(settings))]
         leased = reader.leased_listings(live)
         for worker in live:
             is_leased = worker.listing_id in leased

@@ -78,3 +78,8 @@ def schedule_for(settings: Settings) -> HeartbeatSchedule:
         liveness_slot_seconds=settings.liveness_slot_seconds,
         offline_after_seconds=settings.offline_after_seconds,
     )
+
+
+def silence_allowance(settings: Settings) -> int:
+    """How long a worker may look silent in DynamoDB before it counts as offline."""
+    return schedule_for(settings).silence_allowance

@@ -17,6 +17,7 @@ from functions.api.schemas import Cursor, Limit, PageOut
 from functions.dal.pagination import clamp_limit
 from functions.errors import Forbidden, InvalidInput, NotFound
 from functions.logic import fleet_stats
+from functions.logic.heartbeat_schedule import silence_allowance
 from functions.logic.tokens import Principal
 from functions.models.blocks import Block
 from functions.models.telemetry import owner_series, worker_series
@@ -112,7 +113,7 @@ def fleet(
     workers = [w for w in page.items if not w.revoked]
     leases = fleet_stats.active_lease_ids(context.leases, workers)
     now = context.clock()
-    offline_after = context.settings.offline_after_seconds
+    offline_after = silence_allowance(context.settings)
     items = [
         fleet_worker(w, now=now, offline_after=offline_after, lease_id=leases.get(w.worker_id))
         for w in workers
@@ -148,7 +149,7 @@ def stats(principal: CurrentPrincipal, context: Context, owner: Owner = None) ->
         listings=context.listings,
         blocks=context.blocks,
         now=now,
-        offline_after=context.settings.offline_after_seconds,
+        offline_after=silence_allowance(context.settings),
     )
     return FleetStats(
         owner=scope,

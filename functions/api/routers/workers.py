@@ -12,6 +12,7 @@ from functions.api.auth import Context, CurrentPrincipal
 from functions.api.schemas import Body
 from functions.errors import Conflict, InvalidInput, NotFound
 from functions.logic.fleet_stats import is_live
+from functions.logic.heartbeat_schedule import silence_allowance
 from functions.models.market import Lease
 from functions.models.workers import Worker
 from functions.ports.devices import DeviceCommands
@@ -104,7 +105,7 @@ def worker_detail(
             worker,
             lease,
             now=context.clock(),
-            offline_after=context.settings.offline_after_seconds,
+            offline_after=silence_allowance(context.settings),
         )
     return WorkerDetail(
         worker_id=worker.worker_id,
