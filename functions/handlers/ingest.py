@@ -80,6 +80,13 @@ def configure(service: IngestService | None, live: LiveService | None = None) ->
     _live_loaded = service is not None
 
 
+def attach_live(live: LiveService | None) -> None:
+    """Push the batches' heartbeats to ``live`` (the local stack, once its hub is up)."""
+    global _live, _live_loaded
+    _live = live
+    _live_loaded = True
+
+
 def _default_live() -> LiveService | None:
     """The live push of a deployed batch function: None where no WebSocket API is set."""
     global _live, _live_loaded

@@ -60,6 +60,9 @@ class LocalOptions:
     block_pattern: str = "XEN1"
     # At most one live frame per connection per window (the deployed value is 1 s).
     live_coalesce_seconds: float = 1.0
+    # How often the local heartbeat stream is read into the batch handler (AWS: the
+    # event source's batching window, ``xenblocks:heartbeatBatchSeconds``).
+    heartbeat_batch_seconds: float = 1.0
     miners: int = 0  # CPU rigs of the local provider, enrolled through the API
     seed_demo: bool = False
     # The built dashboard (``npm run build``), served at the API's origin when present.
@@ -149,6 +152,11 @@ def run_local(
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
         live = services.enter_context(_live(options, settings, tables))
+        # Heartbeats reach dashboards from ingest's batches, as in AWS.
+        from functions.handlers import ingest
+
+        ingest.attach_live(live.service)
+        services.callback(ingest.attach_live, None)
         api = services.enter_context(_api(options, settings, tables, device_plane, live.url))
         api_url = api.url
         scheduler = services.enter_context(_schedules(settings, tables, device_plane, live))
@@ -281,16 +289,23 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
         client.connect()
         ingest.configure(ingest.build_service(settings, tables, client))
 
-        def ingest_handler(event: dict[str, Any], context: Any) -> Any:
-            try:
-                return ingest.handler(event, context)
-            finally:
-                # Metrics are off locally, but Powertools still keeps each invocation's and
-                # prints them as one EMF line per 100 values: drop them instead.
-                ingest.metrics.clear_metrics()
+        def quiet(handler: Any) -> Any:
+            def invoke(event: dict[str, Any], context: Any) -> Any:
+                try:
+                    return handler(event, context)
+                finally:
+                    # Metrics are off locally, but Powertools still keeps each invocation's
+                    # and prints them as one EMF line per 100 values: drop them instead.
+                    ingest.metrics.clear_metrics()
+
+            return invoke
 
         bridge = RuleBridge(
-            client, ingest_handler, dead_letter_path=options.state_dir / "dead-letter.jsonl"
+            client,
+            quiet(ingest.handler),
+            batch_handler=quiet(ingest.batch_handler),
+            batch_seconds=options.heartbeat_batch_seconds,
+            dead_letter_path=options.state_dir / "dead-letter.jsonl",
         )
         bridge.start()
         plane = _DevicePlane(ca, broker, bridge, client, new_broker)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +12,7 @@ from functions.api.live import LiveService
 from functions.dal.workers import WorkerRepository
 from functions.handlers import ingest
 from functions.local.lambda_context import LocalLambdaContext
+from functions.local.rule_bridge import kinesis_event
 from functions.ports.broadcast import RecordingBroadcaster
 from tests.api_client import api_settings, token_for
 from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker
@@ -20,31 +20,6 @@ from tests.unit.ingest.test_ingest import event, heartbeat_payload
 
 CONTEXT = LocalLambdaContext(function_name="ingest-batch")
 BOB = address(0xB0B0)
-STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/xenblocks-test-heartbeats"
-
-
-def kinesis_event(datas: list[bytes]) -> dict[str, Any]:
-    """A Kinesis event as Lambda delivers it: each record's data is a rule event's JSON."""
-    return {
-        "Records": [
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": "pk",
-                    "sequenceNumber": f"{49_000_000 + n}",
-                    "data": base64.b64encode(data).decode(),
-                    "approximateArrivalTimestamp": float(NOW),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"shardId-000000000000:{49_000_000 + n}",
-                "eventName": "aws:kinesis:record",
-                "eventSourceARN": STREAM_ARN,
-                "awsRegion": "us-east-1",
-            }
-            for n, data in enumerate(datas)
-        ]
-    }
 
 
 def heartbeat_record(worker_id: str, hashrate: float = 1234.5, at: int = NOW) -> bytes:
@@ -129,7 +104,7 @@ def test_an_infrastructure_error_fails_only_that_record_so_lambda_retries_from_i
     monkeypatch.setattr(service, "accept", flaky)
     event = kinesis_event([heartbeat_record(good.worker_id), heartbeat_record(bad.worker_id)])
     response = ingest.batch_handler(event, CONTEXT)
-    assert response == {"batchItemFailures": [{"itemIdentifier": "49000001"}]}
+    assert response == {"batchItemFailures": [{"itemIdentifier": f"{1:021d}"}]}
 
 
 def test_heartbeats_reach_the_owner_and_the_renter_live_and_no_one_else(

@@ -95,3 +95,60 @@ def test_a_failing_event_is_retried_then_dead_lettered_never_lost(tmp_path):
     [dead] = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
     assert dead["worker_id"] == "broken"
     assert bridge.dead_letters == 1
+
+
+def _records(event) -> list[dict]:
+    return [json.loads(base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+
+
+def test_batched_routes_reach_the_batch_handler_as_kinesis_events(tmp_path):
+    single, batches = [], []
+
+    def batch_handler(event, context):
+        batches.append(_records(event))
+        return {"batchItemFailures": []}
+
+    client, bridge = _bridge(
+        tmp_path,
+        lambda event, context: single.append(event),
+        batch_handler=batch_handler,
+        batch_seconds=0.05,
+    )
+    try:
+        for n in range(5):
+            client.deliver(f"xenminer/rig-{n}/heartbeat", b'{"x": 1}')
+        client.deliver("xenminer/rig-1/status", b"{}")
+        assert bridge.wait_idle(5)
+    finally:
+        bridge.stop()
+    assert [e["route"] for e in single] == ["status"]
+    received = [record for batch in batches for record in batch]
+    assert [r["worker_id"] for r in received] == [f"rig-{n}" for n in range(5)]
+    assert {r["route"] for r in received} == {"heartbeat"}
+
+
+def test_a_batch_is_retried_from_its_first_failed_record_then_dead_lettered(tmp_path):
+    calls: list[list[str]] = []
+
+    def batch_handler(event, context):
+        workers = [r["worker_id"] for r in _records(event)]
+        calls.append(workers)
+        failed = [
+            r["kinesis"]["sequenceNumber"]
+            for r, w in zip(event["Records"], workers, strict=True)
+            if w == "broken"
+        ]
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in failed]}
+
+    client, bridge = _bridge(
+        tmp_path, lambda e, c: None, batch_handler=batch_handler, batch_seconds=0.2
+    )
+    try:
+        for worker in ("ok-1", "broken", "ok-2"):
+            client.deliver(f"xenminer/{worker}/heartbeat", b"{}")
+        assert bridge.wait_idle(5)
+    finally:
+        bridge.stop()
+    assert calls == [["ok-1", "broken", "ok-2"], ["broken", "ok-2"], ["broken", "ok-2"]]
+    dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    assert [d["worker_id"] for d in dead] == ["broken", "ok-2"]
