@@ -56,9 +56,9 @@ class Settings(BaseSettings):
     # moves once per ``liveness_slot_seconds``; a worker silent ``offline_after_seconds`` is
     # offline at its next liveness check.
     heartbeat_seconds: Annotated[int, Field(ge=5, le=3600)] = 30
-    heartbeat_write_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
-    heartbeat_history_seconds: Annotated[int, Field(ge=60, le=86_400)] = 300
-    liveness_slot_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    heartbeat_write_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    heartbeat_history_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
+    liveness_slot_seconds: Annotated[int, Field(ge=1, le=3600)] = 1800
     offline_after_seconds: Annotated[int, Field(ge=10, le=3600)] = 90
     # How long telemetry history is kept (TTL).
     telemetry_retention_days: Annotated[int, Field(ge=1, le=400)] = 30

@@ -52,6 +52,9 @@ SNAPSHOT_READS = {"workers": R, "leases": R, "blocks": R, "telemetry": R, "listi
 TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
     # IngestService: worker summaries, lease share counters, blocks, shares, telemetry.
     "ingest": {"workers": W, "leases": W, "blocks": W, "shares": W, "telemetry": W},
+    # Heartbeat batches: the heartbeat writes, then the live push reads who is connected,
+    # their leases and workers' owners, and forgets connections found closed.
+    "ingest_batch": {"workers": W, "telemetry": W, "leases": R, "connections": RD},
     # The HTTP API serves every product path (not the WebSocket connections).
     "api": {
         "workers": W,

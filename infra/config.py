@@ -53,6 +53,9 @@ class DeployConfig:
     heartbeat_seconds: int
     heartbeat_write_seconds: int
     heartbeat_history_seconds: int
+    liveness_slot_seconds: int
+    heartbeat_batch_seconds: int
+    heartbeat_shards: int
     domain_name: str | None
     certificate_arn: str | None
     deletion_protection: bool
@@ -78,6 +81,7 @@ class DeployConfig:
             "heartbeat_seconds": self.heartbeat_seconds,
             "heartbeat_write_seconds": self.heartbeat_write_seconds,
             "heartbeat_history_seconds": self.heartbeat_history_seconds,
+            "liveness_slot_seconds": self.liveness_slot_seconds,
         }
         if self.difficulty is not None:
             values["rules__difficulty"] = self.difficulty
@@ -122,6 +126,14 @@ class DeployConfig:
             choices = ", ".join(m.value for m in Dependencies)
             raise ConfigError(f"{PREFIX}dependencies: one of {choices}") from None
         difficulty_raw = reader.optional_str("difficulty")
+        # The heartbeat stream: Lambda's batching window (at most 300 s) and its shards
+        # (one takes 1,000 heartbeats a second: 30,000 rigs at 30 s).
+        batch_seconds = reader.integer("heartbeatBatchSeconds", 15)
+        if not 0 <= batch_seconds <= 300:
+            raise ConfigError(f"{PREFIX}heartbeatBatchSeconds: 0 to 300")
+        shards = reader.integer("heartbeatShards", 1)
+        if not 1 <= shards <= 100:
+            raise ConfigError(f"{PREFIX}heartbeatShards: 1 to 100")
         config = cls(
             stage=reader.string("stage", "prod"),
             fee_bp=reader.integer("feeBp", 500),
@@ -129,9 +141,18 @@ class DeployConfig:
             network_url=network_url.rstrip("/"),
             chain_id=reader.integer("chainId", 1),
             difficulty=None if difficulty_raw is None else reader.integer("difficulty", 0),
-            heartbeat_seconds=reader.integer("heartbeatSeconds", 30),
-            heartbeat_write_seconds=reader.integer("heartbeatWriteSeconds", 60),
-            heartbeat_history_seconds=reader.integer("heartbeatHistorySeconds", 300),
+            heartbeat_seconds=reader.integer("heartbeatSeconds", _default("heartbeat_seconds")),
+            heartbeat_write_seconds=reader.integer(
+                "heartbeatWriteSeconds", _default("heartbeat_write_seconds")
+            ),
+            heartbeat_history_seconds=reader.integer(
+                "heartbeatHistorySeconds", _default("heartbeat_history_seconds")
+            ),
+            liveness_slot_seconds=reader.integer(
+                "livenessSlotSeconds", _default("liveness_slot_seconds")
+            ),
+            heartbeat_batch_seconds=batch_seconds,
+            heartbeat_shards=shards,
             domain_name=domain,
             certificate_arn=certificate,
             deletion_protection=reader.boolean("deletionProtection", True),
@@ -154,6 +175,13 @@ class DeployConfig:
             )
             raise ConfigError(f"invalid deployment settings: {problems}") from None
         return replace(self, admin_addresses=settings.admin_addresses)
+
+
+def _default(field: str) -> int:
+    """A heartbeat schedule value's default: the one ``Settings`` declares."""
+    value = Settings.model_fields[field].default
+    assert isinstance(value, int)
+    return value
 
 
 def _nest(values: Mapping[str, Any]) -> dict[str, Any]:

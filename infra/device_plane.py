@@ -7,10 +7,17 @@
   from the route. Heartbeats are published by rigs to the Basic Ingest topic
   ``$aws/rules/<rule>/xenminer/<id>/heartbeat`` (no broker messaging charge); the rule's
   ``FROM`` still matches rigs that publish to the plain topic.
-- **Ingest**: the same handler (``functions.handlers.ingest.handler``) as two functions:
-  register/heartbeat/status on a small one (most of the traffic, cheapest GB-seconds) and
-  block/share on one with the memory and CPU to recompute Argon2id at network difficulty.
-- **Errors**: a rule action that fails (Lambda throttled, unreachable) goes to an SQS
+- **Heartbeats** (the batched routes, nearly all the traffic): the rule's action puts each
+  into a Kinesis stream (partition key: the worker id, so a rig's heartbeats stay in
+  order); ``functions.handlers.ingest.batch_handler`` reads it in batches (up to 1,000
+  records or ``xenblocks:heartbeatBatchSeconds``), reports failed records so Lambda retries
+  from them, and sends a batch that keeps failing to the dead-letter queue. One Lambda
+  request per batch instead of one per heartbeat; the batch also pushes the heartbeats to
+  the dashboards watching (the stack grants it the WebSocket API).
+- **Ingest**: the per-message handler (``functions.handlers.ingest.handler``) as two
+  functions: register/status on a small one and block/share on one with the memory and
+  CPU to recompute Argon2id at network difficulty.
+- **Errors**: a rule action that fails (Lambda throttled, stream throttled) goes to an SQS
   dead-letter queue through the rules' role; an event the ingest function still fails after
   Lambda's asynchronous retries goes to the same queue. Alarms watch its depth.
 - **Endpoint**: the account's ``iot:Data-ATS`` endpoint, looked up at deploy time
@@ -25,7 +32,10 @@ from aws_cdk import Aws, Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
@@ -36,6 +46,9 @@ from infra import access
 from infra.functions import PlatformFunction, Runtime
 
 INGEST_HANDLER = "functions.handlers.ingest.handler"
+BATCH_HANDLER = "functions.handlers.ingest.batch_handler"
+BATCH_SIZE = 1000
+BATCH_RETRY_ATTEMPTS = 3
 # Routes whose messages are verified with Argon2id (memory = difficulty KiB, CPU-bound).
 VERIFY_ROUTES = frozenset({"block", "share"})
 IOT_SQL_VERSION = "2016-03-23"
@@ -96,9 +109,18 @@ class DevicePlane(Construct):
                 "iot.amazonaws.com",
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             ),
-            description=f"xenblocks {stage}: IoT rules' error action (SQS dead-letter queue)",
+            description=f"xenblocks {stage}: IoT rules' Kinesis and error (SQS) actions",
         )
         self.dead_letters.grant_send_messages(self.rules_role)
+        self.heartbeats = kinesis.Stream(
+            self,
+            "Heartbeats",
+            stream_mode=kinesis.StreamMode.PROVISIONED,
+            shard_count=runtime.config.heartbeat_shards,
+            encryption=kinesis.StreamEncryption.MANAGED,
+            retention_period=Duration.hours(24),
+        )
+        self.heartbeats.grant_write(self.rules_role)
 
         device_settings = {
             "mqtt_host": self.endpoint_address,
@@ -110,13 +132,40 @@ class DevicePlane(Construct):
             runtime=runtime,
             handler=INGEST_HANDLER,
             service="ingest",
-            description="IoT rules: register, heartbeat, status",
+            description="IoT rules: register, status",
             settings=device_settings,
             memory_mb=256,
             timeout=Duration.seconds(10),
-            # Every heartbeat invokes it: keep its logs to warnings (metrics still flow).
+        )
+        self.ingest_batch = PlatformFunction(
+            self,
+            "IngestBatch",
+            runtime=runtime,
+            handler=BATCH_HANDLER,
+            service="ingest",
+            description="Heartbeats from the Kinesis stream, in batches; live push",
+            settings=device_settings,
+            memory_mb=1024,
+            timeout=Duration.seconds(120),
+            # Every heartbeat passes through it: keep its logs to warnings (one metrics
+            # line per batch still flows).
             log_level="WARNING",
             quiet_platform_logs=True,
+        )
+        self.ingest_batch.add_to_policy(
+            *access.table_statements(access.TABLE_ACCESS["ingest_batch"], tables)
+        )
+        self.ingest_batch.function.add_event_source(
+            sources.KinesisEventSource(
+                self.heartbeats,
+                starting_position=lambda_.StartingPosition.LATEST,
+                batch_size=BATCH_SIZE,
+                max_batching_window=Duration.seconds(runtime.config.heartbeat_batch_seconds),
+                retry_attempts=BATCH_RETRY_ATTEMPTS,
+                report_batch_item_failures=True,
+                max_record_age=Duration.hours(1),
+                on_failure=sources.SqsDlq(self.dead_letters),
+            )
         )
         self.verify = PlatformFunction(
             self,
@@ -129,8 +178,8 @@ class DevicePlane(Construct):
             memory_mb=1024,
             timeout=Duration.seconds(30),
         )
-        self.functions = (self.ingest, self.verify)
-        for fn in self.functions:
+        self.functions = (self.ingest, self.ingest_batch, self.verify)
+        for fn in (self.ingest, self.verify):
             fn.add_to_policy(*access.table_statements(access.TABLE_ACCESS["ingest"], tables))
             fn.add_to_policy(access.publish_statement(self, access.PUBLISHES["ingest"]))
             fn.function.configure_async_invoke(
@@ -144,8 +193,22 @@ class DevicePlane(Construct):
             target = self.verify if route.name in VERIFY_ROUTES else self.ingest
             self.rules[route.name] = self._rule(route, stage, target)
 
+    def _action(self, route: Route, target: PlatformFunction) -> iot.CfnTopicRule.ActionProperty:
+        if route.batched:
+            return iot.CfnTopicRule.ActionProperty(
+                kinesis=iot.CfnTopicRule.KinesisActionProperty(
+                    stream_name=self.heartbeats.stream_name,
+                    role_arn=self.rules_role.role_arn,
+                    partition_key="${topic(2)}",
+                )
+            )
+        return iot.CfnTopicRule.ActionProperty(
+            lambda_=iot.CfnTopicRule.LambdaActionProperty(function_arn=target.function.function_arn)
+        )
+
     def _rule(self, route: Route, stage: str, target: PlatformFunction) -> iot.CfnTopicRule:
         how = "Basic Ingest or the broker" if route.basic_ingest else "the broker"
+        where = "the heartbeat stream" if route.batched else "ingest"
         rule = iot.CfnTopicRule(
             self,
             f"{route.name.title()}Rule",
@@ -154,14 +217,8 @@ class DevicePlane(Construct):
                 sql=route.sql(),
                 aws_iot_sql_version=IOT_SQL_VERSION,
                 rule_disabled=False,
-                description=f"xenblocks {stage}: {route.topic_filter} via {how} to ingest",
-                actions=[
-                    iot.CfnTopicRule.ActionProperty(
-                        lambda_=iot.CfnTopicRule.LambdaActionProperty(
-                            function_arn=target.function.function_arn
-                        )
-                    )
-                ],
+                description=f"xenblocks {stage}: {route.topic_filter} via {how} to {where}",
+                actions=[self._action(route, target)],
                 error_action=iot.CfnTopicRule.ActionProperty(
                     sqs=iot.CfnTopicRule.SqsActionProperty(
                         queue_url=self.dead_letters.queue_url,
@@ -171,6 +228,8 @@ class DevicePlane(Construct):
                 ),
             ),
         )
+        if route.batched:
+            return rule
         target.function.add_permission(
             f"Invoke{route.name.title()}Rule",
             principal=iam.ServicePrincipal("iot.amazonaws.com"),

@@ -24,6 +24,7 @@ from constructs import Construct
 from infra.functions import METRICS_NAMESPACE, PlatformFunction
 
 PERIOD = Duration.minutes(5)
+ITERATOR_AGE_MS = 120_000
 # Ingest metrics (functions.handlers.ingest: <Accepted|Rejected|Malformed><Route>).
 INGEST_METRICS = (
     "AcceptedHeartbeat",
@@ -43,6 +44,7 @@ class Observability(Construct):
         *,
         stage: str,
         functions: Sequence[PlatformFunction],
+        stream_consumers: Sequence[PlatformFunction],
         dead_letters: sqs.IQueue,
         http_api: apigw.HttpApi,
         tables: Sequence[dynamodb.Table],
@@ -95,6 +97,20 @@ class Observability(Construct):
             ),
             "IoT rule or ingest failures waiting in the dead-letter queue",
         )
+        for fn in stream_consumers:
+            # A stream consumer falling behind: heartbeats or live figures arrive late.
+            alarm(
+                f"{_construct_name(fn)}IteratorAge",
+                cloudwatch.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="IteratorAge",
+                    dimensions_map={"FunctionName": fn.function.function_name},
+                    period=PERIOD,
+                    statistic="Maximum",
+                ),
+                f"{fn.handler} is more than {ITERATOR_AGE_MS // 1000} s behind its stream",
+                threshold=ITERATOR_AGE_MS,
+            )
         alarm(
             "Api5xx",
             http_api.metric_server_error(period=PERIOD, statistic="Sum"),

@@ -72,6 +72,7 @@ class XenblocksStack(Stack):
             iot_policy_name=self.device_plane.policy_name,
         )
         self.live = Live(self, "Live", runtime=runtime, tables=tables, secrets=self.secrets)
+        self.live.grant_broadcast(self.device_plane.ingest_batch)
         self.schedules = Schedules(
             self,
             "Schedules",
@@ -103,6 +104,7 @@ class XenblocksStack(Stack):
             "Observability",
             stage=config.stage,
             functions=self.functions,
+            stream_consumers=[self.device_plane.ingest_batch, self.live.stream],
             dead_letters=self.device_plane.dead_letters,
             http_api=self.api.http_api,
             tables=list(tables.values()),
@@ -142,6 +144,10 @@ class XenblocksStack(Stack):
             ),
             "JwtSecretArn": (self.secrets.jwt_secret.secret_arn, "session token signing key"),
             "DeadLetterQueueUrl": (self.device_plane.dead_letters.queue_url, "failed messages"),
+            "HeartbeatStreamName": (
+                self.device_plane.heartbeats.stream_name,
+                "Kinesis stream the heartbeat rule feeds",
+            ),
             "AlarmTopicArn": (self.observability.topic.topic_arn, "alarm notifications"),
         }
         for name, table in self.data.tables.items():

@@ -65,6 +65,9 @@ def test_admin_addresses_as_a_json_list() -> None:
         ({"xenblocksNodeUrl": "ftp://x"}, "xenblocksNodeUrl"),
         ({"dependencies": "docker"}, "dependencies"),
         ({"alarmEmail": "nobody"}, "alarmEmail"),
+        ({"heartbeatBatchSeconds": 301}, "heartbeatBatchSeconds"),
+        ({"heartbeatShards": 0}, "heartbeatShards"),
+        ({"livenessSlotSeconds": 7200}, "liveness_slot_seconds"),
     ],
 )
 def test_bad_values_name_their_key(values: dict[str, Any], names: str) -> None:

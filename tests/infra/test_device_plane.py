@@ -8,7 +8,7 @@ import pytest
 
 from functions.ports.aws_iot import THING_NAME_VARIABLE, device_policy_document
 from functions.routing import ROUTES, Route
-from infra.device_plane import INGEST_HANDLER, VERIFY_ROUTES, policy_name
+from infra.device_plane import BATCH_HANDLER, INGEST_HANDLER, VERIFY_ROUTES, policy_name
 from tests.infra.assembly import Assembly, as_list, resolve
 from tests.infra.conftest import STAGE
 
@@ -44,7 +44,11 @@ def test_rule_sql_is_the_routes(assembly: Assembly, route: Route) -> None:
     assert payload["RuleDisabled"] is False
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+UNBATCHED = [route for route in ROUTES if not route.batched]
+BATCHED = [route for route in ROUTES if route.batched]
+
+
+@pytest.mark.parametrize("route", UNBATCHED, ids=lambda r: r.name)
 def test_rule_invokes_ingest_and_dead_letters_errors(assembly: Assembly, route: Route) -> None:
     payload = _rule(assembly, route)["TopicRulePayload"]
     (action,) = payload["Actions"]
@@ -54,7 +58,7 @@ def test_rule_invokes_ingest_and_dead_letters_errors(assembly: Assembly, route: 
     if route.name in VERIFY_ROUTES:
         assert memory >= 1024  # Argon2id at network difficulty
     else:
-        assert memory <= 256  # the heartbeat path: cheapest GB-seconds
+        assert memory <= 256  # register and status: cheapest GB-seconds
     error = payload["ErrorAction"]["Sqs"]
     assert error["QueueUrl"] == {"Ref": _dead_letter_queue(assembly)}
     # IoT may invoke the function for this rule only.
@@ -72,6 +76,46 @@ def test_rule_invokes_ingest_and_dead_letters_errors(assembly: Assembly, route: 
     assert {"Fn::GetAtt": [rule_ids[0], "Arn"]} in [p["SourceArn"] for p in permissions]
 
 
+def _stream(assembly: Assembly) -> str:
+    (stream,) = assembly.of_type("AWS::Kinesis::Stream")
+    return stream
+
+
+@pytest.mark.parametrize("route", BATCHED, ids=lambda r: r.name)
+def test_batched_rules_put_into_the_stream_by_worker(assembly: Assembly, route: Route) -> None:
+    payload = _rule(assembly, route)["TopicRulePayload"]
+    (action,) = payload["Actions"]
+    kinesis = action["Kinesis"]
+    stream = _stream(assembly)
+    assert kinesis["StreamName"] == {"Ref": stream}
+    # One partition per worker: a rig's heartbeats are read in the order it sent them.
+    assert kinesis["PartitionKey"] == "${topic(2)}"
+    assert payload["ErrorAction"]["Sqs"]["QueueUrl"] == {"Ref": _dead_letter_queue(assembly)}
+    props = assembly.props(stream)
+    assert props["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
+    assert props["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+    assert props["ShardCount"] == 1
+
+
+def test_the_batch_function_reads_the_stream_with_partial_failures(assembly: Assembly) -> None:
+    function_id = assembly.function_by_handler(BATCH_HANDLER)
+    (mapping,) = [
+        m["Properties"]
+        for m in assembly.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [_stream(assembly), "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] == 1000
+    assert mapping["MaximumBatchingWindowInSeconds"] == 15
+    assert mapping["StartingPosition"] == "LATEST"
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": [_dead_letter_queue(assembly), "Arn"]
+    }
+    env = assembly.env(function_id)
+    assert "XENBLOCKS_LIVE_ENDPOINT_URL" in env  # it pushes heartbeats to dashboards
+
+
 def test_heartbeats_use_basic_ingest(assembly: Assembly) -> None:
     heartbeat = next(route for route in ROUTES if route.name == "heartbeat")
     assert heartbeat.basic_ingest
@@ -81,7 +125,9 @@ def test_heartbeats_use_basic_ingest(assembly: Assembly) -> None:
     assert _rule(assembly, heartbeat)["RuleName"] == rule_name
 
 
-def test_rules_role_can_only_send_to_the_dead_letter_queue(assembly: Assembly) -> None:
+def test_rules_role_can_only_feed_the_stream_and_the_dead_letter_queue(
+    assembly: Assembly,
+) -> None:
     payload = _rule(assembly, ROUTES[0])["TopicRulePayload"]
     role_id = payload["ErrorAction"]["Sqs"]["RoleArn"]["Fn::GetAtt"][0]
     role = assembly.props(role_id)
@@ -92,9 +138,17 @@ def test_rules_role_can_only_send_to_the_dead_letter_queue(assembly: Assembly) -
         "sqs:SendMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
+        "kinesis:PutRecord",
+        "kinesis:PutRecords",
+        "kinesis:ListShards",
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
     }
-    queue = _dead_letter_queue(assembly)
-    assert {r for s in statements for r in s.resources} == {f"<{queue}.Arn>"}
+    queue, stream = _dead_letter_queue(assembly), _stream(assembly)
+    assert {r for s in statements for r in s.resources} == {
+        f"<{queue}.Arn>",
+        f"<{stream}.Arn>",
+    }
 
 
 def test_failed_ingest_events_go_to_the_dead_letter_queue(assembly: Assembly) -> None:

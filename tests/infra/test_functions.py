@@ -7,7 +7,7 @@ import pytest
 from functions.dal.specs import ALL_TABLES
 from functions.settings import Settings
 from infra import access
-from infra.device_plane import INGEST_HANDLER
+from infra.device_plane import BATCH_HANDLER, INGEST_HANDLER
 from infra.functions import NETWORK_URL_ENV
 from infra.live import HANDLERS as LIVE_HANDLERS
 from infra.schedules import JOBS
@@ -18,6 +18,7 @@ API_HANDLER = "functions.handlers.api.handler"
 # Every function and the access-map key of its grants.
 ACCESS_KEYS = {
     API_HANDLER: "api",
+    BATCH_HANDLER: "ingest_batch",
     **{job.handler: job.key for job in JOBS},
     **{handler: f"live_{key}" for key, handler in LIVE_HANDLERS.items()},
 }
@@ -30,6 +31,7 @@ def test_the_expected_handlers(assembly: Assembly) -> None:
             API_HANDLER,
             INGEST_HANDLER,
             INGEST_HANDLER,
+            BATCH_HANDLER,
             "functions.handlers.jobs.settle_handler",
             "functions.handlers.jobs.pricing_handler",
             "functions.handlers.jobs.reputation_handler",
@@ -93,16 +95,20 @@ def test_environment_is_settings_fields_and_powertools(assembly: Assembly) -> No
 
 def test_heartbeat_schedule_is_the_deployments(assembly: Assembly) -> None:
     # The health job checks liveness by the same schedule ingest writes by.
-    ingest = assembly.functions_by_handler(INGEST_HANDLER)
+    ingest = [
+        *assembly.functions_by_handler(INGEST_HANDLER),
+        assembly.function_by_handler(BATCH_HANDLER),
+    ]
     health = assembly.function_by_handler("functions.handlers.jobs.health_handler")
     keys = (
         "XENBLOCKS_HEARTBEAT_SECONDS",
         "XENBLOCKS_HEARTBEAT_WRITE_SECONDS",
         "XENBLOCKS_HEARTBEAT_HISTORY_SECONDS",
+        "XENBLOCKS_LIVENESS_SLOT_SECONDS",
     )
     for function_id in [*ingest, health]:
         env = assembly.env(function_id)
-        assert [env[k] for k in keys] == ["30", "60", "300"]
+        assert [env[k] for k in keys] == ["30", "300", "900", "1800"]
 
 
 def test_alerts_job_may_run_a_minute(assembly: Assembly) -> None:

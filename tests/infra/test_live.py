@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from infra.device_plane import BATCH_HANDLER
 from infra.live import HANDLERS, STAGE_NAME, STREAMED_TABLES
 from tests.infra.assembly import Assembly, resolve
 from tests.infra.conftest import STAGE
@@ -78,8 +79,13 @@ def test_stream_consumer_reads_the_four_streams(assembly: Assembly) -> None:
         assert mapping["MaximumRetryAttempts"] == 2
         assert mapping["BisectBatchOnFunctionError"] is True
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    # Nothing else consumes a stream.
-    assert len(assembly.of_type("AWS::Lambda::EventSourceMapping")) == len(STREAMED_TABLES)
+    # Nothing else consumes a table's stream (the heartbeat batches read Kinesis).
+    dynamodb_sources = [
+        m
+        for m in assembly.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
+    ]
+    assert len(dynamodb_sources) == len(STREAMED_TABLES)
 
 
 def test_management_endpoint_and_connection_grants(assembly: Assembly) -> None:
@@ -93,6 +99,7 @@ def test_management_endpoint_and_connection_grants(assembly: Assembly) -> None:
         assembly.function_by_handler(HANDLERS["default"]),
         assembly.function_by_handler(HANDLERS["stream"]),
         assembly.function_by_handler(FLEET_JOB),
+        assembly.function_by_handler(BATCH_HANDLER),  # heartbeats, live
     }
     with_endpoint = {*posters, assembly.function_by_handler(HANDLERS["connect"])}
     with_endpoint.add(assembly.function_by_handler(HANDLERS["disconnect"]))
