@@ -75,6 +75,9 @@ class Prices:
     secret_month: float
     # SQS (https://aws.amazon.com/sqs/pricing/)
     sqs_request: float
+    # Kinesis Data Streams, provisioned (https://aws.amazon.com/kinesis/data-streams/pricing/)
+    kinesis_shard_hour: float
+    kinesis_put_unit: float  # per PUT payload unit (25 KB)
 
 
 PRICES = Prices(
@@ -102,6 +105,8 @@ PRICES = Prices(
     dashboard_month=3.00,
     secret_month=0.40,
     sqs_request=0.40 / 1e6,
+    kinesis_shard_hour=0.015,
+    kinesis_put_unit=0.014 / 1e6,
 )
 
 # AWS bills a month as 730 hours.
@@ -110,6 +115,9 @@ DAYS_PER_MONTH = MONTH_SECONDS / 86_400
 # What the CDK app deploys (infra/): function memory, schedules, alarms. Kept here as plain
 # numbers because the Lambda code cannot import the CDK app; infra tests read the template.
 INGEST_MEMORY_MB = 256
+BATCH_MEMORY_MB = 1024  # the heartbeat batches (infra/device_plane.py)
+BATCH_SIZE = 10_000
+SHARD_RECORDS_PER_SECOND = 1000
 VERIFY_MEMORY_MB = 1024
 JOB_MEMORY_MB = 256
 STREAM_MEMORY_MB = 512
@@ -119,9 +127,10 @@ JOB_EVERY_MINUTES = {
     "fleet_stats": 1,
     "alerts": 1,
     "pricing": 5,
-    "reputation": 5,
+    "reputation": 15,
 }
-ALARMS = 2 * 13 + 2  # errors and throttles per function, DLQ depth, API 5xx
+# Errors and throttles per function (14), DLQ depth, API 5xx, two stream consumers' age.
+ALARMS = 2 * 14 + 2 + 2
 # Lambda gives a function one full vCPU at 1,769 MB and a share below it.
 FULL_CPU_MB = 1769
 # CloudWatch Logs meters about 26 bytes of metadata per event on top of the message.
@@ -233,9 +242,13 @@ class Usage:
     log_events: int = 0
     publishes: int = 0
     stream_records: int = 0
+    records: int = 0  # messages handled (a batch invocation handles many)
 
     def per_invocation(self, value: float) -> float:
         return value / self.invocations if self.invocations else 0.0
+
+    def per_record(self, value: float) -> float:
+        return value / self.records if self.records else 0.0
 
 
 class DynamoMeter:
@@ -365,14 +378,24 @@ class DynamoMeter:
 # --- the measured run ---------------------------------------------------------------------
 
 
+def _setting(name: str) -> int:
+    from functions.settings import Settings
+
+    value = Settings.model_fields[name].default
+    assert isinstance(value, int)
+    return value
+
+
 @dataclass(frozen=True)
 class Schedule:
     """The deployment's heartbeat settings (``xenblocks:heartbeat*`` in cdk.json)."""
 
-    heartbeat_seconds: int = 30
-    write_seconds: int = 60
-    history_seconds: int = 300
-    liveness_seconds: int = 300
+    heartbeat_seconds: int = field(default_factory=lambda: _setting("heartbeat_seconds"))
+    write_seconds: int = field(default_factory=lambda: _setting("heartbeat_write_seconds"))
+    history_seconds: int = field(default_factory=lambda: _setting("heartbeat_history_seconds"))
+    liveness_seconds: int = field(default_factory=lambda: _setting("liveness_slot_seconds"))
+    batch_seconds: int = 15  # the heartbeat stream's batching window
+    shards: int = 1  # the heartbeat stream's shards (more are added when the fleet needs)
 
 
 @dataclass
@@ -411,8 +434,8 @@ START = 1_767_225_600  # 2026-01-01T00:00:00Z, the sample's simulated start
 def measure(
     schedule: Schedule,
     *,
-    sample_workers: int = 10,
-    minutes: int = 30,
+    sample_workers: int = 20,
+    minutes: int = 60,
     workers_per_owner: int = 5,
     seed: int = 7,
 ) -> Measurement:
@@ -446,7 +469,7 @@ def measure(
         create_tables(tables)
         specs = {tables.name(spec): spec for spec in ALL_TABLES}
         meter = DynamoMeter(client, shadow, specs)
-        run = _Run(settings, tables, meter, random.Random(seed))
+        run = _Run(settings, tables, meter, random.Random(seed), schedule.batch_seconds)
         empty_jobs = run.jobs_once(START - 3600)
         run.enrol(sample_workers, workers_per_owner)
         usage = run.fleet(sample_workers, minutes)
@@ -463,7 +486,15 @@ def measure(
 
 
 class _Run:
-    def __init__(self, settings: Any, tables: Any, meter: DynamoMeter, rng: random.Random) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        tables: Any,
+        meter: DynamoMeter,
+        rng: random.Random,
+        batch_seconds: int,
+    ) -> None:
+        self.batch_seconds = batch_seconds
         from functions.handlers import ingest, jobs
         from functions.logic.jobs import Jobs
 
@@ -473,6 +504,11 @@ class _Run:
         self.rng = rng
         self.publisher = _CountingPublisher()
         self.ingest_service = ingest.build_service(settings, tables, self.publisher)
+        from functions.api.live import LiveService
+        from functions.ports.broadcast import RecordingBroadcaster
+
+        # The batches' live push, with nobody connected: what it reads to find that out.
+        self.live = LiveService(settings, tables, RecordingBroadcaster())
         self.jobs = Jobs(settings, tables, self.publisher)
         self.workers: list[tuple[str, str]] = []  # (worker id, owner)
         self._ingest = ingest
@@ -526,6 +562,22 @@ class _Run:
         if not result["accepted"]:
             raise RuntimeError(f"the sample's {route} was refused: {result['reason']}")
 
+    def _invoke_batch(self, usage: Usage, datas: list[bytes]) -> None:
+        from functions.local.rule_bridge import kinesis_event
+
+        self._ingest.configure(self.ingest_service, self.live)
+        previous = self._ingest.logger.log_level
+        self._ingest.logger.setLevel("WARNING")  # as deployed (infra/device_plane.py)
+        try:
+            with self._measured(usage):
+                result = self._ingest.batch_handler(kinesis_event(datas), _Context("ingest"))
+        finally:
+            self._ingest.logger.setLevel(previous)
+            self._ingest.configure(None)
+        usage.records += len(datas)
+        if result["batchItemFailures"]:
+            raise RuntimeError(f"the sample's heartbeat batch failed: {result}")
+
     # -- the fleet --
 
     def enrol(self, count: int, per_owner: int) -> None:
@@ -562,21 +614,37 @@ class _Run:
                 if minute % every == 0:
                     events.append((START + minute * 60 + 0.5, -1, f"job:{job}", "", ""))
         events.sort()
+        # Heartbeats gather in the stream for a batching window, then go in one batch.
+        stream: list[bytes] = []
+        window_end = 0.0
+
+        def flush() -> None:
+            if stream:
+                self._invoke_batch(usage.setdefault("heartbeat", Usage()), stream[:])
+                stream.clear()
+
         for at, _, kind, worker_id, owner in events:
+            if stream and at >= window_end:
+                flush()
             bucket = usage.setdefault(kind, Usage())
-            if kind == "register":
+            if kind == "heartbeat":
+                from functions.routing import IngestEvent, route_named
+
+                if not stream:
+                    window_end = at + max(1, self.batch_seconds)
+                raw = json.dumps(_heartbeat(worker_id, at, START)).encode()
+                record = IngestEvent(route_named("heartbeat"), worker_id, raw, int(at * 1000))
+                stream.append(json.dumps(record.to_event()).encode())
+            elif kind == "register":
                 self._invoke_ingest(
                     bucket, "register", worker_id, _register(worker_id, owner, at), at
-                )
-            elif kind == "heartbeat":
-                self._invoke_ingest(
-                    bucket, "heartbeat", worker_id, _heartbeat(worker_id, at, START), at
                 )
             elif kind == "block":
                 body = _block(worker_id, owner, at, self.settings.rules)
                 self._invoke_ingest(bucket, "block", worker_id, body, at)
             else:
                 self._run_job(bucket, kind.removeprefix("job:"), at)
+        flush()
         return usage
 
     def jobs_once(self, at: float) -> dict[str, Usage]:
@@ -746,10 +814,17 @@ def bill(
     statuses = workers * a.status_per_day * DAYS_PER_MONTH
     blocks = workers * a.blocks_per_day * DAYS_PER_MONTH
     # Status messages cost like a register's write without the ack (not measured apart).
-    messages = {"heartbeat": (hb, heartbeats), "register": (reg, registers), "block": (blk, blocks)}
+    # Messages invoking ingest one by one; heartbeats come in batches (below).
+    messages = {"register": (reg, registers), "block": (blk, blocks)}
     uplink = heartbeats + registers + statuses + blocks
     brokered = registers + statuses + blocks  # heartbeats skip the broker (Basic Ingest)
     downlink = sum(u.per_invocation(u.publishes) * n for u, n in messages.values())
+    schedule = measurement.schedule
+    # The heartbeat stream: enough shards for the fleet's rate, batches of up to
+    # BATCH_SIZE records or one batching window per shard.
+    per_second = heartbeats / MONTH_SECONDS
+    shards = max(schedule.shards, math.ceil(per_second / SHARD_RECORDS_PER_SECOND))
+    batches = max(shards * MONTH_SECONDS / max(1, schedule.batch_seconds), heartbeats / BATCH_SIZE)
     minutes = workers * MONTH_SECONDS / 60
     lines = [
         Line(
@@ -769,17 +844,28 @@ def bill(
             "IoT Core",
             "rules and actions",
             uplink * (p.iot_rule_triggered + p.iot_action_executed),
-            f"{uplink:,.0f} messages x (1 rule + 1 Lambda action)",
+            f"{uplink:,.0f} messages x (1 rule + 1 action: Kinesis for heartbeats, Lambda "
+            "for the rest)",
+        ),
+        Line(
+            "Kinesis",
+            "heartbeat stream",
+            shards * 730 * p.kinesis_shard_hour + heartbeats * p.kinesis_put_unit,
+            f"{shards} shard(s) x 730 h, {heartbeats:,.0f} PUT units (a heartbeat is < 25 KB)",
         ),
     ]
 
     # Lambda: ingest (per message), jobs (per run; the per-worker part scales), live.
-    ingest_requests = uplink
+    ingest_requests = registers + statuses + blocks + batches
+    # A batch: our CPU per heartbeat at the function's CPU share and its writes' round
+    # trips (one by one), plus the batch's own reads (who is connected) and posts.
+    hb_queries = hb.requests["Query"]
+    hb_seconds = hb.per_record(hb.cpu_seconds) * max(1.0, FULL_CPU_MB / BATCH_MEMORY_MB) + (
+        hb.per_record(hb.dynamodb_calls - hb_queries) * a.dynamodb_latency_ms / 1000
+    )
+    batch_seconds = hb.per_invocation(hb_queries) * a.dynamodb_latency_ms / 1000
     ingest_gbs = (
-        heartbeats
-        * _billed_seconds(hb, INGEST_MEMORY_MB, a, publishes=True)
-        * INGEST_MEMORY_MB
-        / 1024
+        (heartbeats * hb_seconds + batches * batch_seconds) * BATCH_MEMORY_MB / 1024
         + (registers + statuses)
         * _billed_seconds(reg, INGEST_MEMORY_MB, a, publishes=True)
         * INGEST_MEMORY_MB
@@ -822,6 +908,7 @@ def bill(
     # broadcaster runs once per batch (a second's records per shard) and looks up the
     # owner's connections (one Query, 0.5 unit) per record; an open dashboard gets a frame.
     records = sum(u.per_invocation(u.stream_records) * n for u, n in messages.values())
+    records += heartbeats * hb.per_record(hb.stream_records)
     records += sum(
         runs
         * usage[f"job:{job}"].per_invocation(usage[f"job:{job}"].stream_records)
@@ -833,12 +920,21 @@ def bill(
     stream_gbs = stream_invocations * (a.dynamodb_latency_ms / 1000) * 2 * STREAM_MEMORY_MB / 1024
     live_rru = records * 0.5
     frames = records * a.dashboard_share
+    # Heartbeats reach dashboards from the batches: each batch finds who is connected
+    # (measured), reads each signed-in viewer's leases (one Query, 0.5 unit) and posts one
+    # frame per viewer with a heartbeat in it (IoT publish-like latency each).
+    viewers = workers / a.workers_per_owner * a.dashboard_share
+    with_news = min(1.0, a.workers_per_owner * schedule.batch_seconds / schedule.heartbeat_seconds)
+    telemetry_frames = viewers * batches * with_news
+    batch_rru = batches * (hb.per_invocation(hb.read_units) + viewers * 0.5)
+    ingest_gbs += telemetry_frames * a.iot_publish_latency_ms / 1000 * BATCH_MEMORY_MB / 1024
     lines += [
         Line(
             "Lambda",
             "ingest requests",
             ingest_requests * p.lambda_request,
-            f"{ingest_requests:,.0f} invocations (one per message)",
+            f"{ingest_requests:,.0f} invocations (one per message; heartbeats: {batches:,.0f} "
+            f"batches)",
         ),
         Line(
             "Lambda",
@@ -861,11 +957,11 @@ def bill(
         ),
     ]
 
+    hb_wru = hb.per_record(hb.write_units)
     ingest_wru = sum(u.per_invocation(u.write_units) * n for u, n in messages.values())
-    ingest_wru += statuses * reg.per_invocation(reg.write_units)
+    ingest_wru += statuses * reg.per_invocation(reg.write_units) + heartbeats * hb_wru
     ingest_rru = sum(u.per_invocation(u.read_units) * n for u, n in messages.values())
-    ingest_rru += statuses * reg.per_invocation(reg.read_units)
-    hb_wru = hb.per_invocation(hb.write_units)
+    ingest_rru += statuses * reg.per_invocation(reg.read_units) + batch_rru
     lines += [
         Line(
             "DynamoDB",
@@ -906,9 +1002,10 @@ def bill(
         Line(
             "API Gateway",
             "WebSocket",
-            frames * p.websocket_message + connection_minutes * p.websocket_connection_minute,
-            f"{frames:,.0f} frames, {connection_minutes:,.0f} connection-minutes "
-            "(assumed dashboard use)",
+            (frames + telemetry_frames) * p.websocket_message
+            + connection_minutes * p.websocket_connection_minute,
+            f"{frames:,.0f} table-change and {telemetry_frames:,.0f} heartbeat frames, "
+            f"{connection_minutes:,.0f} connection-minutes (assumed dashboard use)",
         ),
     ]
     cdn_gb = workers * a.dashboard_mb_per_worker / 1024
@@ -928,6 +1025,8 @@ def bill(
             * n
             for u, n in messages.values()
         )
+        + batches
+        * (hb.per_invocation(hb.log_bytes) + LOG_EVENT_OVERHEAD * hb.per_invocation(hb.log_events))
         + job_log
     )
     log_gb = log_bytes / 1024**3
@@ -936,7 +1035,8 @@ def bill(
             "CloudWatch",
             "logs and embedded metrics",
             log_gb * (p.logs_ingested_gb + p.logs_stored_gb_month * a.log_retention_months),
-            f"{log_gb:,.2f} GB ({hb.per_invocation(hb.log_bytes):.0f} B per heartbeat, measured)",
+            f"{log_gb:,.2f} GB ({hb.per_invocation(hb.log_bytes):.0f} B per heartbeat batch, "
+            "measured)",
         )
     )
     fixed = (
@@ -977,14 +1077,32 @@ def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heartbeat-seconds", type=_positive_int, default=30, help="rig heartbeat interval"
     )
+    deployed = Schedule()
     parser.add_argument(
-        "--write-seconds", type=_positive_int, default=60, help="summary write slot (deployed: 60)"
+        "--write-seconds",
+        type=_positive_int,
+        default=deployed.write_seconds,
+        help=f"summary write slot (deployed: {deployed.write_seconds})",
     )
     parser.add_argument(
-        "--history-seconds", type=_positive_int, default=300, help="history point slot (300)"
+        "--history-seconds",
+        type=_positive_int,
+        default=deployed.history_seconds,
+        help=f"history point slot ({deployed.history_seconds})",
     )
     parser.add_argument(
-        "--liveness-seconds", type=_positive_int, default=300, help="liveness index slot (300)"
+        "--liveness-seconds",
+        type=_positive_int,
+        default=deployed.liveness_seconds,
+        help=f"liveness index slot ({deployed.liveness_seconds})",
+    )
+    parser.add_argument(
+        "--batch-seconds",
+        type=int,
+        choices=range(301),
+        metavar="0..300",
+        default=deployed.batch_seconds,
+        help=f"heartbeat stream batching window ({deployed.batch_seconds})",
     )
     parser.add_argument(
         "--blocks-per-day",
@@ -1005,12 +1123,12 @@ def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
         help="rigs per provider (the fleet job writes one series point per owner a minute)",
     )
     parser.add_argument(
-        "--sample-workers", type=_positive_int, default=10, help="rigs in the measured run"
+        "--sample-workers", type=_positive_int, default=20, help="rigs in the measured run"
     )
     parser.add_argument(
         "--sample-minutes",
         type=_sample_minutes,
-        default=30,
+        default=60,
         help="simulated minutes measured (at least 5: every job runs)",
     )
     parser.add_argument("--json", action="store_true", help="print the lines as JSON")
@@ -1023,6 +1141,7 @@ def run_cost(args: argparse.Namespace) -> int:
         write_seconds=args.write_seconds,
         history_seconds=args.history_seconds,
         liveness_seconds=args.liveness_seconds,
+        batch_seconds=args.batch_seconds,
     )
     assumptions = replace(
         Assumptions(),

@@ -9,7 +9,7 @@
   ``FROM`` still matches rigs that publish to the plain topic.
 - **Heartbeats** (the batched routes, nearly all the traffic): the rule's action puts each
   into a Kinesis stream (partition key: the worker id, so a rig's heartbeats stay in
-  order); ``functions.handlers.ingest.batch_handler`` reads it in batches (up to 1,000
+  order); ``functions.handlers.ingest.batch_handler`` reads it in batches (up to 10,000
   records or ``xenblocks:heartbeatBatchSeconds``), reports failed records so Lambda retries
   from them, and sends a batch that keeps failing to the dead-letter queue. One Lambda
   request per batch instead of one per heartbeat; the batch also pushes the heartbeats to
@@ -47,7 +47,7 @@ from infra.functions import PlatformFunction, Runtime
 
 INGEST_HANDLER = "functions.handlers.ingest.handler"
 BATCH_HANDLER = "functions.handlers.ingest.batch_handler"
-BATCH_SIZE = 1000
+BATCH_SIZE = 10_000
 BATCH_RETRY_ATTEMPTS = 3
 # Routes whose messages are verified with Argon2id (memory = difficulty KiB, CPU-bound).
 VERIFY_ROUTES = frozenset({"block", "share"})

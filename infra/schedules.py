@@ -44,7 +44,7 @@ JOBS: tuple[Job, ...] = (
     Job(
         "reputation",
         "functions.handlers.jobs.reputation_handler",
-        5,
+        15,
         "recomputes online workers' reputation",
         timeout_seconds=120,
     ),

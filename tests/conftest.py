@@ -59,7 +59,15 @@ def settings():  # type: ignore[no-untyped-def]
     from functions.settings import Settings
     from protocol.xenblocks import BlockRules
 
-    return Settings(stage="test", rules=BlockRules(difficulty=8, block_pattern="XEN"))
+    # The tests' heartbeat schedule is spelled out: short slots keep their arithmetic small
+    # (the deployed defaults are checked by tests/infra and the cost model).
+    return Settings(
+        stage="test",
+        rules=BlockRules(difficulty=8, block_pattern="XEN"),
+        heartbeat_write_seconds=60,
+        heartbeat_history_seconds=300,
+        liveness_slot_seconds=300,
+    )
 
 
 @pytest.fixture

@@ -162,7 +162,8 @@ class _OnlineFleet:
 
 
 def aggregate_fleet(tables: Tables, settings: Settings, now: int) -> FleetTotals:
-    """Count the online fleet and write this minute's ``fleet`` and ``owner#`` points."""
+    """Count the online fleet and write this minute's ``fleet`` point, and ``owner#``
+    points once per summary slot."""
     totals = FleetTotals(ts=now - now % SLOT_SECONDS)
     reader = _OnlineFleet(tables)
     for page in reader.pages():
@@ -179,12 +180,19 @@ def aggregate_fleet(tables: Tables, settings: Settings, now: int) -> FleetTotals
             series=FLEET_SERIES, ts=totals.ts, values=totals.fleet_values(), expires_at=expires_at
         )
     ]
-    points += [
-        TelemetryPoint(
-            series=owner_series(owner), ts=totals.ts, values=tally.values(), expires_at=expires_at
-        )
-        for owner, tally in totals.owners.items()
-    ]
+    # An owner's figures only move when its workers' summaries are written, so its series
+    # gets a point per summary slot (rounded up to whole minutes), not every minute.
+    owner_slot = SLOT_SECONDS * max(1, -(-settings.heartbeat_write_seconds // SLOT_SECONDS))
+    if totals.ts % owner_slot == 0:
+        points += [
+            TelemetryPoint(
+                series=owner_series(owner),
+                ts=totals.ts,
+                values=tally.values(),
+                expires_at=expires_at,
+            )
+            for owner, tally in totals.owners.items()
+        ]
     TelemetryRepository(tables).put_many(points)
     return totals
 

@@ -61,6 +61,23 @@ def parts_of(reputation: Reputation) -> ReputationParts:
     )
 
 
+# A stored reputation is rewritten at least this often, changed or not (its age moves).
+_REWRITE_SECONDS = _DAY
+
+
+def _unchanged(old: Reputation, new: Reputation) -> bool:
+    """Whether ``new`` shows a renter nothing ``old`` does not (score to a tenth)."""
+    if new.updated_at - old.updated_at >= _REWRITE_SECONDS:
+        return False
+    return (
+        round(old.score, 1) == round(new.score, 1)
+        and old.verified_blocks == new.verified_blocks
+        and old.completed_leases == new.completed_leases
+        and round(old.uptime, 3) == round(new.uptime, 3)
+        and old.delivery == new.delivery
+    )
+
+
 class ReputationService:
     def __init__(
         self,
@@ -111,6 +128,8 @@ class ReputationService:
 
     def refresh(self, worker: Worker, now: int) -> Reputation:
         reputation = self.compute(worker, now)
+        if worker.reputation is not None and _unchanged(worker.reputation, reputation):
+            return worker.reputation  # no write: what a renter sees has not moved
         self._workers.set_reputation(worker.worker_id, reputation)
         if worker.listing_id:
             with contextlib.suppress(NotFound):  # delisted meanwhile

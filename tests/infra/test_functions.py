@@ -111,6 +111,12 @@ def test_heartbeat_schedule_is_the_deployments(assembly: Assembly) -> None:
         assert [env[k] for k in keys] == ["30", "300", "900", "1800"]
 
 
+def test_the_cost_model_prices_the_deployed_schedules() -> None:
+    from functions.cost import JOB_EVERY_MINUTES
+
+    assert {job.key: job.every_minutes for job in JOBS} == JOB_EVERY_MINUTES
+
+
 def test_alerts_job_may_run_a_minute(assembly: Assembly) -> None:
     alerts = assembly.function_by_handler("functions.handlers.alerts.handler")
     assert assembly.props(alerts)["Timeout"] >= 60

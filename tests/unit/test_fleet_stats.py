@@ -197,3 +197,13 @@ def test_counting_blocks_stops_at_the_window_and_at_the_bound(tables):
     assert mine.count == 6
     bounded = count_verified_blocks(repo, now=NOW, since=NOW - 86_400, max_read=3)
     assert (bounded.count, bounded.complete) == (3, False)
+
+
+def test_owner_points_come_once_per_summary_slot(tables, settings):
+    slow = settings.model_copy(update={"heartbeat_write_seconds": 300})
+    online_worker(tables, hashrate=1000.0)
+    five = NOW - NOW % 300
+    for minute in range(10):
+        aggregate_fleet(tables, slow, five + 60 * minute + 1)
+    assert len(points(tables, FLEET_SERIES)) == 10
+    assert [p.ts for p in points(tables, owner_series(PROVIDER))] == [five, five + 300]

@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 
 from functions import cost
+from functions.dal.connections import SHARDS
 from functions.dal.specs import LEASES, WORKERS
 
 S = {"S": "x"}
@@ -59,8 +60,10 @@ def test_the_run_goes_through_every_path(measurement: cost.Measurement) -> None:
     usage = measurement.usage
     assert usage["register"].invocations == 3
     assert usage["block"].invocations == 3
-    # About 2 heartbeats a minute per rig.
-    assert 25 <= usage["heartbeat"].invocations <= 40
+    # About 2 heartbeats a minute per rig, in batches of a window's worth.
+    heartbeat = usage["heartbeat"]
+    assert 25 <= heartbeat.records <= 40
+    assert heartbeat.invocations < heartbeat.records
     for job in cost.JOB_EVERY_MINUTES:
         assert usage[f"job:{job}"].invocations >= 1
     # A register answers with register_ack on the rig's task topic.
@@ -70,11 +73,14 @@ def test_the_run_goes_through_every_path(measurement: cost.Measurement) -> None:
 
 def test_heartbeats_cost_less_than_one_write(measurement: cost.Measurement) -> None:
     heartbeat = measurement.usage["heartbeat"]
-    # The heartbeat schedule: never a read first, under one write unit on average.
-    assert heartbeat.read_units == 0
-    assert 0.2 < heartbeat.per_invocation(heartbeat.write_units) < 1.0
-    assert set(heartbeat.requests) <= {"UpdateItem", "PutItem"}
-    # Every heartbeat's Lambda prints its embedded metrics.
+    # The heartbeat schedule: never a read first, well under one write unit on average.
+    assert 0.02 < heartbeat.per_record(heartbeat.write_units) < 0.5
+    assert set(heartbeat.requests) <= {"UpdateItem", "PutItem", "Query"}
+    # A batch's only reads: who is connected, one query per connection shard.
+    assert heartbeat.requests["Query"] == SHARDS * heartbeat.invocations
+    assert heartbeat.per_invocation(heartbeat.read_units) == SHARDS * 0.5
+    # Each batch prints one line of embedded metrics (the function logs warnings only).
+    assert heartbeat.log_events == heartbeat.invocations
     assert heartbeat.per_invocation(heartbeat.log_bytes) > 50
     assert heartbeat.cpu_seconds > 0
 

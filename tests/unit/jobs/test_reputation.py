@@ -341,3 +341,30 @@ def test_refresh_online_visits_only_online_workers(tables, service):
     assert all(workers.require(w.worker_id).reputation is not None for w in online)
     assert workers.require(offline.worker_id).reputation is None
     assert workers.require(revoked.worker_id).reputation is None
+
+
+def test_an_unchanged_reputation_is_not_rewritten_until_a_day_has_passed(
+    tables, service, monkeypatch
+):
+    worker = go_online(tables, enrolled_worker(tables).worker_id)
+    first = service.refresh(worker, NOW + DAY + 60)
+    writes: list[str] = []
+    monkeypatch.setattr(
+        service._workers, "set_reputation", lambda worker_id, rep: writes.append(worker_id)
+    )
+    stored = WorkerRepository(tables).require(worker.worker_id)
+    # 15 minutes on: the same to a renter, so the stored one stands.
+    assert service.refresh(stored, NOW + DAY + 960) == first
+    assert writes == []
+    service.refresh(stored, NOW + 2 * DAY + 60)  # a day on: its age moved, so it is rewritten
+    assert writes == [worker.worker_id]
+
+
+def test_a_changed_reputation_is_written_at_once(tables, service):
+    worker = go_online(tables, enrolled_worker(tables).worker_id)
+    service.refresh(worker, NOW + 60)
+    BlockRepository(tables).record(block(worker, 1, verified=True))
+    stored = WorkerRepository(tables).require(worker.worker_id)
+    fresh = service.refresh(stored, NOW + 120)
+    assert fresh.verified_blocks == 1
+    assert WorkerRepository(tables).require(worker.worker_id).reputation == fresh
