@@ -104,6 +104,36 @@ describe("applyLiveMessages", () => {
     expect(listener).toHaveBeenCalled();
   });
 
+  it("merges a heartbeat's figures into a known worker and never adds an unknown one", () => {
+    client.setQueryData<FleetData>(keys.fleet(ME), {
+      items: [worker({ hashrate: 1500, state: "LEASED", offline: true })],
+      truncated: false,
+    });
+    const invalidate = vi.spyOn(client, "invalidateQueries");
+    const telemetry = (worker_id: string, hashrate: number): LiveMessage => ({
+      type: "telemetry",
+      ts: 1_700_000_300,
+      data: {
+        worker_id,
+        online: true,
+        offline: false,
+        last_seen: 1_700_000_299,
+        seconds_silent: 0,
+        hashrate,
+        active_gpus: 2,
+        accepted_blocks: 4,
+        telemetry: [{ index: 0, hashrate, temperature_c: 60, fan_pct: 40, power_w: 300 }],
+      },
+    });
+    apply([telemetry("rig-1", 2100), telemetry("rig-stranger", 50)]);
+    const [only] = client.getQueryData<FleetData>(keys.fleet(ME))?.items ?? [];
+    // The heartbeat's figures, the rest (its state) as it was.
+    expect(only).toMatchObject({ worker_id: "rig-1", hashrate: 2100, state: "LEASED", offline: false });
+    expect(client.getQueryData<FleetData>(keys.fleet(ME))?.items).toHaveLength(1);
+    expect(invalidate).not.toHaveBeenCalled();
+    expect(store.samplesFor("rig-1")).toEqual([{ ts: 1_700_000_300, hashrate: 2100 }]);
+  });
+
   it("does not add a rented rig to the renter's own fleet", () => {
     client.setQueryData<FleetData>(keys.fleet(ME), { items: [], truncated: false });
     client.setQueryData<Page<LeaseOut>>(keys.leases(ME, "renter"), { items: [lease({ worker_id: "rig-9" })] });

@@ -11,7 +11,7 @@ import type {
   RecentBlock,
   WorkerDetail,
 } from "../api/types";
-import type { LiveMessage } from "./socket";
+import type { LiveMessage, WorkerTelemetry } from "./socket";
 import type { LiveStore } from "./store";
 
 /** The fleet query's data: every page of /api/monitoring/fleet, joined. */
@@ -106,6 +106,48 @@ function applyWorkers(ctx: ApplyContext, workers: readonly FleetWorker[], ts: nu
   }
 }
 
+/** A heartbeat's figures merged into a worker we already show (never adds one). */
+function applyTelemetry(ctx: ApplyContext, update: WorkerTelemetry, ts: number): void {
+  const { queryClient, store, address } = ctx;
+  store.recordWorker(update.worker_id, update.hashrate, ts);
+  if (!address) return;
+  const figures = {
+    online: update.online,
+    offline: update.offline,
+    last_seen: update.last_seen,
+    seconds_silent: update.seconds_silent,
+    hashrate: update.hashrate,
+    active_gpus: update.active_gpus,
+    accepted_blocks: update.accepted_blocks,
+    telemetry: update.telemetry,
+  };
+  queryClient.setQueryData<FleetData>(keys.fleet(address), (data) => {
+    if (!data || !data.items.some((w) => w.worker_id === update.worker_id)) return data;
+    const items = data.items.map((w) => (w.worker_id === update.worker_id ? { ...w, ...figures } : w));
+    store.recordOwnerTotal(ownerTotal(items), ts);
+    return { ...data, items };
+  });
+  queryClient.setQueryData<WorkerDetail>(keys.worker(address, update.worker_id), (detail) => {
+    if (!detail) return detail;
+    return {
+      ...detail,
+      online: update.online,
+      hashrate: update.hashrate,
+      active_gpus: update.active_gpus,
+      accepted_blocks: update.accepted_blocks,
+      owner_view: detail.owner_view
+        ? {
+            ...detail.owner_view,
+            last_seen: update.last_seen,
+            seconds_silent: update.seconds_silent,
+            offline: update.offline,
+            telemetry: update.telemetry,
+          }
+        : detail.owner_view,
+    };
+  });
+}
+
 function applyLeases(ctx: ApplyContext, leases: readonly LeaseOut[]): void {
   const { queryClient, address } = ctx;
   if (!address || leases.length === 0) return;
@@ -189,6 +231,9 @@ export function applyLiveMessages(ctx: ApplyContext, messages: readonly LiveMess
       }
       case "worker":
         applyWorkers(ctx, [message.data], message.ts, false);
+        break;
+      case "telemetry":
+        applyTelemetry(ctx, message.data, message.ts);
         break;
       case "lease":
         applyLeases(ctx, [message.data]);

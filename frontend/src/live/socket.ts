@@ -2,7 +2,7 @@
  * The live channel: one WebSocket that reconnects with exponential backoff and jitter,
  * asks for a snapshot on every open, pings every five minutes and unpacks `batch` frames.
  */
-import type { FleetFigures, FleetWorker, LeaseOut, RecentBlock, EventOut } from "../api/types";
+import type { FleetFigures, FleetWorker, GpuTelemetry, LeaseOut, RecentBlock, EventOut } from "../api/types";
 
 export interface Snapshot {
   subject: string | null;
@@ -12,16 +12,30 @@ export interface Snapshot {
   fleet: FleetFigures | null;
 }
 
+/** A heartbeat, pushed as it arrives: the figures it updates on a worker we already show. */
+export interface WorkerTelemetry {
+  worker_id: string;
+  online: boolean;
+  offline: boolean;
+  last_seen: number;
+  seconds_silent: number;
+  hashrate: number;
+  active_gpus: number;
+  accepted_blocks: number;
+  telemetry: GpuTelemetry[];
+}
+
 export type LiveMessage =
   | { type: "snapshot"; data: Snapshot; ts: number }
   | { type: "worker"; data: FleetWorker; ts: number }
+  | { type: "telemetry"; data: WorkerTelemetry; ts: number }
   | { type: "lease"; data: LeaseOut; ts: number }
   | { type: "block"; data: RecentBlock; ts: number }
   | { type: "alert"; data: EventOut; ts: number }
   | { type: "fleet"; data: FleetFigures; ts: number }
   | { type: "pong"; data: unknown; ts: number };
 
-const KNOWN = new Set(["snapshot", "worker", "lease", "block", "alert", "fleet", "pong"]);
+const KNOWN = new Set(["snapshot", "worker", "telemetry", "lease", "block", "alert", "fleet", "pong"]);
 
 /** Every message in one frame, `batch` frames flattened (in order). Unknown types are dropped. */
 export function parseFrame(raw: unknown, fallbackTs: number = Date.now() / 1000): LiveMessage[] {
