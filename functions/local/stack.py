@@ -98,10 +98,12 @@ def local_settings(options: LocalOptions, dynamodb_endpoint: str) -> Settings:
         mqtt_port=options.mqtt_port,
         rules=BlockRules(difficulty=options.difficulty, block_pattern=options.block_pattern),
         jwt_secret=_jwt_secret(options.state_dir),
-        # Local rigs heartbeat every 5 s and every heartbeat is written: live views beat
-        # write costs here.
+        # Local rigs heartbeat every 5 s and every heartbeat is written, a history point
+        # every minute: live views beat write costs here.
         heartbeat_seconds=5,
         heartbeat_write_seconds=5,
+        heartbeat_history_seconds=60,
+        liveness_slot_seconds=60,
         live_coalesce_seconds=options.live_coalesce_seconds,
         # The dashboard is served at the API's origin: sign-in messages name that host,
         # so a browser wallet sees the page it is on.
