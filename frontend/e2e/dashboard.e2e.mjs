@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The dashboard in a real browser (Debian's Chromium through playwright-core), against a
 // running platform: sign in with an injected test wallet, rent a listing, see the lease
-// go active and a live hashrate update arrive, and screenshot every page. Any console
-// error, page error or failed same-origin request fails the run.
+// go active and live hashrate updates arrive (two: the rig's heartbeats keep coming), add
+// an alert rule, and screenshot every page. Any console error, page error or failed
+// request fails the run.
 //
 //   PLATFORM_URL    the dashboard's origin (required), e.g. http://127.0.0.1:8080
 //   WALLET_KEY      hex private key of the renter's test wallet (required)
@@ -14,6 +15,8 @@
 //   E2E_STOP        "0" leaves the lease running; default "1": stop it from the page at the
 //                   end (the listing is free again for the next run)
 //   E2E_TIMEOUT_S   overall limit in seconds (default 300)
+//   E2E_FULL_PAGE   "0": screenshots of the viewport (1280×800; phone 390×844) rather than
+//                   of the whole page (the README's gallery)
 //   E2E_HEADFUL     "1" shows the browser (debugging)
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -31,6 +34,9 @@ const RENT = (process.env.E2E_RENT ?? "1") !== "0";
 const STOP = (process.env.E2E_STOP ?? "1") !== "0";
 const TIMEOUT_S = Number(process.env.E2E_TIMEOUT_S ?? 300);
 const HEADFUL = process.env.E2E_HEADFUL === "1";
+const FULL_PAGE = (process.env.E2E_FULL_PAGE ?? "1") !== "0";
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
 
 if (!PLATFORM_URL || !WALLET_KEY) {
   console.error("set PLATFORM_URL (the dashboard origin) and WALLET_KEY (a hex private key)");
@@ -62,14 +68,14 @@ watchdog.unref();
 mkdirSync(SCREENSHOT_DIR, { recursive: true });
 const profile = mkdtempSync(join(tmpdir(), "xb-e2e-chromium-"));
 const account = walletFromKey(WALLET_KEY);
-log(`renter wallet ${account.address}; screenshots in ${SCREENSHOT_DIR}`);
+log(`test wallet ${account.address}; screenshots in ${SCREENSHOT_DIR}`);
 
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: CHROMIUM,
   headless: !HEADFUL,
   // The fresh profile is the --user-data-dir (playwright passes it from `profile`).
   args: FLAGS.filter((flag) => (HEADFUL ? flag !== "--headless" : true)),
-  viewport: { width: 1440, height: 960 },
+  viewport: DESKTOP,
   deviceScaleFactor: 1,
   colorScheme: "dark",
   reducedMotion: "reduce",
@@ -95,9 +101,13 @@ try {
   });
 
   let shot = 0;
-  const screenshot = async (/** @type {string} */ name, fullPage = true) => {
+  const screenshot = async (/** @type {string} */ name, fullPage = FULL_PAGE) => {
     shot += 1;
     const file = join(SCREENSHOT_DIR, `${String(shot).padStart(2, "0")}-${name}.png`);
+    // Notifications were checked where they matter: out of the picture.
+    for (let i = 0; i < 10 && (await page.getByRole("button", { name: "Dismiss notification" }).count()) > 0; i += 1) {
+      await page.getByRole("button", { name: "Dismiss notification" }).first().click({ timeout: 2000 }).catch(() => undefined);
+    }
     // Let reads finish (no skeleton left) and charts draw.
     await page
       .waitForFunction(() => document.querySelectorAll(".skeleton").length === 0, undefined, { timeout: 15_000 })
@@ -155,6 +165,7 @@ try {
   let anyWorker = null;
   /** @type {null | (() => Promise<void>)} */
   let stopLease = null;
+  await page.getByTestId("listing-card").first().waitFor().catch(() => undefined);
   if (LIVE && RENT) {
     // Seeded listings may take a moment to appear (rigs connecting): reload until one is online.
     const deadline = Date.now() + 90_000;
@@ -195,8 +206,19 @@ try {
       await page.waitForSelector('[data-testid="connection-indicator"][data-status="open"][data-authenticated="true"]', { timeout: 30_000 });
       // …and a hashrate update for the leased rig arrives over it.
       await lease.locator('[data-testid="lease-live-hashrate"][data-live="true"]').waitFor({ timeout: 120_000 });
-      const live = await lease.getByTestId("lease-live-hashrate").innerText();
-      log(`live hashrate update arrived: ${live}`);
+      const live = lease.getByTestId("lease-live-hashrate");
+      const first = Number(await live.getAttribute("data-updated-at"));
+      log(`live hashrate update arrived: ${await live.innerText()}`);
+      // …and the rig's heartbeats keep coming: a newer one.
+      await page.waitForFunction(
+        ([id, after]) => {
+          const shown = document.querySelector(`[data-testid="active-lease"][data-lease-id="${id}"] [data-testid="lease-live-hashrate"]`);
+          return Number(shown?.getAttribute("data-updated-at") || 0) > Number(after);
+        },
+        [leaseId, first],
+        { timeout: 60_000 },
+      );
+      log(`a newer live update arrived ${(Number(await live.getAttribute("data-updated-at")) - first).toFixed(1)} s later: ${await live.innerText()}`);
     }
     await screenshot("renter");
     stopLease = async () => {
@@ -232,6 +254,17 @@ try {
   await page.getByTestId("enrol-card").waitFor();
   await screenshot("provider");
   await navigate("/alerts", "page-alerts");
+  // A rule through the form, once per account: the dialog shows its signing secret once.
+  const rules = page.getByTestId("alert-rules");
+  await rules.locator('[data-testid="alert-rule"], :text("No rules yet")').first().waitFor();
+  if ((await rules.getByTestId("alert-rule").count()) === 0) {
+    const form = page.getByTestId("new-rule");
+    await form.getByLabel("Name", { exact: true }).fill("Rigs down");
+    await form.getByRole("button", { name: "Create rule" }).click();
+    await page.getByRole("dialog", { name: "Rule created" }).getByRole("button", { name: "Done" }).click();
+    await rules.getByTestId("alert-rule").filter({ hasText: "Rigs down" }).waitFor();
+    log("alert rule created");
+  }
   await screenshot("alerts");
 
   const workerId = leasedWorker ?? anyWorker;
@@ -244,7 +277,7 @@ try {
   }
 
   // 6. A phone.
-  await page.setViewportSize({ width: 390, height: 844 });
+  await page.setViewportSize(PHONE);
   await navigate("/", "page-overview");
   await screenshot("overview-phone");
   await navigate("/renter", "page-renter");
@@ -254,7 +287,7 @@ try {
   await screenshot("menu-phone", false);
 
   if (STOP && stopLease) {
-    await page.setViewportSize({ width: 1440, height: 960 });
+    await page.setViewportSize(DESKTOP);
     await stopLease();
   }
 

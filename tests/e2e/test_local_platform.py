@@ -7,15 +7,9 @@ the lease and a block mined for it arrive live. Ctrl-C must then leave nothing r
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +19,6 @@ from websockets.sync.client import ClientConnection, connect
 
 from miner.enroll import PlatformApi
 from tests.wallet import Wallet
-
-START_TIMEOUT = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveFeed:
@@ -65,61 +51,8 @@ class LiveFeed:
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    state = tmp_path / "state"
-    ports = {name: _free_port() for name in ("dynamodb", "mqtt", "api", "ws")}
-    command = [
-        sys.executable,
-        "-m",
-        "functions.cli",
-        "local",
-        f"--state-dir={state}",
-        f"--dynamodb-port={ports['dynamodb']}",
-        f"--mqtt-port={ports['mqtt']}",
-        f"--api-port={ports['api']}",
-        f"--ws-port={ports['ws']}",
-        "--miners=2",
-        "--difficulty=8",
-        "--block-pattern=XEN1",
-    ]
-    log = (tmp_path / "stack.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-    local: dict[str, Any] = {}
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (state / "local.json").exists():
-            assert process.poll() is None, (tmp_path / "stack.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "xenblocks local did not start"
-            time.sleep(0.2)
-        local = json.loads((state / "local.json").read_text())
-        yield local
-    finally:
-        process.send_signal(signal.SIGINT)  # Ctrl-C
-        try:
-            code = process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        finally:
-            log.close()
-        assert code == 0, (tmp_path / "stack.log").read_text()[-3000:]
-        _assert_nothing_left(state, local.get("miners_pid"))
-
-
-def _assert_nothing_left(state: Path, miners_pid: int | None) -> None:
-    """No process of the stack survives it: broker, miners, their hashing workers."""
-    if miners_pid is not None:
-        with pytest.raises(ProcessLookupError):
-            os.killpg(miners_pid, 0)  # the miners' process group, workers included
-    leftovers = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if str(state) in cmdline:
-                leftovers.append(cmdline)
-    assert leftovers == []
+def platform(start_platform: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return start_platform("--miners=2", "--difficulty=8", "--block-pattern=XEN1")
 
 
 def test_two_local_miners_stream_heartbeats_a_lease_and_a_block(platform: dict[str, Any]):

@@ -40,11 +40,11 @@ export function BlockList({ blocks, empty }: { blocks: readonly RecentBlock[]; e
               {shortId(block.hash, 10, 6)}
             </span>
           </div>
-          <div className="flex items-center gap-3 text-xs text-muted">
-            <Link to={`/workers/${encodeURIComponent(block.worker_id)}`} className="font-mono hover:text-text">
+          <div className="flex flex-wrap items-center gap-x-3 text-xs text-muted">
+            <Link to={`/workers/${encodeURIComponent(block.worker_id)}`} className="whitespace-nowrap font-mono hover:text-text">
               {shortId(block.worker_id, 10, 4)}
             </Link>
-            <span className="hidden font-mono sm:inline" title={`Mined for ${block.account}`}>
+            <span className="hidden whitespace-nowrap font-mono sm:inline" title={`Mined for ${block.account}`}>
               → {shortAddress(block.account)}
             </span>
             <Time ts={block.recorded_at} />

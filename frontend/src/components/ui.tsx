@@ -190,6 +190,32 @@ export function ErrorState({ error, onRetry }: { error: unknown; onRetry?: () =>
   );
 }
 
+/** What a query's block shows: skeleton rows while it loads, its error with a retry (only when
+ * there is no data to keep showing), the empty state when it has nothing, else `children`. */
+export function QueryView({
+  query,
+  empty,
+  rows,
+  loadingLabel,
+  padded = false,
+  children,
+}: {
+  query: { isPending: boolean; isError: boolean; data: unknown; error: unknown; refetch: () => unknown };
+  /** Shown instead of `children` when set: `empty={items.length === 0 && <EmptyState …/>}`. */
+  empty?: ReactNode;
+  rows?: number;
+  loadingLabel?: string;
+  /** In an unpadded card body (a table, a list): pad the loading and error states. */
+  padded?: boolean;
+  children: ReactNode;
+}) {
+  const pad = (node: ReactNode) => (padded ? <div className="p-4">{node}</div> : node);
+  if (query.isPending) return pad(<LoadingRows rows={rows} label={loadingLabel} />);
+  if (query.isError && !query.data) return pad(<ErrorState error={query.error} onRetry={() => void query.refetch()} />);
+  if (empty) return empty;
+  return children;
+}
+
 export function Stat({
   label,
   value,
@@ -211,7 +237,7 @@ export function Stat({
       {loading ? (
         <Skeleton className="mt-2 h-7 w-24" />
       ) : (
-        <div className="tabular mt-1 break-words text-2xl font-semibold leading-tight text-text">{value}</div>
+        <div className="tabular mt-1 overflow-hidden text-ellipsis break-words text-2xl font-semibold leading-tight text-text xl:text-xl 2xl:text-2xl">{value}</div>
       )}
       {hint && <div className="mt-1 truncate text-xs text-muted">{hint}</div>}
       {children}

@@ -15,6 +15,7 @@ import {
   LoadMore,
   LoadingRows,
   PageHeader,
+  QueryView,
   Stat,
   Time,
 } from "../components/ui";
@@ -164,17 +165,16 @@ function Ledger() {
   const items = history.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <Card title="Ledger" bodyClassName="p-0" testId="ledger">
-      {history.isPending ? (
-        <div className="p-4">
-          <LoadingRows rows={5} />
-        </div>
-      ) : history.isError && !history.data ? (
-        <div className="p-4">
-          <ErrorState error={history.error} onRetry={() => void history.refetch()} />
-        </div>
-      ) : items.length === 0 ? (
-        <EmptyState title="No money movements yet">Deposits, escrows, payouts, fees and refunds are each recorded here, once.</EmptyState>
-      ) : (
+      <QueryView
+        query={history}
+        padded
+        rows={5}
+        empty={
+          items.length === 0 && (
+            <EmptyState title="No money movements yet">Deposits, escrows, payouts, fees and refunds are each recorded here, once.</EmptyState>
+          )
+        }
+      >
         <div className="overflow-x-auto">
           <table className="w-full text-sm">
             <caption className="sr-only">Your ledger, newest first</caption>
@@ -211,7 +211,7 @@ function Ledger() {
             </tbody>
           </table>
         </div>
-      )}
+      </QueryView>
       <div className="pb-3">
         <LoadMore hasNext={history.hasNextPage} loading={history.isFetchingNextPage} onClick={() => void history.fetchNextPage()} />
       </div>

@@ -10,12 +10,11 @@ import {
   CopyBlock,
   Dialog,
   EmptyState,
-  ErrorState,
   Field,
   Input,
   LoadMore,
-  LoadingRows,
   PageHeader,
+  QueryView,
   Select,
   Time,
 } from "../components/ui";
@@ -146,17 +145,11 @@ function Rules() {
   const items = rules.data?.items ?? [];
   return (
     <Card title="Rules" bodyClassName="p-0" testId="alert-rules">
-      {rules.isPending ? (
-        <div className="p-4">
-          <LoadingRows />
-        </div>
-      ) : rules.isError && !rules.data ? (
-        <div className="p-4">
-          <ErrorState error={rules.error} onRetry={() => void rules.refetch()} />
-        </div>
-      ) : items.length === 0 ? (
-        <EmptyState title="No rules yet">Create one to hear when a rig goes down, slows down or runs hot.</EmptyState>
-      ) : (
+      <QueryView
+        query={rules}
+        padded
+        empty={items.length === 0 && <EmptyState title="No rules yet">Create one to hear when a rig goes down, slows down or runs hot.</EmptyState>}
+      >
         <ul className="divide-y divide-border">
           {items.map((rule) => (
             <li key={rule.rule_id} className="flex flex-wrap items-center justify-between gap-3 px-4 py-3 text-sm" data-testid="alert-rule">
@@ -187,7 +180,7 @@ function Rules() {
             </li>
           ))}
         </ul>
-      )}
+      </QueryView>
     </Card>
   );
 }
@@ -198,17 +191,7 @@ function Events() {
   const deliveryTone = { delivered: "ok", failed: "danger", pending: "warn", none: "neutral" } as const;
   return (
     <Card title="Events" bodyClassName="p-0" testId="alert-events">
-      {events.isPending ? (
-        <div className="p-4">
-          <LoadingRows />
-        </div>
-      ) : events.isError && !events.data ? (
-        <div className="p-4">
-          <ErrorState error={events.error} onRetry={() => void events.refetch()} />
-        </div>
-      ) : items.length === 0 ? (
-        <EmptyState title="No alerts fired">Events appear here, live, when a rule fires.</EmptyState>
-      ) : (
+      <QueryView query={events} padded empty={items.length === 0 && <EmptyState title="No alerts fired">Events appear here, live, when a rule fires.</EmptyState>}>
         <ul className="divide-y divide-border">
           {items.map((e) => (
             <li key={e.event_id} className="flex flex-wrap items-start justify-between gap-2 px-4 py-3 text-sm">
@@ -237,7 +220,7 @@ function Events() {
             </li>
           ))}
         </ul>
-      )}
+      </QueryView>
       <div className="pb-3">
         <LoadMore hasNext={events.hasNextPage} loading={events.isFetchingNextPage} onClick={() => void events.fetchNextPage()} />
       </div>

@@ -17,8 +17,8 @@ import {
   Field,
   Input,
   LoadMore,
-  LoadingRows,
   PageHeader,
+  QueryView,
   Select,
   Skeleton,
 } from "../components/ui";
@@ -385,48 +385,42 @@ function PriceIndex({ models }: { models: string[] }) {
         </div>
       }
     >
-      {index.isPending ? (
-        <LoadingRows rows={5} />
-      ) : index.isError && !index.data ? (
-        <ErrorState error={index.error} onRetry={() => void index.refetch()} />
-      ) : (
-        <>
-          {(series[0]?.data.length ?? 0) < 2 ? (
-            <EmptyState title="Not enough price history yet">The index is computed every few minutes from open listings and active leases.</EmptyState>
-          ) : (
-            <TimeSeriesChart series={series} format={(v) => formatPricePerKhs(v)} label="Median price per kH/s-hour" height={220} testId="price-chart" />
-          )}
-          {(index.data?.models.length ?? 0) > 0 && (
-            <div className="mt-4 overflow-x-auto">
-              <table className="w-full text-sm">
-                <caption className="sr-only">Price per kH/s-hour by GPU model</caption>
-                <thead className="text-left text-xs text-muted">
-                  <tr>
-                    <th scope="col" className="py-1 pr-3 font-medium">Model</th>
-                    <th scope="col" className="py-1 pr-3 text-right font-medium">p25</th>
-                    <th scope="col" className="py-1 pr-3 text-right font-medium">Median</th>
-                    <th scope="col" className="py-1 pr-3 text-right font-medium">p75</th>
-                    <th scope="col" className="py-1 text-right font-medium">Listings / leases</th>
+      <QueryView query={index} rows={5}>
+        {(series[0]?.data.length ?? 0) < 2 ? (
+          <EmptyState title="Not enough price history yet">The index is computed every few minutes from open listings and active leases.</EmptyState>
+        ) : (
+          <TimeSeriesChart series={series} format={(v) => formatPricePerKhs(v)} label="Median price per kH/s-hour" height={220} testId="price-chart" />
+        )}
+        {(index.data?.models.length ?? 0) > 0 && (
+          <div className="mt-4 overflow-x-auto">
+            <table className="w-full text-sm">
+              <caption className="sr-only">Price per kH/s-hour by GPU model</caption>
+              <thead className="text-left text-xs text-muted">
+                <tr>
+                  <th scope="col" className="py-1 pr-3 font-medium">Model</th>
+                  <th scope="col" className="py-1 pr-3 text-right font-medium">p25</th>
+                  <th scope="col" className="py-1 pr-3 text-right font-medium">Median</th>
+                  <th scope="col" className="py-1 pr-3 text-right font-medium">p75</th>
+                  <th scope="col" className="py-1 text-right font-medium">Listings / leases</th>
+                </tr>
+              </thead>
+              <tbody className="tabular">
+                {index.data?.models.map((m) => (
+                  <tr key={m.gpu_model} className="border-t border-border">
+                    <td className="py-1.5 pr-3">{m.gpu_model === "*" ? "All" : m.gpu_model}</td>
+                    <td className="py-1.5 pr-3 text-right">{formatPricePerKhs(m.p25)}</td>
+                    <td className="py-1.5 pr-3 text-right font-medium">{formatPricePerKhs(m.median)}</td>
+                    <td className="py-1.5 pr-3 text-right">{formatPricePerKhs(m.p75)}</td>
+                    <td className="py-1.5 text-right text-muted">
+                      {m.listings} / {m.leases}
+                    </td>
                   </tr>
-                </thead>
-                <tbody className="tabular">
-                  {index.data?.models.map((m) => (
-                    <tr key={m.gpu_model} className="border-t border-border">
-                      <td className="py-1.5 pr-3">{m.gpu_model === "*" ? "All" : m.gpu_model}</td>
-                      <td className="py-1.5 pr-3 text-right">{formatPricePerKhs(m.p25)}</td>
-                      <td className="py-1.5 pr-3 text-right font-medium">{formatPricePerKhs(m.median)}</td>
-                      <td className="py-1.5 pr-3 text-right">{formatPricePerKhs(m.p75)}</td>
-                      <td className="py-1.5 text-right text-muted">
-                        {m.listings} / {m.leases}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </>
-      )}
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </QueryView>
     </Card>
   );
 }

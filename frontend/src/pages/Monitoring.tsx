@@ -13,10 +13,9 @@ import {
   Button,
   Card,
   EmptyState,
-  ErrorState,
   Input,
-  LoadingRows,
   PageHeader,
+  QueryView,
   Select,
   Stat,
   Time,
@@ -181,21 +180,21 @@ function FleetTable() {
       bodyClassName="p-0"
       testId="fleet-table"
     >
-      {fleet.isPending ? (
-        <div className="p-4">
-          <LoadingRows rows={5} label="Loading your fleet" />
-        </div>
-      ) : fleet.isError && !fleet.data ? (
-        <div className="p-4">
-          <ErrorState error={fleet.error} onRetry={() => void fleet.refetch()} />
-        </div>
-      ) : items.length === 0 ? (
-        <EmptyState title="No rigs enrolled yet" action={<Link to="/provider" className="text-sm text-accent hover:underline">Enrol a rig →</Link>}>
-          Enrol a rig with the miner's one-line command and it shows here with its live figures.
-        </EmptyState>
-      ) : shown.length === 0 ? (
-        <EmptyState title="No rig matches">Change the filter or search.</EmptyState>
-      ) : (
+      <QueryView
+        query={fleet}
+        padded
+        rows={5}
+        loadingLabel="Loading your fleet"
+        empty={
+          items.length === 0 ? (
+            <EmptyState title="No rigs enrolled yet" action={<Link to="/provider" className="text-sm text-accent hover:underline">Enrol a rig →</Link>}>
+              Enrol a rig with the miner's one-line command and it shows here with its live figures.
+            </EmptyState>
+          ) : (
+            shown.length === 0 && <EmptyState title="No rig matches">Change the filter or search.</EmptyState>
+          )
+        }
+      >
         <div className="overflow-x-auto">
           <table className="w-full text-sm">
             <caption className="sr-only">Your rigs with their live figures; offline rigs are highlighted.</caption>
@@ -221,7 +220,7 @@ function FleetTable() {
           </table>
           {fleet.data?.truncated && <p className="p-3 text-xs text-muted">Showing the first {items.length} rigs.</p>}
         </div>
-      )}
+      </QueryView>
     </Card>
   );
 }
@@ -241,15 +240,13 @@ function FleetChart() {
   const empty = (series[0]?.data.length ?? 0) === 0;
   return (
     <Card title="Your fleet's hashrate" actions={<WindowPicker value={windowSec} onChange={setWindowSec} />}>
-      {history.isPending ? (
-        <LoadingRows rows={6} />
-      ) : history.isError && !history.data ? (
-        <ErrorState error={history.error} onRetry={() => void history.refetch()} />
-      ) : empty ? (
-        <EmptyState title="No history in this window">The fleet's hashrate is recorded once a minute while rigs are online.</EmptyState>
-      ) : (
+      <QueryView
+        query={history}
+        rows={6}
+        empty={empty && <EmptyState title="No history in this window">The fleet's hashrate is recorded once a minute while rigs are online.</EmptyState>}
+      >
         <TimeSeriesChart series={series} format={formatHashrate} label="Your fleet's hashrate" testId="fleet-chart" />
-      )}
+      </QueryView>
     </Card>
   );
 }
@@ -280,16 +277,12 @@ function MonitoringContent() {
           <FleetChart />
         </div>
         <Card title="Your recent blocks">
-          {blocks.isPending ? (
-            <LoadingRows />
-          ) : blocks.isError && !blocks.data ? (
-            <ErrorState error={blocks.error} onRetry={() => void blocks.refetch()} />
-          ) : (
+          <QueryView query={blocks}>
             <BlockList
               blocks={(blocks.data?.items ?? []).slice(0, 15)}
               empty={<EmptyState title="No blocks yet">Blocks your rigs find, or that are mined for you, appear here live.</EmptyState>}
             />
-          )}
+          </QueryView>
         </Card>
       </div>
     </>

@@ -4,7 +4,7 @@ import { useActivity, useOverviewStats, useRecentBlocks } from "../api/queries";
 import { useLive } from "../app/context";
 import { BlockList } from "../components/domain";
 import { Sparkline, TimeSeriesChart, type SeriesSpec } from "../components/TimeSeriesChart";
-import { Badge, Card, EmptyState, ErrorState, LoadingRows, PageHeader, Stat, Time } from "../components/ui";
+import { Badge, Card, EmptyState, ErrorState, LoadingRows, PageHeader, QueryView, Stat, Time } from "../components/ui";
 import { formatHashrate, formatNumber } from "../lib/format";
 
 export default function Overview() {
@@ -71,10 +71,12 @@ export default function Overview() {
                 const share = s.hashrate > 0 ? m.hashrate / s.hashrate : 0;
                 return (
                   <li key={m.model}>
-                    <div className="flex justify-between text-sm">
-                      <span className="truncate">{m.model}</span>
-                      <span className="tabular text-muted">
-                        {formatHashrate(m.hashrate)} · {m.workers} rigs
+                    <div className="flex justify-between gap-2 text-sm">
+                      <span className="min-w-0 truncate" title={m.model}>
+                        {m.model}
+                      </span>
+                      <span className="tabular shrink-0 text-muted">
+                        {formatHashrate(m.hashrate)} · {m.workers} {m.workers === 1 ? "rig" : "rigs"}
                       </span>
                     </div>
                     <div className="mt-1 h-1.5 rounded-full bg-surface-2">
@@ -90,25 +92,22 @@ export default function Overview() {
 
       <div className="mt-6 grid gap-6 lg:grid-cols-2">
         <Card title="Recent blocks" actions={<Link to="/monitoring" className="text-xs text-accent hover:underline">Monitoring →</Link>}>
-          {blocks.isPending ? (
-            <LoadingRows />
-          ) : blocks.isError && !blocks.data ? (
-            <ErrorState error={blocks.error} onRetry={() => void blocks.refetch()} />
-          ) : (
+          <QueryView query={blocks}>
             <BlockList
               blocks={(blocks.data?.items ?? []).slice(0, 10)}
               empty={<EmptyState title="No blocks yet">Verified blocks from every rig on the platform show here.</EmptyState>}
             />
-          )}
+          </QueryView>
         </Card>
         <Card title="Activity">
-          {activity.isPending ? (
-            <LoadingRows />
-          ) : activity.isError && !activity.data ? (
-            <ErrorState error={activity.error} onRetry={() => void activity.refetch()} />
-          ) : (activity.data?.items ?? []).length === 0 ? (
-            <EmptyState title="Quiet so far">Leases starting and blocks being found appear here.</EmptyState>
-          ) : (
+          <QueryView
+            query={activity}
+            empty={
+              (activity.data?.items ?? []).length === 0 && (
+                <EmptyState title="Quiet so far">Leases starting and blocks being found appear here.</EmptyState>
+              )
+            }
+          >
             <ol className="space-y-3" data-testid="activity-feed">
               {activity.data?.items.map((item, i) => (
                 <li key={`${item.type}-${item.ts}-${i}`} className="flex items-start gap-3 text-sm">
@@ -118,7 +117,7 @@ export default function Overview() {
                 </li>
               ))}
             </ol>
-          )}
+          </QueryView>
         </Card>
       </div>
     </div>

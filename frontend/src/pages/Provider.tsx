@@ -31,6 +31,7 @@ import {
   LoadingRows,
   Meter,
   PageHeader,
+  QueryView,
   Select,
   Stat,
   Time,
@@ -182,17 +183,11 @@ function Rigs({ onReputation }: { onReputation: (id: string) => void }) {
   const items = devices.data?.items.filter((d) => d.revoked_at == null) ?? [];
   return (
     <Card title="Your rigs" bodyClassName="p-0" testId="rigs">
-      {devices.isPending ? (
-        <div className="p-4">
-          <LoadingRows />
-        </div>
-      ) : devices.isError && !devices.data ? (
-        <div className="p-4">
-          <ErrorState error={devices.error} onRetry={() => void devices.refetch()} />
-        </div>
-      ) : items.length === 0 ? (
-        <EmptyState title="No rigs yet">Enrol one with the commands above; it appears here when it connects.</EmptyState>
-      ) : (
+      <QueryView
+        query={devices}
+        padded
+        empty={items.length === 0 && <EmptyState title="No rigs yet">Enrol one with the commands above; it appears here when it connects.</EmptyState>}
+      >
         <div className="overflow-x-auto">
           <table className="w-full text-sm">
             <caption className="sr-only">Your enrolled rigs</caption>
@@ -247,7 +242,7 @@ function Rigs({ onReputation }: { onReputation: (id: string) => void }) {
             </tbody>
           </table>
         </div>
-      )}
+      </QueryView>
       {listing && <ListRigDialog device={listing} onClose={() => setListing(null)} />}
       <Dialog
         open={revoking !== null}
@@ -335,17 +330,11 @@ function Listings() {
   const tone = { open: "ok", leased: "info", paused: "warn", delisted: "neutral" } as const;
   return (
     <Card title="Your listings" bodyClassName="p-0" testId="listings">
-      {listings.isPending ? (
-        <div className="p-4">
-          <LoadingRows />
-        </div>
-      ) : listings.isError && !listings.data ? (
-        <div className="p-4">
-          <ErrorState error={listings.error} onRetry={() => void listings.refetch()} />
-        </div>
-      ) : items.length === 0 ? (
-        <EmptyState title="Nothing listed">List a rig from the table above to rent its hashpower out.</EmptyState>
-      ) : (
+      <QueryView
+        query={listings}
+        padded
+        empty={items.length === 0 && <EmptyState title="Nothing listed">List a rig from the table above to rent its hashpower out.</EmptyState>}
+      >
         <div className="overflow-x-auto">
           <table className="w-full text-sm">
             <caption className="sr-only">Your marketplace listings</caption>
@@ -400,7 +389,7 @@ function Listings() {
             </tbody>
           </table>
         </div>
-      )}
+      </QueryView>
     </Card>
   );
 }
@@ -435,29 +424,23 @@ function Earnings() {
         </>
       }
     >
-      {earnings.isPending ? (
-        <LoadingRows rows={6} />
-      ) : earnings.isError && !earnings.data ? (
-        <ErrorState error={earnings.error} onRetry={() => void earnings.refetch()} />
-      ) : (
-        <>
-          <div className="mb-3 flex flex-wrap gap-6 text-sm">
-            <div>
-              <div className="text-xs text-muted">Paid to you</div>
-              <div className="tabular text-lg font-semibold">{formatCredits(total)} cr</div>
-            </div>
-            <div>
-              <div className="text-xs text-muted">Platform fees withheld</div>
-              <div className="tabular text-lg">{formatCredits(earnings.data.fee_withheld)} cr</div>
-            </div>
+      <QueryView query={earnings} rows={6}>
+        <div className="mb-3 flex flex-wrap gap-6 text-sm">
+          <div>
+            <div className="text-xs text-muted">Paid to you</div>
+            <div className="tabular text-lg font-semibold">{formatCredits(total)} cr</div>
           </div>
-          {total === 0 ? (
-            <EmptyState title="No earnings in this window">Payouts land when a lease on your rigs settles.</EmptyState>
-          ) : (
-            <TimeSeriesChart series={series} format={(v) => `${v.toFixed(v < 1 ? 4 : 2)} cr`} label="Payouts per day" height={220} testId="earnings-chart" />
-          )}
-        </>
-      )}
+          <div>
+            <div className="text-xs text-muted">Platform fees withheld</div>
+            <div className="tabular text-lg">{formatCredits(earnings.data?.fee_withheld)} cr</div>
+          </div>
+        </div>
+        {total === 0 ? (
+          <EmptyState title="No earnings in this window">Payouts land when a lease on your rigs settles.</EmptyState>
+        ) : (
+          <TimeSeriesChart series={series} format={(v) => `${v.toFixed(v < 1 ? 4 : 2)} cr`} label="Payouts per day" height={220} testId="earnings-chart" />
+        )}
+      </QueryView>
     </Card>
   );
 }

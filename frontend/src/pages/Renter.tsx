@@ -16,6 +16,7 @@ import {
   LoadingRows,
   Meter,
   PageHeader,
+  QueryView,
   Stat,
   Time,
 } from "../components/ui";
@@ -277,36 +278,34 @@ function RenterContent() {
         <h2 id="active-heading" className="mb-3 text-sm font-semibold">
           Active leases
         </h2>
-        {leases.isPending ? (
-          <LoadingRows rows={4} />
-        ) : leases.isError && !leases.data ? (
-          <ErrorState error={leases.error} onRetry={() => void leases.refetch()} />
-        ) : active.length === 0 ? (
-          <Card>
-            <EmptyState title="Nothing rented right now" action={<Link to="/marketplace" className="text-sm text-accent hover:underline">Browse the marketplace →</Link>}>
-              Rent a rig and watch its live hashrate and the blocks it finds for you here.
-            </EmptyState>
-          </Card>
-        ) : (
+        <QueryView
+          query={leases}
+          rows={4}
+          empty={
+            active.length === 0 && (
+              <Card>
+                <EmptyState title="Nothing rented right now" action={<Link to="/marketplace" className="text-sm text-accent hover:underline">Browse the marketplace →</Link>}>
+                  Rent a rig and watch its live hashrate and the blocks it finds for you here.
+                </EmptyState>
+              </Card>
+            )
+          }
+        >
           <div className="grid gap-4 xl:grid-cols-2">
             {active.map((l) => (
               <ActiveLease key={l.lease_id} lease={l} highlight={focus === l.lease_id} />
             ))}
           </div>
-        )}
+        </QueryView>
       </section>
       <div className="mt-6 grid gap-6 xl:grid-cols-3">
         <Card title="Past leases" className="xl:col-span-2">
           {leases.isPending ? <LoadingRows /> : <PastLeases leases={past} />}
         </Card>
         <Card title="Blocks found for me">
-          {blocks.isPending ? (
-            <LoadingRows />
-          ) : blocks.isError && !blocks.data ? (
-            <ErrorState error={blocks.error} onRetry={() => void blocks.refetch()} />
-          ) : (
+          <QueryView query={blocks}>
             <BlockList blocks={forMe.slice(0, 15)} empty={<EmptyState title="No blocks yet">Blocks mined for your address by rented rigs appear here live.</EmptyState>} />
-          )}
+          </QueryView>
         </Card>
       </div>
     </>

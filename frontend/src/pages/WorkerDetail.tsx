@@ -8,7 +8,7 @@ import { RequireAuth } from "../components/Auth";
 import { LiveHashrate, WorkerStatus } from "../components/domain";
 import { TimeSeriesChart, type SeriesSpec } from "../components/TimeSeriesChart";
 import { WindowPicker } from "../components/WindowPicker";
-import { Badge, Button, Card, Dialog, EmptyState, ErrorState, Field, Input, LoadingRows, PageHeader, Stat, Time } from "../components/ui";
+import { Badge, Button, Card, Dialog, EmptyState, ErrorState, Field, Input, LoadingRows, PageHeader, QueryView, Stat, Time } from "../components/ui";
 import {
   formatDuration,
   formatHashrate,
@@ -45,13 +45,15 @@ function HistoryCharts({ workerId }: { workerId: string }) {
 
   return (
     <Card title="History" actions={<WindowPicker value={windowSec} onChange={setWindowSec} />}>
-      {history.isPending ? (
-        <LoadingRows rows={6} />
-      ) : history.isError && !history.data ? (
-        <ErrorState error={history.error} onRetry={() => void history.refetch()} />
-      ) : (hashrate[0]?.data.length ?? 0) === 0 ? (
-        <EmptyState title="No history in this window">A point is recorded every few minutes while the rig reports.</EmptyState>
-      ) : (
+      <QueryView
+        query={history}
+        rows={6}
+        empty={
+          (hashrate[0]?.data.length ?? 0) === 0 && (
+            <EmptyState title="No history in this window">A point is recorded every few minutes while the rig reports.</EmptyState>
+          )
+        }
+      >
         <div className="space-y-6">
           <div>
             <h3 className="mb-2 text-xs font-medium uppercase tracking-wider text-muted">Hashrate</h3>
@@ -64,7 +66,7 @@ function HistoryCharts({ workerId }: { workerId: string }) {
             </div>
           )}
         </div>
-      )}
+      </QueryView>
     </Card>
   );
 }
