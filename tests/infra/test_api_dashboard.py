@@ -86,6 +86,17 @@ def test_site_bucket_is_private_and_read_through_oac(assembly: Assembly) -> None
     assert distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
     assert distribution["DefaultRootObject"] == "index.html"
     assert "Logging" in distribution
+    # Deep links (/monitoring, /workers/<id>) are the app's routes, not objects: S3's 403
+    # (and a 404) answer the app's index.html with 200, never cached.
+    assert sorted(distribution["CustomErrorResponses"], key=lambda r: r["ErrorCode"]) == [
+        {
+            "ErrorCode": code,
+            "ErrorCachingMinTTL": 0,
+            "ResponseCode": 200,
+            "ResponsePagePath": "/index.html",
+        }
+        for code in (403, 404)
+    ]
 
 
 def _deployment(assembly: Assembly) -> dict[str, Any]:
