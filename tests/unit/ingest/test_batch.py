@@ -14,7 +14,7 @@ from functions.handlers import ingest
 from functions.local.lambda_context import LocalLambdaContext
 from functions.local.rule_bridge import kinesis_event
 from functions.ports.broadcast import RecordingBroadcaster
-from tests.api_client import api_settings, token_for
+from tests.api_client import token_for
 from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker
 from tests.unit.ingest.test_ingest import event, heartbeat_payload
 
@@ -26,16 +26,6 @@ def heartbeat_record(worker_id: str, hashrate: float = 1234.5, at: int = NOW) ->
     return json.dumps(
         event("heartbeat", worker_id, heartbeat_payload(worker_id, hashrate), at)
     ).encode()
-
-
-@pytest.fixture
-def live_settings(settings):  # type: ignore[no-untyped-def]
-    return api_settings(settings)
-
-
-@pytest.fixture
-def broadcaster() -> RecordingBroadcaster:
-    return RecordingBroadcaster()
 
 
 @pytest.fixture

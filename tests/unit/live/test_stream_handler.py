@@ -26,21 +26,11 @@ from functions.models.blocks import Block
 from functions.models.live import ANONYMOUS
 from functions.ports.broadcast import RecordingBroadcaster
 from protocol.xenblocks import BlockKind
-from tests.api_client import api_settings, token_for
+from tests.api_client import token_for
 from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
 
 BOB = address(0xB0B0)
 CONTEXT = LocalLambdaContext(function_name="live")
-
-
-@pytest.fixture
-def live_settings(settings):  # type: ignore[no-untyped-def]
-    return api_settings(settings)
-
-
-@pytest.fixture
-def broadcaster() -> RecordingBroadcaster:
-    return RecordingBroadcaster()
 
 
 @pytest.fixture
