@@ -206,7 +206,10 @@ def run_local(
             on_started(LocalHandles(description, settings, tables, device_plane, live))
         done = stop or threading.Event()
         if stop is None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: done.set())
+            # Both stop it. SIGINT explicitly too: a process started in the background of a
+            # non-interactive shell inherits SIGINT ignored, and Ctrl-C would do nothing.
+            for stop_signal in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(stop_signal, lambda *_: done.set())
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way out
             done.wait()
         print("Stopping…", flush=True)
