@@ -36,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.settings import integer_default
+
 # --- prices ------------------------------------------------------------------------------
 
 
@@ -378,22 +380,14 @@ class DynamoMeter:
 # --- the measured run ---------------------------------------------------------------------
 
 
-def _setting(name: str) -> int:
-    from functions.settings import Settings
-
-    value = Settings.model_fields[name].default
-    assert isinstance(value, int)
-    return value
-
-
 @dataclass(frozen=True)
 class Schedule:
     """The deployment's heartbeat settings (``xenblocks:heartbeat*`` in cdk.json)."""
 
-    heartbeat_seconds: int = field(default_factory=lambda: _setting("heartbeat_seconds"))
-    write_seconds: int = field(default_factory=lambda: _setting("heartbeat_write_seconds"))
-    history_seconds: int = field(default_factory=lambda: _setting("heartbeat_history_seconds"))
-    liveness_seconds: int = field(default_factory=lambda: _setting("liveness_slot_seconds"))
+    heartbeat_seconds: int = integer_default("heartbeat_seconds")
+    write_seconds: int = integer_default("heartbeat_write_seconds")
+    history_seconds: int = integer_default("heartbeat_history_seconds")
+    liveness_seconds: int = integer_default("liveness_slot_seconds")
     batch_seconds: int = 15  # the heartbeat stream's batching window
     shards: int = 1  # the heartbeat stream's shards (more are added when the fleet needs)
 
@@ -614,6 +608,8 @@ class _Run:
                 if minute % every == 0:
                     events.append((START + minute * 60 + 0.5, -1, f"job:{job}", "", ""))
         events.sort()
+        from functions.routing import IngestEvent, route_named
+
         # Heartbeats gather in the stream for a batching window, then go in one batch.
         stream: list[bytes] = []
         window_end = 0.0
@@ -628,8 +624,6 @@ class _Run:
                 flush()
             bucket = usage.setdefault(kind, Usage())
             if kind == "heartbeat":
-                from functions.routing import IngestEvent, route_named
-
                 if not stream:
                     window_end = at + max(1, self.batch_seconds)
                 raw = json.dumps(_heartbeat(worker_id, at, START)).encode()

@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         return self.stage == "local"
 
 
+def integer_default(name: str) -> int:
+    """An integer setting's declared default (the CDK app and the cost model start there)."""
+    value = Settings.model_fields[name].default
+    if not isinstance(value, int):
+        raise TypeError(f"Settings.{name} has no integer default")
+    return value
+
+
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
     """The process-wide settings, read from the environment once (Lambda cold start)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from functions.settings import Settings
+from functions.settings import Settings, integer_default
 
 PREFIX = "xenblocks:"
 
@@ -141,15 +141,17 @@ class DeployConfig:
             network_url=network_url.rstrip("/"),
             chain_id=reader.integer("chainId", 1),
             difficulty=None if difficulty_raw is None else reader.integer("difficulty", 0),
-            heartbeat_seconds=reader.integer("heartbeatSeconds", _default("heartbeat_seconds")),
+            heartbeat_seconds=reader.integer(
+                "heartbeatSeconds", integer_default("heartbeat_seconds")
+            ),
             heartbeat_write_seconds=reader.integer(
-                "heartbeatWriteSeconds", _default("heartbeat_write_seconds")
+                "heartbeatWriteSeconds", integer_default("heartbeat_write_seconds")
             ),
             heartbeat_history_seconds=reader.integer(
-                "heartbeatHistorySeconds", _default("heartbeat_history_seconds")
+                "heartbeatHistorySeconds", integer_default("heartbeat_history_seconds")
             ),
             liveness_slot_seconds=reader.integer(
-                "livenessSlotSeconds", _default("liveness_slot_seconds")
+                "livenessSlotSeconds", integer_default("liveness_slot_seconds")
             ),
             heartbeat_batch_seconds=batch_seconds,
             heartbeat_shards=shards,
@@ -175,13 +177,6 @@ class DeployConfig:
             )
             raise ConfigError(f"invalid deployment settings: {problems}") from None
         return replace(self, admin_addresses=settings.admin_addresses)
-
-
-def _default(field: str) -> int:
-    """A heartbeat schedule value's default: the one ``Settings`` declares."""
-    value = Settings.model_fields[field].default
-    assert isinstance(value, int)
-    return value
 
 
 def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
