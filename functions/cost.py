@@ -401,6 +401,7 @@ class Measurement:
     empty_jobs: dict[str, Usage]
     wall_seconds: float
     storage_bytes_per_worker: dict[str, float]
+    warmup_minutes: int = 0  # run before ``minutes``: its items are stored, not its requests
 
 
 class _CountingPublisher:
@@ -430,10 +431,16 @@ def measure(
     *,
     sample_workers: int = 20,
     minutes: int = 60,
+    warmup_minutes: int = 30,
     workers_per_owner: int = 5,
     seed: int = 7,
 ) -> Measurement:
-    """Run a sample fleet through the real handlers on moto and meter what it costs."""
+    """Run a sample fleet through the real handlers on moto and meter what it costs.
+
+    The fleet first runs ``warmup_minutes`` unmeasured, so the measured ``minutes`` are a
+    steady state: a month is billed from their rates, and the writes every rig makes once
+    after it (re)connects are billed per reconnect (``registers_per_day``), not per minute.
+    """
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "cost-model")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "cost-model")
@@ -464,9 +471,11 @@ def measure(
         specs = {tables.name(spec): spec for spec in ALL_TABLES}
         meter = DynamoMeter(client, shadow, specs)
         run = _Run(settings, tables, meter, random.Random(seed), schedule.batch_seconds)
+        # The same tables through a client the meter does not watch (the sample's past).
+        run.unmetered = Tables(settings, client=shadow)
         empty_jobs = run.jobs_once(START - 3600)
-        run.enrol(sample_workers, workers_per_owner)
-        usage = run.fleet(sample_workers, minutes)
+        run.enrol(sample_workers, workers_per_owner, history_until=START)
+        usage = run.fleet(sample_workers, minutes, warmup_minutes)
         storage = run.storage_per_worker(sample_workers)
     return Measurement(
         schedule=schedule,
@@ -476,6 +485,7 @@ def measure(
         empty_jobs=empty_jobs,
         wall_seconds=time.perf_counter() - started,
         storage_bytes_per_worker=storage,
+        warmup_minutes=warmup_minutes,
     )
 
 
@@ -505,6 +515,7 @@ class _Run:
         self.live = LiveService(settings, tables, RecordingBroadcaster())
         self.jobs = Jobs(settings, tables, self.publisher)
         self.workers: list[tuple[str, str]] = []  # (worker id, owner)
+        self.unmetered = tables
         self._ingest = ingest
         self._jobs = jobs
 
@@ -574,27 +585,54 @@ class _Run:
 
     # -- the fleet --
 
-    def enrol(self, count: int, per_owner: int) -> None:
+    def enrol(self, count: int, per_owner: int, *, history_until: int) -> None:
+        """Enrol the sample (the API's work, not measured) as rigs in their steady state:
+        enrolled over 30 days ago and online the day before, so their reputation has a
+        day of history points behind it (written unmetered, up to ``history_until``)."""
+        from functions.dal.telemetry import TelemetryRepository
         from functions.dal.workers import WorkerRepository
+        from functions.models.telemetry import TelemetryPoint, worker_series
         from functions.models.workers import Worker
         from protocol.addresses import to_checksum
 
         repository = WorkerRepository(self.tables)
-        self.meter.usage = Usage()  # enrolment is the API's, not measured here
+        history = TelemetryRepository(self.unmetered)
+        step = self.settings.heartbeat_history_seconds
+        self.meter.usage = Usage()
         for n in range(count):
             owner = "0x" + f"{n // max(1, per_owner) + 1:040x}"
             owner = to_checksum(owner)
             worker_id = f"rig-{n:05d}"
-            repository.create(Worker(worker_id=worker_id, owner=owner, created_at=START - 86_400))
+            repository.create(
+                Worker(worker_id=worker_id, owner=owner, created_at=START - 31 * 86_400)
+            )
+            history.put_many(
+                [
+                    TelemetryPoint(
+                        series=worker_series(worker_id),
+                        ts=ts,
+                        values={"hashrate": 3000.0, "active_gpus": 2.0},
+                        expires_at=ts + 30 * 86_400,
+                    )
+                    for ts in range(START - 86_400, history_until, step)
+                ]
+            )
             self.workers.append((worker_id, owner))
 
-    def fleet(self, count: int, minutes: int) -> dict[str, Usage]:
+    def fleet(self, count: int, minutes: int, warmup: int = 0) -> dict[str, Usage]:
+        """Rigs register ``warmup`` minutes before START and heartbeat until the end; jobs
+        run on their schedules throughout. Only what happens from START on is counted,
+        except each rig's register (billed per reconnect) and the warm-up's reputation
+        runs (``warmup:reputation``: the first write of every worker's reputation, which
+        the job repeats once a day even when nothing moved)."""
         usage: dict[str, Usage] = {}
+        discarded = Usage()
+        begin = START - warmup * 60
         end = START + minutes * 60
         events: list[tuple[float, int, str, str, str]] = []
         interval = self.settings.heartbeat_seconds
         for index, (worker_id, owner) in enumerate(self.workers[:count]):
-            registered = START + self.rng.uniform(0, interval)
+            registered = begin + self.rng.uniform(0, interval)
             events.append((registered, index, "register", worker_id, owner))
             t = registered + self.rng.uniform(1, interval)
             while t < end:
@@ -603,41 +641,48 @@ class _Run:
             events.append(
                 (START + self.rng.uniform(60, minutes * 60 - 1), index, "block", worker_id, owner)
             )
-        for minute in range(minutes + 1):
+        for minute in range(-warmup, minutes + 1):
             for job, every in JOB_EVERY_MINUTES.items():
                 if minute % every == 0:
                     events.append((START + minute * 60 + 0.5, -1, f"job:{job}", "", ""))
         events.sort()
         from functions.routing import IngestEvent, route_named
 
-        # Heartbeats gather in the stream for a batching window, then go in one batch.
+        def bucket(kind: str, at: float) -> Usage:
+            if kind == "register" or at >= START:
+                return usage.setdefault(kind, Usage())
+            if kind == "job:reputation":
+                return usage.setdefault("warmup:reputation", Usage())
+            return discarded
+
+        # Heartbeats gather in the stream for a batching window, then go in one batch
+        # (counted when the batch starts inside the measured minutes).
         stream: list[bytes] = []
-        window_end = 0.0
+        window_start = window_end = 0.0
 
         def flush() -> None:
             if stream:
-                self._invoke_batch(usage.setdefault("heartbeat", Usage()), stream[:])
+                self._invoke_batch(bucket("heartbeat", window_start), stream[:])
                 stream.clear()
 
         for at, _, kind, worker_id, owner in events:
             if stream and at >= window_end:
                 flush()
-            bucket = usage.setdefault(kind, Usage())
             if kind == "heartbeat":
                 if not stream:
-                    window_end = at + max(1, self.batch_seconds)
-                raw = json.dumps(_heartbeat(worker_id, at, START)).encode()
+                    window_start, window_end = at, at + max(1, self.batch_seconds)
+                raw = json.dumps(_heartbeat(worker_id, at, begin)).encode()
                 record = IngestEvent(route_named("heartbeat"), worker_id, raw, int(at * 1000))
                 stream.append(json.dumps(record.to_event()).encode())
             elif kind == "register":
                 self._invoke_ingest(
-                    bucket, "register", worker_id, _register(worker_id, owner, at), at
+                    bucket(kind, at), "register", worker_id, _register(worker_id, owner, at), at
                 )
             elif kind == "block":
                 body = _block(worker_id, owner, at, self.settings.rules)
-                self._invoke_ingest(bucket, "block", worker_id, body, at)
+                self._invoke_ingest(bucket(kind, at), "block", worker_id, body, at)
             else:
-                self._run_job(bucket, kind.removeprefix("job:"), at)
+                self._run_job(bucket(kind, at), kind.removeprefix("job:"), at)
         flush()
         return usage
 
@@ -897,6 +942,10 @@ def bill(
             full.per_invocation(full.log_bytes)
             + LOG_EVENT_OVERHEAD * full.per_invocation(full.log_events)
         )
+    # Reputation is rewritten once a day even when nothing moved: the warm-up's runs wrote
+    # every worker's first reputation, which is what such a rewrite costs.
+    first_reputation = usage.get("warmup:reputation", Usage())
+    job_wru += first_reputation.write_units / sample * workers * DAYS_PER_MONTH
 
     # Live updates: every changed item on a streamed table is one stream record; the
     # broadcaster runs once per batch (a second's records per shard) and looks up the
@@ -967,7 +1016,8 @@ def bill(
             "DynamoDB",
             "writes: jobs",
             job_wru * p.dynamodb_write_unit,
-            f"{job_wru:,.0f} WRU (measured per run and per worker)",
+            f"{job_wru:,.0f} WRU (measured per run and per worker, and a reputation "
+            "rewrite per worker a day)",
         ),
         Line(
             "DynamoDB",
@@ -1054,7 +1104,7 @@ def _steady_storage_gb(measurement: Measurement, workers: int, a: Assumptions) -
     """What the tables hold once a fleet has run for a while: telemetry for its 30-day
     retention, a month of blocks, the rest as measured."""
     sizes = measurement.storage_bytes_per_worker
-    run_seconds = measurement.minutes * 60
+    run_seconds = (measurement.minutes + measurement.warmup_minutes) * 60
     telemetry = sizes.get("telemetry", 0.0) * (30 * 86_400 / run_seconds)
     blocks_measured = sizes.get("blocks", 0.0)  # one block per worker in the sample
     blocks = blocks_measured * a.blocks_per_day * DAYS_PER_MONTH

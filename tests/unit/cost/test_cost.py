@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -83,6 +84,22 @@ def test_heartbeats_cost_less_than_one_write(measurement: cost.Measurement) -> N
     assert heartbeat.log_events == heartbeat.invocations
     assert heartbeat.per_invocation(heartbeat.log_bytes) > 50
     assert heartbeat.cpu_seconds > 0
+
+
+def test_the_measured_minutes_are_a_steady_state(measurement: cost.Measurement) -> None:
+    # The warm-up wrote each rig's first reputation; it is billed as the daily rewrite.
+    first = measurement.usage["warmup:reputation"]
+    assert first.write_units >= 3
+    jobs = next(line for line in cost.bill(measurement, 1000) if line.item == "writes: jobs")
+    without = replace(
+        measurement,
+        usage={k: v for k, v in measurement.usage.items() if k != "warmup:reputation"},
+    )
+    jobs_without = next(line for line in cost.bill(without, 1000) if line.item == "writes: jobs")
+    daily = first.write_units / 3 * 1000 * cost.DAYS_PER_MONTH * cost.PRICES.dynamodb_write_unit
+    assert jobs.monthly - jobs_without.monthly == pytest.approx(daily)
+    # Rigs online a day already: nothing moved a reputation in the measured minutes.
+    assert measurement.usage["job:reputation"].write_units == 0
 
 
 def test_blocks_are_stored_with_their_indexes(measurement: cost.Measurement) -> None:
