@@ -117,7 +117,7 @@ DAYS_PER_MONTH = MONTH_SECONDS / 86_400
 # What the CDK app deploys (infra/): function memory, schedules, alarms. Kept here as plain
 # numbers because the Lambda code cannot import the CDK app; infra tests read the template.
 INGEST_MEMORY_MB = 256
-BATCH_MEMORY_MB = 1024  # the heartbeat batches (infra/device_plane.py)
+BATCH_MEMORY_MB = 512  # the heartbeat batches (infra/device_plane.py)
 BATCH_SIZE = 10_000
 SHARD_RECORDS_PER_SECOND = 1000
 VERIFY_MEMORY_MB = 1024
@@ -125,14 +125,13 @@ JOB_MEMORY_MB = 256
 STREAM_MEMORY_MB = 512
 JOB_EVERY_MINUTES = {
     "settle": 1,
-    "health": 1,
-    "fleet_stats": 1,
+    "fleet_stats": 5,
     "alerts": 1,
     "pricing": 5,
-    "reputation": 15,
+    "reputation": 60,
 }
-# Errors and throttles per function (14), DLQ depth, API 5xx, two stream consumers' age.
-ALARMS = 2 * 14 + 2 + 2
+# Errors and throttles per function (13), DLQ depth, API 5xx, two stream consumers' age.
+ALARMS = 2 * 13 + 2 + 2
 # Lambda gives a function one full vCPU at 1,769 MB and a share below it.
 FULL_CPU_MB = 1769
 # CloudWatch Logs meters about 26 bytes of metadata per event on top of the message.
@@ -387,8 +386,7 @@ class Schedule:
     heartbeat_seconds: int = integer_default("heartbeat_seconds")
     write_seconds: int = integer_default("heartbeat_write_seconds")
     history_seconds: int = integer_default("heartbeat_history_seconds")
-    liveness_seconds: int = integer_default("liveness_slot_seconds")
-    batch_seconds: int = 15  # the heartbeat stream's batching window
+    batch_seconds: int = 30  # the heartbeat stream's batching window (cdk.json)
     shards: int = 1  # the heartbeat stream's shards (more are added when the fleet needs)
 
 
@@ -457,7 +455,6 @@ def measure(
         heartbeat_seconds=schedule.heartbeat_seconds,
         heartbeat_write_seconds=schedule.write_seconds,
         heartbeat_history_seconds=schedule.history_seconds,
-        liveness_slot_seconds=schedule.liveness_seconds,
         # The tiny test difficulty, so the sample can mine real blocks quickly; the rules'
         # requests are the same at any difficulty.
         rules=BlockRules(difficulty=8, block_pattern="XEN"),
@@ -634,17 +631,23 @@ class _Run:
         for index, (worker_id, owner) in enumerate(self.workers[:count]):
             registered = begin + self.rng.uniform(0, interval)
             events.append((registered, index, "register", worker_id, owner))
-            t = registered + self.rng.uniform(1, interval)
-            while t < end:
+            # The miner heartbeats on a fixed cadence from its start (miner/rig.py: tick),
+            # each up to a second late (its tick) and delayed on the way.
+            beat = 0
+            while (t := registered + beat * interval + self.rng.uniform(0, 1.5)) < end:
                 events.append((t, index, "heartbeat", worker_id, owner))
-                t += interval + self.rng.uniform(-1, 1)
+                beat += 1
             events.append(
                 (START + self.rng.uniform(60, minutes * 60 - 1), index, "block", worker_id, owner)
             )
-        for minute in range(-warmup, minutes + 1):
-            for job, every in JOB_EVERY_MINUTES.items():
-                if minute % every == 0:
-                    events.append((START + minute * 60 + 0.5, -1, f"job:{job}", "", ""))
+        # Jobs keep their cadence from a minute into the warm-up (the rigs are online by
+        # then); one that would not run in the measured minutes runs once at their end.
+        for job, every in JOB_EVERY_MINUTES.items():
+            runs = [begin + 60 + k * every * 60 for k in range((warmup + minutes) // every + 1)]
+            runs = [at for at in runs if at < end]
+            if not any(at >= START for at in runs):
+                runs.append(end - 30)
+            events += [(at, -1, f"job:{job}", "", "") for at in runs]
         events.sort()
         from functions.routing import IngestEvent, route_named
 
@@ -708,7 +711,6 @@ class _Run:
             "settle": self._jobs.settle_handler,
             "pricing": self._jobs.pricing_handler,
             "reputation": self._jobs.reputation_handler,
-            "health": self._jobs.health_handler,
             "fleet_stats": self._jobs.fleet_stats_handler,
         }
         self._jobs.configure(self.jobs)
@@ -1135,12 +1137,6 @@ def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"history point slot ({deployed.history_seconds})",
     )
     parser.add_argument(
-        "--liveness-seconds",
-        type=_positive_int,
-        default=deployed.liveness_seconds,
-        help=f"liveness index slot ({deployed.liveness_seconds})",
-    )
-    parser.add_argument(
         "--batch-seconds",
         type=int,
         choices=range(301),
@@ -1184,7 +1180,6 @@ def run_cost(args: argparse.Namespace) -> int:
         heartbeat_seconds=args.heartbeat_seconds,
         write_seconds=args.write_seconds,
         history_seconds=args.history_seconds,
-        liveness_seconds=args.liveness_seconds,
         batch_seconds=args.batch_seconds,
     )
     assumptions = replace(
@@ -1250,7 +1245,7 @@ def render(measurement: Measurement, lines: list[Line], workers: int) -> str:
     out = [
         f"Monthly AWS cost for {workers:,} workers, heartbeats every "
         f"{schedule.heartbeat_seconds} s (summary {schedule.write_seconds} s, history "
-        f"{schedule.history_seconds} s, liveness {schedule.liveness_seconds} s)",
+        f"{schedule.history_seconds} s)",
         f"List prices: {PRICES.region}, as of {PRICES.as_of}. "
         f"Measured: {measurement.sample_workers} "
         f"rigs x {measurement.minutes} simulated minutes through the real handlers on moto "

@@ -51,14 +51,13 @@ class Settings(BaseSettings):
     jwt_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3600
 
     # Heartbeats: rigs send one every ``heartbeat_seconds``. To keep DynamoDB writes per
-    # heartbeat under one, a worker's summary is written once per ``heartbeat_write_seconds``
-    # slot, a history point once per ``heartbeat_history_seconds`` and the liveness index key
-    # moves once per ``liveness_slot_seconds``; a worker silent ``offline_after_seconds`` is
-    # offline at its next liveness check.
+    # heartbeat well under one, a worker's summary is written once per
+    # ``heartbeat_write_seconds`` slot and a history point once per
+    # ``heartbeat_history_seconds``; a worker silent ``offline_after_seconds`` past its
+    # summary slot is marked offline by the next fleet sweep.
     heartbeat_seconds: Annotated[int, Field(ge=5, le=3600)] = 30
-    heartbeat_write_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    heartbeat_write_seconds: Annotated[int, Field(ge=1, le=3600)] = 600
     heartbeat_history_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
-    liveness_slot_seconds: Annotated[int, Field(ge=1, le=3600)] = 1800
     offline_after_seconds: Annotated[int, Field(ge=10, le=3600)] = 90
     # How long telemetry history is kept (TTL).
     telemetry_retention_days: Annotated[int, Field(ge=1, le=400)] = 30

@@ -76,11 +76,10 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
     "pricing": {"listings": R, "leases": R, "telemetry": W},
     # Reputation: computed from leases, blocks and history, copied onto worker and listing.
     "reputation": {"workers": W, "listings": W, "leases": R, "blocks": R, "telemetry": R},
-    # Health: the liveness index, offline marks.
-    "health": {"workers": W},
-    # Fleet figures: online workers and their listings in, fleet/owner points out, then
-    # the public summary to every WebSocket connection (forgetting closed ones).
-    "fleet_stats": {"workers": R, "listings": R, "telemetry": W, "connections": RD},
+    # The fleet sweep: online workers (the liveness index) and their listings in, silent
+    # workers marked offline, fleet/owner points out, then the public summary to every
+    # WebSocket connection (forgetting closed ones).
+    "fleet_stats": {"workers": W, "listings": R, "telemetry": W, "connections": RD},
     # Alerts: rules, events and cooldowns; worker state and history to evaluate them.
     "alerts": {"alerts": W, "workers": R, "telemetry": R},
     # Live updates ($connect / $disconnect store and forget the connection).

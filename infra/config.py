@@ -53,7 +53,6 @@ class DeployConfig:
     heartbeat_seconds: int
     heartbeat_write_seconds: int
     heartbeat_history_seconds: int
-    liveness_slot_seconds: int
     heartbeat_batch_seconds: int
     heartbeat_shards: int
     domain_name: str | None
@@ -81,7 +80,6 @@ class DeployConfig:
             "heartbeat_seconds": self.heartbeat_seconds,
             "heartbeat_write_seconds": self.heartbeat_write_seconds,
             "heartbeat_history_seconds": self.heartbeat_history_seconds,
-            "liveness_slot_seconds": self.liveness_slot_seconds,
         }
         if self.difficulty is not None:
             values["rules__difficulty"] = self.difficulty
@@ -128,7 +126,7 @@ class DeployConfig:
         difficulty_raw = reader.optional_str("difficulty")
         # The heartbeat stream: Lambda's batching window (at most 300 s) and its shards
         # (one takes 1,000 heartbeats a second: 30,000 rigs at 30 s).
-        batch_seconds = reader.integer("heartbeatBatchSeconds", 15)
+        batch_seconds = reader.integer("heartbeatBatchSeconds", 30)
         if not 0 <= batch_seconds <= 300:
             raise ConfigError(f"{PREFIX}heartbeatBatchSeconds: 0 to 300")
         shards = reader.integer("heartbeatShards", 1)
@@ -149,9 +147,6 @@ class DeployConfig:
             ),
             heartbeat_history_seconds=reader.integer(
                 "heartbeatHistorySeconds", integer_default("heartbeat_history_seconds")
-            ),
-            liveness_slot_seconds=reader.integer(
-                "livenessSlotSeconds", integer_default("liveness_slot_seconds")
             ),
             heartbeat_batch_seconds=batch_seconds,
             heartbeat_shards=shards,

@@ -145,7 +145,8 @@ class DevicePlane(Construct):
             service="ingest",
             description="Heartbeats from the Kinesis stream, in batches; live push",
             settings=device_settings,
-            memory_mb=1024,
+            # Its time is mostly waiting on DynamoDB and WebSocket posts, not CPU.
+            memory_mb=512,
             timeout=Duration.seconds(120),
             # Every heartbeat passes through it: keep its logs to warnings (one metrics
             # line per batch still flows).

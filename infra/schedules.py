@@ -17,6 +17,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
+from functions.logic.fleet_stats import SWEEP_SECONDS
 from infra import access
 from infra.functions import PlatformFunction, Runtime
 from infra.live import Live
@@ -44,16 +45,16 @@ JOBS: tuple[Job, ...] = (
     Job(
         "reputation",
         "functions.handlers.jobs.reputation_handler",
-        15,
+        60,
         "recomputes online workers' reputation",
         timeout_seconds=120,
     ),
-    Job("health", "functions.handlers.jobs.health_handler", 1, "marks silent workers offline"),
     Job(
         "fleet_stats",
         "functions.handlers.jobs.fleet_stats_handler",
-        1,
-        "writes the fleet figures and broadcasts the public summary",
+        SWEEP_SECONDS // 60,
+        "marks silent workers offline, writes the fleet figures, broadcasts the public summary",
+        timeout_seconds=120,
     ),
     Job(
         "alerts",

@@ -176,7 +176,10 @@ class Rig:
                 log.info("lease %s ran its time", self.lease.lease_id)
                 self._finish_lease("lease time is up")
         if now >= self._next_heartbeat:
-            self._next_heartbeat = now + self.heartbeat_seconds
+            # A fixed cadence (not "30 s after the last one", which drifts by the tick's
+            # lag every time): the platform writes a rig's first heartbeat of each slot.
+            following = self._next_heartbeat + self.heartbeat_seconds
+            self._next_heartbeat = following if following > now else now + self.heartbeat_seconds
             self._send_heartbeat(now)
         if self.network is not None and now >= self._next_network_poll:
             self._next_network_poll = now + self.settings.network_poll_seconds

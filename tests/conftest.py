@@ -66,7 +66,6 @@ def settings():  # type: ignore[no-untyped-def]
         rules=BlockRules(difficulty=8, block_pattern="XEN"),
         heartbeat_write_seconds=60,
         heartbeat_history_seconds=300,
-        liveness_slot_seconds=300,
     )
 
 

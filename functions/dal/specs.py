@@ -136,11 +136,10 @@ WORKERS = TableSpec(
     partition_key=KeyAttr("worker_id"),
     indexes=(
         IndexSpec("by_owner", KeyAttr("owner"), KeyAttr("worker_id"), Projection.KEYS_ONLY),
-        # Present only while a worker is online; ``check_at`` is when health should look
-        # at it next, bumped at a bounded rate rather than on every heartbeat.
-        IndexSpec(
-            "by_liveness", KeyAttr("live_shard"), KeyAttr("check_at", N), Projection.KEYS_ONLY
-        ),
+        # Present only while a worker is online (``live_shard`` is set): the fleet sweep
+        # reads it. Its keys never move while a worker stays online, so heartbeats never
+        # write to it.
+        IndexSpec("by_liveness", KeyAttr("live_shard"), KeyAttr("worker_id"), Projection.KEYS_ONLY),
     ),
     stream=StreamView.NEW_AND_OLD_IMAGES,
     description="Enrolled rigs: identity, owner, inventory, live summary.",

@@ -77,7 +77,6 @@ class WorkerRepository:
         total_memory_gb: int,
         state: WorkerState,
         now: int,
-        check_at: int,
     ) -> Worker:
         """The rig's ``register``: inventory replaced, online again."""
         gpu_model = gpus[0].name if gpus else None
@@ -87,7 +86,6 @@ class WorkerRepository:
             gpu_model=gpu_model,
             total_memory_gb=total_memory_gb,
             state=state,
-            check_at=check_at,
             **self._online_fields(now),
         )
         return self._update(worker_id, update)
@@ -103,9 +101,8 @@ class WorkerRepository:
         uptime_sec: int,
         telemetry: list[GpuTelemetry] | None,
         now: int,
-        check_at: int | None = None,
     ) -> Worker:
-        """One write per heartbeat; ``check_at`` (the liveness index key) only when given."""
+        """A heartbeat's summary: one write, which never touches an index."""
         update = Update().set(
             hashrate=hashrate,
             active_gpus=active_gpus,
@@ -116,8 +113,6 @@ class WorkerRepository:
         )
         if telemetry is not None:
             update.set(telemetry=[t.model_dump(mode="json") for t in telemetry])
-        if check_at is not None:
-            update.set(check_at=check_at)
         return self._update(worker_id, update)
 
     def set_state(
@@ -144,18 +139,6 @@ class WorkerRepository:
             on_failure=lambda: Conflict(f"worker {worker_id} cannot move to {state}"),
         )
 
-    def due_for_liveness_check(self, now: int, *, limit: int) -> list[str]:
-        """Ids of online workers whose ``check_at`` has passed (health job)."""
-        keys, _ = query_page(
-            self._tables,
-            WORKERS,
-            index="by_liveness",
-            key_condition="live_shard = :shard AND check_at <= :now",
-            values={"shard": LIVE_SHARD, "now": now},
-            limit=limit,
-        )
-        return [k["worker_id"] for k in keys]
-
     def online_ids(self, *, limit: int, cursor: str | None = None) -> Page[str]:
         """Ids of every online worker, a page at a time (jobs that visit the live fleet)."""
         keys, next_cursor = query_page(
@@ -169,13 +152,10 @@ class WorkerRepository:
         )
         return Page([k["worker_id"] for k in keys], next_cursor)
 
-    def postpone_check(self, worker_id: str, check_at: int) -> None:
-        self._update(worker_id, Update().set(check_at=check_at))
-
     def mark_offline(self, worker_id: str, *, silent_since: int, now: int) -> bool:
         """Offline only if still silent since ``silent_since``; False if it spoke meanwhile."""
         update = Update().set(online=False, state=WorkerState.OFFLINE, offline_at=now)
-        update.remove("live_shard", "check_at")
+        update.remove("live_shard")
         try:
             self._update(
                 worker_id,
@@ -194,12 +174,13 @@ class WorkerRepository:
 
     def revoke(self, worker_id: str, *, now: int) -> Worker:
         update = Update().set(revoked_at=now, online=False, state=WorkerState.OFFLINE)
-        update.remove("live_shard", "check_at")
+        update.remove("live_shard")
         return self._update(worker_id, update)
 
     @staticmethod
     def _online_fields(now: int) -> dict[str, Any]:
-        """A rig that speaks is online and in the liveness index."""
+        """A rig that speaks is online and in the liveness index (a key that, once set,
+        keeps its value: rewriting it costs no index write)."""
         return {"online": True, "last_seen": now, "live_shard": LIVE_SHARD}
 
     def _update(

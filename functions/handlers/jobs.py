@@ -1,5 +1,5 @@
-"""The scheduled jobs' Lambdas (EventBridge schedules): settlement, prices, reputation, health,
-fleet figures.
+"""The scheduled jobs' Lambdas (EventBridge schedules): settlement, prices, reputation, the
+fleet sweep (silent workers offline, fleet figures).
 
 One entry point per job, so each Lambda gets only its own schedule and permissions. A job
 that fails raises: the schedule runs it again next time, and every job is idempotent.
@@ -73,18 +73,16 @@ def reputation_handler(event: dict[str, Any], context: object) -> dict[str, Any]
 
 @metrics.log_metrics
 @logger.inject_lambda_context
-def health_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    run = _default_jobs().check_health(scheduled_time(event, logger))
-    _count("WorkersMarkedOffline", run.marked_offline)
-    logger.info("health sweep", extra={"checked": run.checked, "offline": run.marked_offline})
-    return {"checked": run.checked, "marked_offline": run.marked_offline}
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context
 def fleet_stats_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     totals = _default_jobs().aggregate_fleet(scheduled_time(event, logger))
     values = totals.fleet_values()
     _count("FleetOnlineWorkers", int(values.get("online_workers", 0)))
+    _count("WorkersMarkedOffline", totals.marked_offline)
+    logger.info("fleet sweep", extra={"checked": totals.checked, "offline": totals.marked_offline})
     live.broadcast_fleet(_default_jobs().settings, values, totals.ts)
-    return {"ts": totals.ts, "online_workers": values.get("online_workers", 0)}
+    return {
+        "ts": totals.ts,
+        "online_workers": values.get("online_workers", 0),
+        "checked": totals.checked,
+        "marked_offline": totals.marked_offline,
+    }

@@ -2,8 +2,8 @@
 
 Today: moto's DynamoDB (tables from the dal specs), a local CA and MQTT broker with mutual
 TLS and per-rig ACLs (mosquitto, or the embedded amqtt broker), the rule bridge feeding the
-ingest handler, the HTTP API on uvicorn, and the scheduled jobs (settlement, health, price
-index, reputation, fleet figures, alerts) on short local intervals. It writes
+ingest handler, the HTTP API on uvicorn, and the scheduled jobs (settlement, price index,
+reputation, the fleet sweep, alerts) on short local intervals. It writes
 ``.xenblocks/local.json`` describing all of it. The WebSocket hub, dashboard and CPU miners
 join as their issues land.
 """
@@ -103,7 +103,6 @@ def local_settings(options: LocalOptions, dynamodb_endpoint: str) -> Settings:
         heartbeat_seconds=5,
         heartbeat_write_seconds=5,
         heartbeat_history_seconds=60,
-        liveness_slot_seconds=60,
         live_coalesce_seconds=options.live_coalesce_seconds,
         # The dashboard is served at the API's origin: sign-in messages name that host,
         # so a browser wallet sees the page it is on.
@@ -327,8 +326,7 @@ def _device_plane(options: LocalOptions, settings: Settings, tables: Tables) -> 
 # Local intervals are shorter than the deployed schedules so a demo moves along.
 LOCAL_SCHEDULES = {
     "settle": 15,
-    "health": 15,
-    "fleet_stats": 60,
+    "fleet_stats": 15,
     "prices": 60,
     "reputation": 60,
     "alerts": 60,
@@ -351,7 +349,6 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _L
 
     runs = {
         "settle": jobs.settle,
-        "health": jobs.check_health,
         "fleet_stats": fleet_stats,
         "prices": jobs.refresh_prices,
         "reputation": jobs.refresh_reputation,

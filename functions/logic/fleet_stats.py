@@ -1,10 +1,15 @@
-"""Fleet figures: the per-minute aggregation job and the totals the dashboards read.
+"""The fleet sweep (the ``fleet_stats`` job) and the totals the dashboards read.
 
-``aggregate_fleet`` runs on a schedule (about once a minute). It pages through the online
-workers (the sparse ``by_liveness`` index, KEYS_ONLY, then BatchGetItem; never a full read
-of the table) and writes one telemetry point per minute slot to the ``fleet`` series and
-one to each owner's ``owner#<address>`` series. A point's key is (series, slot), so a run
-retried in the same minute overwrites its own points instead of adding to them.
+``aggregate_fleet`` runs on a schedule (once per summary slot: the figures it reads only
+move that often). It pages through the online workers (the sparse ``by_liveness`` index,
+KEYS_ONLY, then BatchGetItem; never a full read of the table), marks the ones silent for
+longer than the allowance offline (conditionally: one that spoke meanwhile stays online),
+and writes one telemetry point to the ``fleet`` series and one to each owner's
+``owner#<address>`` series. A point's key is (series, minute slot), so a run retried in
+the same minute overwrites its own points instead of adding to them.
+
+Reading every online worker each run is what makes offline detection cost nothing per
+heartbeat: the liveness index's keys never move while a worker stays online.
 
 The other functions derive what the monitoring and overview API shows from repositories:
 whether a worker is live, an owner's totals, verified blocks over a window, and history
@@ -37,6 +42,8 @@ from functions.settings import Settings
 T = TypeVar("T")
 
 SLOT_SECONDS = 60
+# How often the deployed sweep runs (infra/schedules.py schedules it from this).
+SWEEP_SECONDS = 300
 DAY_SECONDS = 86_400
 # Keys read per Query of the liveness index (KEYS_ONLY items are tiny).
 _LIVENESS_PAGE = 500
@@ -59,7 +66,7 @@ _READ_PAGE = 200
 
 def is_live(worker: Worker, *, now: int, offline_after: int) -> bool:
     """Online and heard from recently: a rig silent for ``offline_after`` seconds counts as
-    offline even before the health job has marked it so."""
+    offline even before the fleet sweep has marked it so."""
     return (
         worker.online
         and not worker.revoked
@@ -110,6 +117,8 @@ class FleetTotals:
     """What one aggregation run counted, for its minute slot ``ts``."""
 
     ts: int
+    checked: int = 0  # online workers read
+    marked_offline: int = 0  # of them, silent for longer than the allowance
     fleet: Tally = field(default_factory=Tally)
     models: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     owners: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
@@ -142,15 +151,15 @@ class _OnlineFleet:
     """The job's reads: every online worker, a page at a time, and which listings are leased."""
 
     def __init__(self, tables: Tables) -> None:
-        self._workers = WorkerRepository(tables)
+        self.workers = WorkerRepository(tables)
         self._listings = ListingRepository(tables)
 
     def pages(self) -> Iterable[list[Worker]]:
         cursor: str | None = None
         while True:
-            page = self._workers.online_ids(limit=_LIVENESS_PAGE, cursor=cursor)
+            page = self.workers.online_ids(limit=_LIVENESS_PAGE, cursor=cursor)
             if page.items:
-                yield self._workers.get_many(page.items)
+                yield self.workers.get_many(page.items)
             cursor = page.cursor
             if cursor is None:
                 return
@@ -162,12 +171,25 @@ class _OnlineFleet:
 
 
 def aggregate_fleet(tables: Tables, settings: Settings, now: int) -> FleetTotals:
-    """Count the online fleet and write this minute's ``fleet`` point, and ``owner#``
-    points once per summary slot."""
+    """Mark silent workers offline, count the rest and write this minute's ``fleet`` point
+    and each owner's ``owner#`` point."""
     totals = FleetTotals(ts=now - now % SLOT_SECONDS)
+    allowance = silence_allowance(settings)
     reader = _OnlineFleet(tables)
     for page in reader.pages():
-        live = [w for w in page if is_live(w, now=now, offline_after=silence_allowance(settings))]
+        totals.checked += len(page)
+        live: list[Worker] = []
+        for worker in page:
+            if is_live(worker, now=now, offline_after=allowance):
+                live.append(worker)
+            elif (
+                worker.online
+                and not worker.revoked
+                and reader.workers.mark_offline(
+                    worker.worker_id, silent_since=now - allowance, now=now
+                )
+            ):
+                totals.marked_offline += 1
         leased = reader.leased_listings(live)
         for worker in live:
             is_leased = worker.listing_id in leased
@@ -181,9 +203,9 @@ def aggregate_fleet(tables: Tables, settings: Settings, now: int) -> FleetTotals
         )
     ]
     # An owner's figures only move when its workers' summaries are written, so its series
-    # gets a point per summary slot (rounded up to whole minutes), not every minute.
-    owner_slot = SLOT_SECONDS * max(1, -(-settings.heartbeat_write_seconds // SLOT_SECONDS))
-    if totals.ts % owner_slot == 0:
+    # gets a point from one run per summary slot (rounded up to whole sweeps), not each.
+    sweeps = -(-settings.heartbeat_write_seconds // SWEEP_SECONDS)
+    if totals.ts % (SWEEP_SECONDS * max(1, sweeps)) < SWEEP_SECONDS:
         points += [
             TelemetryPoint(
                 series=owner_series(owner),

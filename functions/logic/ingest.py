@@ -76,6 +76,9 @@ ALLOWED_FROM: dict[WorkerState, frozenset[WorkerState]] = {
 }
 _LEASE_STATES = frozenset({WorkerState.LEASED, WorkerState.MINING, WorkerState.COMPLETED})
 
+# Workers whose last summary write a process remembers (about 100 bytes each).
+_REMEMBERED_WORKERS = 200_000
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -104,6 +107,9 @@ class IngestService:
         self._telemetry = telemetry
         self._commands = commands
         self.schedule = schedule_for(settings)
+        # When this process last wrote each worker's summary (a warm Lambda keeps it; the
+        # heartbeat stream sends a worker's records to the same shard, so the same one).
+        self._written: dict[str, int] = {}
 
     def accept(self, worker_id: str, message: UplinkMessage, received_at: int) -> Outcome:
         """Handle one parsed message from ``worker_id`` (the topic's, never the payload's)."""
@@ -137,8 +143,8 @@ class IngestService:
             total_memory_gb=message.total_memory_gb,
             state=WorkerState.LEASED if lease else WorkerState.AVAILABLE,
             now=now,
-            check_at=self.schedule.check_at(worker_id, now),
         )
+        self.remember_write(worker_id, now)
         difficulty = self._settings.rules.difficulty
         self._commands.task(worker_id, RegisterAck(accepted=True, difficulty=difficulty))
         if lease is not None:
@@ -148,27 +154,52 @@ class IngestService:
 
     # -- heartbeat ------------------------------------------------------------------
 
-    def heartbeat(self, worker_id: str, message: Heartbeat, now: int) -> Outcome:
+    def summary_due(self, worker_id: str, now: int) -> bool:
+        """Whether this heartbeat's summary is written: the first of its slot (decided from
+        the time alone, which spreads a fleet's writes), or a catch-up when this process
+        wrote the worker more than a slot and a heartbeat ago (a drifting rig missed its
+        slot's first ``heartbeat_seconds``), or when it has no record of the worker (a cold
+        start): so a speaking rig is never silent in DynamoDB for longer than the
+        schedule's ``silence_allowance`` allows for."""
         schedule = self.schedule
-        if not schedule.writes_summary(worker_id, now):
+        if schedule.writes_summary(worker_id, now):
+            return True
+        last = self._written.get(worker_id)
+        return last is None or now - last >= schedule.summary_seconds + schedule.heartbeat_seconds
+
+    def remember_write(self, worker_id: str, now: int) -> None:
+        if len(self._written) >= _REMEMBERED_WORKERS and worker_id not in self._written:
+            self._written.clear()  # a bounded memory: forgetting costs one write per worker
+        self._written[worker_id] = now
+
+    def heartbeat(self, worker_id: str, message: Heartbeat, now: int) -> Outcome:
+        history = self.schedule.writes_history(worker_id, now)
+        # A history point is only written for a worker proven enrolled, by a summary write
+        # now or earlier in this process (one this process never wrote is always due).
+        summary = self.summary_due(worker_id, now)
+        if not summary and not history:
             return Outcome(True, "sampled_out", "heartbeat")
-        try:
-            self._workers.record_heartbeat(
-                worker_id,
-                hashrate=message.hashrate,
-                active_gpus=message.active_gpus,
-                accepted_blocks=message.accepted_blocks,
-                difficulty=message.difficulty,
-                uptime_sec=message.uptime_sec,
-                telemetry=list(message.gpus) if message.gpus is not None else None,
-                now=now,
-                check_at=schedule.check_at(worker_id, now),
-            )
-        except NotFound:
-            return Outcome(False, "unknown_worker", "heartbeat")
-        if schedule.writes_history(worker_id, now):
+        if summary:
+            try:
+                self._record(worker_id, message, now)
+            except NotFound:
+                return Outcome(False, "unknown_worker", "heartbeat")
+        if history:
             self._telemetry.put(self._history_point(worker_id, message, now))
         return Outcome(True, "ok", "heartbeat")
+
+    def _record(self, worker_id: str, message: Heartbeat, now: int) -> None:
+        self._workers.record_heartbeat(
+            worker_id,
+            hashrate=message.hashrate,
+            active_gpus=message.active_gpus,
+            accepted_blocks=message.accepted_blocks,
+            difficulty=message.difficulty,
+            uptime_sec=message.uptime_sec,
+            telemetry=list(message.gpus) if message.gpus is not None else None,
+            now=now,
+        )
+        self.remember_write(worker_id, now)
 
     def _history_point(self, worker_id: str, message: Heartbeat, now: int) -> TelemetryPoint:
         values: dict[str, float] = {

@@ -12,8 +12,6 @@ from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.fleet_stats import FleetTotals, aggregate_fleet
-from functions.logic.health import HealthRun, HealthService
-from functions.logic.heartbeat_schedule import schedule_for
 from functions.logic.pricing import PriceIndex, PriceIndexService
 from functions.logic.reputation import ReputationService
 from functions.logic.settlement import SettlementRun, SettlementService
@@ -54,10 +52,6 @@ class Jobs:
             history_seconds=self.settings.heartbeat_history_seconds,
         )
 
-    @property
-    def health(self) -> HealthService:
-        return HealthService(WorkerRepository(self.tables), schedule_for(self.settings))
-
     def settle(self, now: int) -> SettlementRun:
         return self.settlement.settle_due(now)
 
@@ -66,9 +60,6 @@ class Jobs:
 
     def refresh_reputation(self, now: int) -> int:
         return self.reputation.refresh_online(now)
-
-    def check_health(self, now: int) -> HealthRun:
-        return self.health.sweep(now)
 
     def aggregate_fleet(self, now: int) -> FleetTotals:
         return aggregate_fleet(self.tables, self.settings, now)

@@ -67,7 +67,7 @@ def test_admin_addresses_as_a_json_list() -> None:
         ({"alarmEmail": "nobody"}, "alarmEmail"),
         ({"heartbeatBatchSeconds": 301}, "heartbeatBatchSeconds"),
         ({"heartbeatShards": 0}, "heartbeatShards"),
-        ({"livenessSlotSeconds": 7200}, "liveness_slot_seconds"),
+        ({"heartbeatWriteSeconds": 7200}, "heartbeat_write_seconds"),
     ],
 )
 def test_bad_values_name_their_key(values: dict[str, Any], names: str) -> None:

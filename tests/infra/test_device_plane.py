@@ -107,7 +107,7 @@ def test_the_batch_function_reads_the_stream_with_partial_failures(assembly: Ass
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [_stream(assembly), "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == 10_000
-    assert mapping["MaximumBatchingWindowInSeconds"] == 15
+    assert mapping["MaximumBatchingWindowInSeconds"] == 30
     assert mapping["StartingPosition"] == "LATEST"
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
         "Fn::GetAtt": [_dead_letter_queue(assembly), "Arn"]

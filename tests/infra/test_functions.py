@@ -35,7 +35,6 @@ def test_the_expected_handlers(assembly: Assembly) -> None:
             "functions.handlers.jobs.settle_handler",
             "functions.handlers.jobs.pricing_handler",
             "functions.handlers.jobs.reputation_handler",
-            "functions.handlers.jobs.health_handler",
             "functions.handlers.jobs.fleet_stats_handler",
             "functions.handlers.alerts.handler",
             "functions.handlers.live.connect_handler",
@@ -94,21 +93,24 @@ def test_environment_is_settings_fields_and_powertools(assembly: Assembly) -> No
 
 
 def test_heartbeat_schedule_is_the_deployments(assembly: Assembly) -> None:
-    # The health job checks liveness by the same schedule ingest writes by.
+    # The fleet sweep (and the API, alerts) judge silence by the schedule ingest writes by.
     ingest = [
         *assembly.functions_by_handler(INGEST_HANDLER),
         assembly.function_by_handler(BATCH_HANDLER),
     ]
-    health = assembly.function_by_handler("functions.handlers.jobs.health_handler")
+    readers = [
+        assembly.function_by_handler("functions.handlers.jobs.fleet_stats_handler"),
+        assembly.function_by_handler("functions.handlers.alerts.handler"),
+        assembly.function_by_handler(API_HANDLER),
+    ]
     keys = (
         "XENBLOCKS_HEARTBEAT_SECONDS",
         "XENBLOCKS_HEARTBEAT_WRITE_SECONDS",
         "XENBLOCKS_HEARTBEAT_HISTORY_SECONDS",
-        "XENBLOCKS_LIVENESS_SLOT_SECONDS",
     )
-    for function_id in [*ingest, health]:
+    for function_id in [*ingest, *readers]:
         env = assembly.env(function_id)
-        assert [env[k] for k in keys] == ["30", "300", "900", "1800"]
+        assert [env[k] for k in keys] == ["30", "600", "900"]
 
 
 def test_the_cost_model_prices_the_deployed_schedules() -> None:
@@ -134,8 +136,12 @@ def test_job_runs_on_its_schedule(assembly: Assembly, job: object) -> None:
         if any(t["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]} for t in r["Properties"]["Targets"])
     ]
     assert len(rules) == 1
-    unit = "minute" if job.every_minutes == 1 else "minutes"
-    assert rules[0]["ScheduleExpression"] == f"rate({job.every_minutes} {unit})"
+    if job.every_minutes % 60 == 0:
+        count, unit = job.every_minutes // 60, "hour"
+    else:
+        count, unit = job.every_minutes, "minute"
+    plural = "" if count == 1 else "s"
+    assert rules[0]["ScheduleExpression"] == f"rate({count} {unit}{plural})"
     assert rules[0]["State"] == "ENABLED"
 
 

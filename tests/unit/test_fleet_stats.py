@@ -42,7 +42,6 @@ def bring_online(
         total_memory_gb=24 * gpus,
         state=WorkerState.AVAILABLE,
         now=now,
-        check_at=now + 300,
     )
     return repo.record_heartbeat(
         worker_id,
@@ -200,10 +199,12 @@ def test_counting_blocks_stops_at_the_window_and_at_the_bound(tables):
 
 
 def test_owner_points_come_once_per_summary_slot(tables, settings):
-    slow = settings.model_copy(update={"heartbeat_write_seconds": 300})
-    online_worker(tables, hashrate=1000.0)
-    five = NOW - NOW % 300
-    for minute in range(10):
-        aggregate_fleet(tables, slow, five + 60 * minute + 1)
-    assert len(points(tables, FLEET_SERIES)) == 10
-    assert [p.ts for p in points(tables, owner_series(PROVIDER))] == [five, five + 300]
+    slow = settings.model_copy(update={"heartbeat_write_seconds": 600})
+    worker = online_worker(tables, hashrate=1000.0)
+    ten = NOW - NOW % 600
+    for sweep in range(4):  # the deployed cadence: a sweep every 5 minutes
+        at = ten + fleet_stats.SWEEP_SECONDS * sweep + 1
+        bring_online(tables, worker.worker_id, now=at - 30)
+        aggregate_fleet(tables, slow, at)
+    assert len(points(tables, FLEET_SERIES)) == 4
+    assert [p.ts for p in points(tables, owner_series(PROVIDER))] == [ten, ten + 600]

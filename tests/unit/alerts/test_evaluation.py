@@ -8,7 +8,7 @@ from functions.models.alerts import AlertKind, DeliveryStatus
 from tests.factories import NOW, PROVIDER, address
 
 # Test settings: offline after 90 s of silence plus a 60 s heartbeat write slot.
-ALLOWANCE = 150
+ALLOWANCE = 180
 
 
 def fired(job, rule, now=NOW):

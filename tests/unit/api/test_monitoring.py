@@ -42,7 +42,6 @@ def bring_online(
         total_memory_gb=24,
         state=WorkerState.AVAILABLE,
         now=now,
-        check_at=now + 300,
     )
     telemetry = [GpuTelemetry(index=0, hashrate=hashrate, temperature_c=61.0)]
     return repo.record_heartbeat(

@@ -36,7 +36,6 @@ def bring_online(tables: Any, worker_id: str, *, gpu: str, hashrate: float) -> N
         total_memory_gb=24,
         state=WorkerState.AVAILABLE,
         now=NOW,
-        check_at=NOW + 300,
     )
     repo.record_heartbeat(
         worker_id,

@@ -30,7 +30,6 @@ def heartbeat(tables, worker_id: str, *, now: int = NOW - 20) -> None:
         total_memory_gb=24,
         state=WorkerState.AVAILABLE,
         now=now,
-        check_at=now + 300,
     )
     repo.record_heartbeat(
         worker_id,

@@ -44,7 +44,6 @@ def test_registration_and_heartbeat_update_the_summary(tables, workers):
         total_memory_gb=80,
         state=WorkerState.AVAILABLE,
         now=NOW,
-        check_at=NOW + 90,
     )
     assert (registered.gpu_model, registered.online, registered.state) == (
         "NVIDIA H100",
@@ -99,21 +98,18 @@ def test_state_transitions_can_be_guarded(tables, workers):
     assert workers.require(worker.worker_id).state is WorkerState.LEASED
 
 
-def test_health_marks_silent_workers_offline_but_not_talking_ones(tables, workers):
+def test_silent_workers_go_offline_but_not_talking_ones(tables, workers):
     quiet, chatty = enrolled_worker(tables), enrolled_worker(tables)
     for w in (quiet, chatty):
-        _heartbeat(workers, w.worker_id, NOW, check_at=NOW + 90)
-    assert workers.due_for_liveness_check(NOW + 89, limit=10) == []
-    _heartbeat(workers, chatty.worker_id, NOW + 80)  # spoke, check_at not bumped yet
-    due = workers.due_for_liveness_check(NOW + 90, limit=10)
-    assert sorted(due) == sorted([quiet.worker_id, chatty.worker_id])
+        _heartbeat(workers, w.worker_id, NOW)
+    assert sorted(workers.online_ids(limit=10).items) == sorted([quiet.worker_id, chatty.worker_id])
+    _heartbeat(workers, chatty.worker_id, NOW + 80)  # spoke after the sweep read it
 
-    cutoff = NOW + 90 - 90
-    assert workers.mark_offline(quiet.worker_id, silent_since=cutoff + 1, now=NOW + 90)
-    assert not workers.mark_offline(chatty.worker_id, silent_since=cutoff + 1, now=NOW + 90)
-    workers.postpone_check(chatty.worker_id, NOW + 170)
+    cutoff = NOW + 1
+    assert workers.mark_offline(quiet.worker_id, silent_since=cutoff, now=NOW + 90)
+    assert not workers.mark_offline(chatty.worker_id, silent_since=cutoff, now=NOW + 90)
 
-    assert workers.due_for_liveness_check(NOW + 100, limit=10) == []
+    assert workers.online_ids(limit=10).items == [chatty.worker_id]
     offline = workers.require(quiet.worker_id)
     assert (offline.online, offline.state) == (False, WorkerState.OFFLINE)
     assert workers.require(chatty.worker_id).online

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -159,11 +160,52 @@ def test_heartbeat_updates_the_summary_and_once_per_slot_a_history_point(tables,
 
 def test_heartbeats_between_slots_write_nothing(tables, service):
     worker = enrolled_worker(tables)
+    written = _written_slot_time(service, worker.worker_id, history=False)
+    process(event("heartbeat", worker.worker_id, heartbeat_payload("x"), written), service)
+    schedule = service.schedule
+    now = next(
+        t
+        for t in range(written + 30, written + 120)
+        if not schedule.writes_summary(worker.worker_id, t)
+    )
+    outcome = process(event("heartbeat", worker.worker_id, heartbeat_payload("x"), now), service)
+    assert outcome.reason == "sampled_out"
+    assert WorkerRepository(tables).require(worker.worker_id).last_seen == written
+
+
+def test_a_cold_process_writes_a_workers_first_heartbeat(tables, service):
+    worker = enrolled_worker(tables)
     schedule = service.schedule
     now = next(t for t in range(NOW, NOW + 600) if not schedule.writes_summary(worker.worker_id, t))
     outcome = process(event("heartbeat", worker.worker_id, heartbeat_payload("x"), now), service)
-    assert outcome.reason == "sampled_out"
-    assert WorkerRepository(tables).require(worker.worker_id).last_seen is None
+    assert outcome.reason == "ok"
+    assert WorkerRepository(tables).require(worker.worker_id).last_seen == now
+
+
+def _jittery_heartbeats(seed: str, hours: int = 6) -> list[int]:
+    rng = random.Random(seed)
+    t, times = NOW + rng.uniform(0, 30), []
+    while t < NOW + hours * 3600:
+        times.append(int(t))
+        t += 30 + rng.uniform(-3, 3)  # a drifting timer, a delayed message
+    return times
+
+
+def test_a_speaking_rig_never_looks_silent_and_costs_about_one_write_a_slot(service):
+    schedule = service.schedule
+    writes = heartbeats = 0
+    for n in range(30):
+        worker_id = f"rig-{n}"
+        written: int | None = None
+        for now in _jittery_heartbeats(worker_id):
+            heartbeats += 1
+            assert written is None or now - written <= schedule.silence_allowance
+            if service.summary_due(worker_id, now):
+                writes += 1
+                service.remember_write(worker_id, now)
+                written = now
+    # One per 60 s slot is 0.5 of the 30 s heartbeats; catch-ups add a little.
+    assert 0.45 < writes / heartbeats < 0.6
 
 
 def test_heartbeat_of_an_unknown_worker_is_rejected(tables, service):

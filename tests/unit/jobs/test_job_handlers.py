@@ -16,7 +16,6 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.handlers import jobs as handlers
 from functions.local.lambda_context import LocalLambdaContext
-from functions.logic.heartbeat_schedule import schedule_for
 from functions.logic.jobs import Jobs
 from functions.logic.pricing import PRICE_INDEX_SERIES
 from functions.models.market import LeaseStatus
@@ -89,7 +88,6 @@ def go_online(tables, settings: Settings, worker_id: str) -> None:
         total_memory_gb=24,
         state=WorkerState.AVAILABLE,
         now=NOW,
-        check_at=schedule_for(settings).check_at(worker_id, NOW),
     )
 
 
@@ -152,15 +150,36 @@ def test_reputation_handler_refreshes_the_online_workers(configured, settings, t
     assert emitted(capsys.readouterr().out) == {"ReputationsRefreshed": 1}
 
 
-def test_health_handler_marks_silent_workers_offline(configured, settings, tables, capsys):
+def test_fleet_sweep_marks_silent_workers_offline_and_counts_the_rest(
+    configured, settings, tables, capsys
+):
     silent = enrolled_worker(tables)
     go_online(tables, settings, silent.worker_id)  # at NOW, 40 minutes before the run
+    speaking = enrolled_worker(tables)
+    go_online(tables, settings, speaking.worker_id)
+    WorkerRepository(tables).record_heartbeat(
+        speaking.worker_id,
+        hashrate=500.0,
+        active_gpus=1,
+        accepted_blocks=0,
+        difficulty=8,
+        uptime_sec=60,
+        telemetry=None,
+        now=SCHEDULED_AT - 30,
+    )
 
-    result = handlers.health_handler(scheduled_event(), context("health"))
+    result = handlers.fleet_stats_handler(scheduled_event(), context("fleet_stats"))
 
-    assert result == {"checked": 1, "marked_offline": 1}
-    assert not WorkerRepository(tables).require(silent.worker_id).online
-    assert emitted(capsys.readouterr().out) == {"WorkersMarkedOffline": 1}
+    assert result == {
+        "ts": SCHEDULED_AT - SCHEDULED_AT % 60,
+        "online_workers": 1.0,
+        "checked": 2,
+        "marked_offline": 1,
+    }
+    workers = WorkerRepository(tables)
+    assert not workers.require(silent.worker_id).online
+    assert workers.require(speaking.worker_id).online
+    assert emitted(capsys.readouterr().out) == {"FleetOnlineWorkers": 1, "WorkersMarkedOffline": 1}
 
 
 @pytest.mark.parametrize("when", [None, "not a time"], ids=["no-time", "unreadable-time"])

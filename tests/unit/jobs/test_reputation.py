@@ -107,7 +107,6 @@ def go_online(tables: Tables, worker_id: str, *, now: int = NOW) -> Worker:
         total_memory_gb=24,
         state=WorkerState.AVAILABLE,
         now=now,
-        check_at=now + 390,
     )
 
 

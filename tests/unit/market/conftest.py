@@ -49,7 +49,6 @@ def online_worker(tables, *, owner=PROVIDER, gpu="RTX 4090", hashrate=1000.0, no
         total_memory_gb=24,
         state=WorkerState.AVAILABLE,
         now=now,
-        check_at=now + 390,
     )
     return workers.record_heartbeat(
         worker.worker_id,

@@ -370,6 +370,29 @@ def test_heartbeats_go_through_the_enrolled_topic_at_qos_0(parts):
     assert len([t for t, _, _ in connection.published if t == HEARTBEAT_TOPIC]) == 2
 
 
+def test_heartbeats_keep_a_fixed_cadence_whatever_the_ticks_lag(parts):
+    rig, connection, _, clock = parts
+    _task(rig, RegisterAck(accepted=True, difficulty=100))
+    start = clock.now
+    rig.tick()
+    sent = [clock.now]
+    for _ in range(40):  # ticks come about a second apart, each a little late
+        clock.now += 0.9
+        rig.tick()
+        beats = [t for t, _, _ in connection.published if t == HEARTBEAT_TOPIC]
+        if len(beats) > len(sent):
+            sent.append(clock.now)
+    for _ in range(400):
+        clock.now += 0.9
+        rig.tick()
+    beats = [t for t, _, _ in connection.published if t == HEARTBEAT_TOPIC]
+    # 400 more ticks of 0.9 s: the beats stay on the 30 s grid (no drift of a tick a beat).
+    elapsed = clock.now - start
+    assert len(beats) == int(elapsed // 30) + 1
+    assert len(sent) == 2
+    assert sent[1] - start < 31
+
+
 def test_a_failing_device_puts_the_rig_in_error(parts):
     rig, connection, _, _ = parts
     _task(rig, RegisterAck(accepted=True))
