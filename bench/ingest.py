@@ -6,8 +6,8 @@ Each simulated rig heartbeats every ``--interval`` seconds (with a little jitter
 ``--minutes`` of simulated time; every heartbeat goes through the real handler path
 (``functions.handlers.ingest.process``: event parse, payload validation, logic, DynamoDB).
 Write units are counted from the requests the handler makes, as DynamoDB bills them
-on-demand: one unit per started KiB of each item written, plus two units (a delete and a
-put) on the liveness index whenever a worker's ``check_at`` key changes. moto's latency is
+on-demand: one unit per started KiB of each item written, plus one unit on the liveness
+index whenever a worker enters it (its key never moves while the worker speaks). moto's latency is
 not DynamoDB's, so the heartbeats/s figure is the handler's CPU cost plus moto's.
 """
 
@@ -56,7 +56,7 @@ class WriteMeter:
         self.requests: Counter[str] = Counter()
         self.units = 0
         self.index_units = 0
-        self._check_at: dict[str, Any] = {}
+        self._live: set[str] = set()
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("after-call.dynamodb", self._after_call)
@@ -70,10 +70,9 @@ class WriteMeter:
             attributes = parsed.get("Attributes", {})
             self.units += item_units(attributes)
             worker_id = attributes.get("worker_id", {}).get("S")
-            check_at = attributes.get("check_at")
-            if worker_id and check_at != self._check_at.get(worker_id):
-                self.index_units += 2 if worker_id in self._check_at else 1
-                self._check_at[worker_id] = check_at
+            if worker_id and "live_shard" in attributes and worker_id not in self._live:
+                self.index_units += 1
+                self._live.add(worker_id)
         else:
             self.units += 1  # telemetry points are small (< 1 KiB)
 

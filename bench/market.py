@@ -123,9 +123,7 @@ def fill_market(tables: Tables, size: int, rng: random.Random) -> None:
             hashrate=hashrate,
             listing_id=f"lst-{n:016x}",
         )
-        workers.append(
-            {**worker.model_dump(mode="json"), "live_shard": LIVE_SHARD, "check_at": NOW + 300}
-        )
+        workers.append({**worker.model_dump(mode="json"), "live_shard": LIVE_SHARD})
         listing = Listing(
             listing_id=f"lst-{n:016x}",
             worker_id=worker_id,

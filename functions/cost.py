@@ -969,7 +969,12 @@ def bill(
     # (measured), reads each signed-in viewer's leases (one Query, 0.5 unit) and posts one
     # frame per viewer with a heartbeat in it (IoT publish-like latency each).
     viewers = workers / a.workers_per_owner * a.dashboard_share
-    with_news = min(1.0, a.workers_per_owner * schedule.batch_seconds / schedule.heartbeat_seconds)
+    # A batch is one shard's records over its window (or fewer seconds, when 10,000 records
+    # come sooner); a viewer's rigs are spread over the shards by worker id. The chance a
+    # batch holds at least one of them (Poisson, from the rigs' expected heartbeats in it):
+    span = min(max(1, schedule.batch_seconds), BATCH_SIZE / (per_second / shards))
+    expected = a.workers_per_owner / shards * span / schedule.heartbeat_seconds
+    with_news = 1 - math.exp(-expected)
     telemetry_frames = viewers * batches * with_news
     batch_rru = batches * (hb.per_invocation(hb.read_units) + viewers * 0.5)
     ingest_gbs += telemetry_frames * a.iot_publish_latency_ms / 1000 * BATCH_MEMORY_MB / 1024
