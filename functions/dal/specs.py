@@ -4,8 +4,8 @@ The CDK app builds its tables from these specs and the tests and the local stack
 theirs from them too, so a key or index exists in exactly one place. Every frequent access
 path of DESIGN.md maps to a GetItem on a table key or a Query on one of these indexes:
 
-- workers:      a worker (GetItem); a provider's workers (``by_owner``); workers online
-                and due for a liveness check (``by_liveness``, sparse).
+- workers:      a worker (GetItem); a provider's workers (``by_owner``); every online
+                worker (``by_liveness``, sparse: the fleet sweep).
 - listings:     cheapest open listings (``open_by_price``), by GPU model
                 (``open_by_gpu_price``), both sparse; a provider's listings (``by_provider``).
 - leases:       a renter's / provider's leases (``by_renter``, ``by_provider``); a worker's
