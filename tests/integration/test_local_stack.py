@@ -89,7 +89,6 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         assert missing.value.code == 404
         assert set(local["schedules"]) == {
             "settle",
-            "health",
             "fleet_stats",
             "prices",
             "reputation",
