@@ -467,9 +467,9 @@ def measure(
         create_tables(tables)
         specs = {tables.name(spec): spec for spec in ALL_TABLES}
         meter = DynamoMeter(client, shadow, specs)
-        run = _Run(settings, tables, meter, random.Random(seed), schedule.batch_seconds)
         # The same tables through a client the meter does not watch (the sample's past).
-        run.unmetered = Tables(settings, client=shadow)
+        unmetered = Tables(settings, client=shadow)
+        run = _Run(settings, tables, unmetered, meter, random.Random(seed), schedule.batch_seconds)
         empty_jobs = run.jobs_once(START - 3600)
         run.enrol(sample_workers, workers_per_owner, history_until=START)
         usage = run.fleet(sample_workers, minutes, warmup_minutes)
@@ -491,11 +491,13 @@ class _Run:
         self,
         settings: Any,
         tables: Any,
+        unmetered: Any,
         meter: DynamoMeter,
         rng: random.Random,
         batch_seconds: int,
     ) -> None:
         self.batch_seconds = batch_seconds
+        self.unmetered = unmetered
         from functions.handlers import ingest, jobs
         from functions.logic.jobs import Jobs
 
@@ -512,7 +514,6 @@ class _Run:
         self.live = LiveService(settings, tables, RecordingBroadcaster())
         self.jobs = Jobs(settings, tables, self.publisher)
         self.workers: list[tuple[str, str]] = []  # (worker id, owner)
-        self.unmetered = tables
         self._ingest = ingest
         self._jobs = jobs
 

@@ -10,6 +10,7 @@ from functions.dal.workers import WorkerRepository
 from functions.models.market import Lease, Listing, max_cost
 from functions.models.workers import Worker
 from protocol.addresses import to_checksum
+from protocol.messages import GpuInfo, WorkerState
 from protocol.xenblocks import new_prefix
 
 NOW = 1_763_700_000  # a fixed "now" (2025-11-21) keeps tests deterministic
@@ -33,6 +34,18 @@ def enrolled_worker(tables: Tables, *, owner: str = PROVIDER, gpu: str = "RTX 40
         gpu_model=gpu,
     )
     return WorkerRepository(tables).create(worker)
+
+
+def register_online(tables: Tables, worker_id: str, *, now: int = NOW) -> Worker:
+    """An enrolled rig's ``register``, as ingest writes it: one RTX 4090, online at ``now``."""
+    return WorkerRepository(tables).record_registration(
+        worker_id,
+        version="1.0",
+        gpus=[GpuInfo(index=0, name="RTX 4090", memory_gb=24, bus_id=1)],
+        total_memory_gb=24,
+        state=WorkerState.AVAILABLE,
+        now=now,
+    )
 
 
 def open_listing(

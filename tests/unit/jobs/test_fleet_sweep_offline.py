@@ -13,8 +13,8 @@ from functions.dal.workers import WorkerRepository
 from functions.logic.fleet_stats import aggregate_fleet
 from functions.logic.heartbeat_schedule import silence_allowance
 from functions.models.workers import Worker
-from protocol.messages import GpuInfo, WorkerState
-from tests.factories import NOW, enrolled_worker
+from protocol.messages import WorkerState
+from tests.factories import NOW, enrolled_worker, register_online
 
 
 @pytest.fixture
@@ -24,15 +24,7 @@ def workers(tables) -> WorkerRepository:
 
 def registered(tables: Tables, *, at: int = NOW) -> Worker:
     """An enrolled rig that registered at ``at``, as ingest writes it."""
-    worker_id = enrolled_worker(tables).worker_id
-    return WorkerRepository(tables).record_registration(
-        worker_id,
-        version="1.0",
-        gpus=[GpuInfo(index=0, name="RTX 4090", memory_gb=24, bus_id=1)],
-        total_memory_gb=24,
-        state=WorkerState.AVAILABLE,
-        now=at,
-    )
+    return register_online(tables, enrolled_worker(tables).worker_id, now=at)
 
 
 def heartbeat(workers: WorkerRepository, worker_id: str, at: int) -> Worker:

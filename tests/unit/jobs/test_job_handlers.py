@@ -21,9 +21,8 @@ from functions.logic.pricing import PRICE_INDEX_SERIES
 from functions.models.market import LeaseStatus
 from functions.ports.devices import RecordingPublisher
 from functions.settings import Settings
-from protocol.messages import GpuInfo, WorkerState
 from protocol.topics import Downlink, topic
-from tests.factories import NOW, RENTER, enrolled_worker, lease_for, open_listing
+from tests.factories import NOW, RENTER, enrolled_worker, lease_for, open_listing, register_online
 
 SCHEDULED_AT = NOW + 2400  # 2025-11-21T05:20:00Z
 
@@ -80,17 +79,6 @@ def emitted(out: str) -> dict[str, float]:
     return values
 
 
-def go_online(tables, settings: Settings, worker_id: str) -> None:
-    WorkerRepository(tables).record_registration(
-        worker_id,
-        version="1.0",
-        gpus=[GpuInfo(index=0, name="RTX 4090", memory_gb=24, bus_id=1)],
-        total_memory_gb=24,
-        state=WorkerState.AVAILABLE,
-        now=NOW,
-    )
-
-
 def test_settle_handler_settles_what_was_due_at_the_scheduled_time(
     configured, tables, publisher, capsys
 ):
@@ -136,7 +124,7 @@ def test_pricing_handler_on_an_empty_market(configured, tables):
 
 def test_reputation_handler_refreshes_the_online_workers(configured, settings, tables, capsys):
     online = enrolled_worker(tables)
-    go_online(tables, settings, online.worker_id)
+    register_online(tables, online.worker_id)
     offline = enrolled_worker(tables)
 
     result = handlers.reputation_handler(scheduled_event(), context("reputation"))
@@ -154,9 +142,9 @@ def test_fleet_sweep_marks_silent_workers_offline_and_counts_the_rest(
     configured, settings, tables, capsys
 ):
     silent = enrolled_worker(tables)
-    go_online(tables, settings, silent.worker_id)  # at NOW, 40 minutes before the run
+    register_online(tables, silent.worker_id)  # at NOW, 40 minutes before the run
     speaking = enrolled_worker(tables)
-    go_online(tables, settings, speaking.worker_id)
+    register_online(tables, speaking.worker_id)
     WorkerRepository(tables).record_heartbeat(
         speaking.worker_id,
         hashrate=500.0,

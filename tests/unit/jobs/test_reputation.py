@@ -21,10 +21,18 @@ from functions.models.market import Lease, Listing
 from functions.models.telemetry import TelemetryPoint, worker_series
 from functions.models.workers import Reputation, Worker
 from functions.ports.devices import DeviceCommands, RecordingPublisher
-from protocol.messages import GpuInfo, WorkerState
 from protocol.shares import share_pattern_for
 from protocol.xenblocks import BlockKind
-from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    address,
+    enrolled_worker,
+    lease_for,
+    open_listing,
+    register_online,
+)
 
 DAY = 86_400
 HISTORY = 300  # the settings' heartbeat_history_seconds
@@ -99,17 +107,6 @@ def service(tables) -> ReputationService:
     )
 
 
-def go_online(tables: Tables, worker_id: str, *, now: int = NOW) -> Worker:
-    return WorkerRepository(tables).record_registration(
-        worker_id,
-        version="1.0",
-        gpus=[GpuInfo(index=0, name="RTX 4090", memory_gb=24, bus_id=1)],
-        total_memory_gb=24,
-        state=WorkerState.AVAILABLE,
-        now=now,
-    )
-
-
 def settled_lease(tables: Tables, listing: Listing, shares: int, *, start: int = NOW) -> Lease:
     """Rent ``listing`` for 10 minutes from ``start``, prove ``shares`` shares, settle."""
     AccountRepository(tables).deposit(
@@ -157,7 +154,7 @@ def test_a_new_worker_has_nothing_but_its_unknown_delivery(tables, service):
 
 
 def test_a_new_worker_that_is_online_counts_as_up(tables, service):
-    worker = go_online(tables, enrolled_worker(tables).worker_id)
+    worker = register_online(tables, enrolled_worker(tables).worker_id)
     reputation = service.compute(worker, NOW)
     assert (reputation.uptime, reputation.score) == (1.0, 42.5)
 
@@ -329,9 +326,9 @@ def test_refresh_survives_a_listing_that_is_gone(tables, service):
 
 
 def test_refresh_online_visits_only_online_workers(tables, service):
-    online = [go_online(tables, enrolled_worker(tables).worker_id) for _ in range(3)]
+    online = [register_online(tables, enrolled_worker(tables).worker_id) for _ in range(3)]
     offline = enrolled_worker(tables)
-    revoked = go_online(tables, enrolled_worker(tables).worker_id)
+    revoked = register_online(tables, enrolled_worker(tables).worker_id)
     WorkerRepository(tables).revoke(revoked.worker_id, now=NOW + 10)
 
     assert service.refresh_online(NOW + 60) == 3
@@ -345,7 +342,7 @@ def test_refresh_online_visits_only_online_workers(tables, service):
 def test_an_unchanged_reputation_is_not_rewritten_until_a_day_has_passed(
     tables, service, monkeypatch
 ):
-    worker = go_online(tables, enrolled_worker(tables).worker_id)
+    worker = register_online(tables, enrolled_worker(tables).worker_id)
     first = service.refresh(worker, NOW + DAY + 60)
     writes: list[str] = []
     monkeypatch.setattr(
@@ -360,7 +357,7 @@ def test_an_unchanged_reputation_is_not_rewritten_until_a_day_has_passed(
 
 
 def test_a_changed_reputation_is_written_at_once(tables, service):
-    worker = go_online(tables, enrolled_worker(tables).worker_id)
+    worker = register_online(tables, enrolled_worker(tables).worker_id)
     service.refresh(worker, NOW + 60)
     BlockRepository(tables).record(block(worker, 1, verified=True))
     stored = WorkerRepository(tables).require(worker.worker_id)
