@@ -55,7 +55,10 @@ from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocol.errors import ProtocolError
+from protocol.jsonlimits import restore_recursion_limit
 from protocol.topics import validate_worker_id
+
+restore_recursion_limit()  # eth_account's py_ecc raised it: see protocol.jsonlimits
 
 API_URL_ENV = "XENBLOCKS_API_URL"
 TOKEN_ENV = "XENBLOCKS_TOKEN"  # noqa: S105 (a variable name, not a secret)

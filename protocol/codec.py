@@ -20,6 +20,7 @@ from protocol.downlink import (
     TaskMessage,
 )
 from protocol.errors import ProtocolError
+from protocol.jsonlimits import MAX_JSON_DEPTH, json_depth_exceeds
 from protocol.topics import Uplink, topic
 from protocol.uplink import (
     BlockFound,
@@ -62,6 +63,8 @@ def decode_json(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         data = raw.encode() if isinstance(raw, str) else raw
         if len(data) > MAX_PAYLOAD_BYTES:
             raise ProtocolError(f"payload is over {MAX_PAYLOAD_BYTES} bytes")
+        if json_depth_exceeds(data):
+            raise ProtocolError(f"payload nests deeper than {MAX_JSON_DEPTH} levels")
         decoded = json.loads(
             data.decode(),
             parse_constant=_reject_constant,

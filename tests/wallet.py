@@ -8,6 +8,10 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
+from protocol.jsonlimits import restore_recursion_limit
+
+restore_recursion_limit()  # eth_account's py_ecc raised it: see protocol.jsonlimits
+
 
 class HttpClient(Protocol):
     """Anything with starlette TestClient's ``get``/``post`` (TestClient, httpx.Client)."""

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from functions.api.context import ApiContext
 from functions.api.errors import ERROR_RESPONSES, install_error_handlers
+from functions.api.limits import RequestLimits
 from functions.api.routers import (
     accounts,
     alerts,
@@ -48,6 +49,8 @@ def create_app(context: ApiContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    # Outermost: an oversized or deeply nested body never reaches a parser.
+    app.add_middleware(RequestLimits)
     install_error_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router, responses=ERROR_RESPONSES)

@@ -37,6 +37,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Signed in, but not allowed"),
         (404, "Not found (or not yours)"),
         (409, "The current state does not allow it"),
+        (413, "The request body is too large"),
         (422, "The request is invalid"),
     )
 }

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocol.jsonlimits import restore_recursion_limit
+
 log = logging.getLogger(__name__)
 
 PROVIDER_KEY_FILE = "provider.key"
@@ -43,6 +45,7 @@ def provider_key(state_dir: Path) -> tuple[str, Path]:
     """The local provider's wallet key (hex) and its file, made on first use."""
     from eth_account import Account
 
+    restore_recursion_limit()  # py_ecc raised it: see protocol.jsonlimits
     path = state_dir / PROVIDER_KEY_FILE
     if not path.exists():
         path.touch(mode=0o600)
@@ -53,6 +56,7 @@ def provider_key(state_dir: Path) -> tuple[str, Path]:
 def wallet_address(private_key: str) -> str:
     from eth_account import Account
 
+    restore_recursion_limit()  # py_ecc raised it: see protocol.jsonlimits
     return str(Account.from_key(private_key).address)
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from functions.errors import InvalidInput
 from functions.models.live import LiveMessage, MessageType
+from protocol.jsonlimits import MAX_JSON_DEPTH, json_depth_exceeds
 
 # The field naming the thing a message is about: later messages about it replace earlier.
 _IDENTITY = {
@@ -76,6 +77,8 @@ class ClientRequest(BaseModel):
 def parse_request(text: str | bytes) -> ClientRequest:
     if len(text) > MAX_REQUEST_BYTES:
         raise InvalidInput(f"a request is at most {MAX_REQUEST_BYTES} bytes")
+    if json_depth_exceeds(text):
+        raise InvalidInput(f"a request nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         body: Any = json.loads(text)
     except (ValueError, UnicodeDecodeError):

@@ -26,6 +26,9 @@ from functions.models.auth import Nonce
 from functions.settings import Settings
 from protocol.addresses import to_checksum
 from protocol.errors import ProtocolError
+from protocol.jsonlimits import restore_recursion_limit
+
+restore_recursion_limit()  # eth_account's py_ecc raised it: see protocol.jsonlimits
 
 logger = logging.getLogger(__name__)
 
