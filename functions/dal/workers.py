@@ -172,6 +172,9 @@ class WorkerRepository:
     def set_reputation(self, worker_id: str, reputation: Reputation) -> Worker:
         return self._update(worker_id, Update().set(reputation=reputation.model_dump(mode="json")))
 
+    def suspend_reports(self, worker_id: str, *, until: int) -> Worker:
+        return self._update(worker_id, Update().set(reports_suspended_until=until))
+
     def revoke(self, worker_id: str, *, now: int) -> Worker:
         update = Update().set(revoked_at=now, online=False, state=WorkerState.OFFLINE)
         update.remove("live_shard")

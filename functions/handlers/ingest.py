@@ -40,6 +40,7 @@ from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.ingest import IngestService, Outcome
+from functions.logic.report_limits import LIMIT_REASONS
 from functions.ports.devices import DeviceCommands, DevicePublisher
 from functions.routing import ROUTES, IngestEvent
 from functions.settings import Settings, load_settings
@@ -163,9 +164,12 @@ def receive(event: object, service: IngestService) -> Received:
 
 
 def _metric_name(outcome: Outcome) -> str:
-    """E.g. AcceptedHeartbeat, RejectedBlock, MalformedShare: one metric per route and fate."""
+    """E.g. AcceptedHeartbeat, RejectedBlock, MalformedShare, LimitedBlock (refused unheard
+    by the per-rig limits): one metric per route and fate."""
     if outcome.reason == "malformed":
         fate = "Malformed"
+    elif outcome.reason in LIMIT_REASONS:
+        fate = "Limited"
     else:
         fate = "Accepted" if outcome.accepted else "Rejected"
     route = outcome.kind if outcome.kind in _ROUTE_NAMES else "Unknown"

@@ -9,6 +9,7 @@ upserts), so a failed invocation can simply be retried.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from functions.dal.blocks import BlockRepository
@@ -18,6 +19,7 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import Conflict, DuplicateEntry, LeaseNotActive, NotFound
 from functions.logic.heartbeat_schedule import schedule_for
+from functions.logic.report_limits import ReportLimiter
 from functions.logic.verification import Clock, verify_block, verify_share
 from functions.models.blocks import Block
 from functions.models.blocks import Share as ShareRecord
@@ -38,6 +40,8 @@ from protocol.messages import (
     WorkerState,
 )
 from protocol.shares import SharePattern
+
+logger = logging.getLogger(__name__)
 
 SHARE_RETENTION_SECONDS = 90 * 86_400
 _DAY = 86_400
@@ -76,6 +80,13 @@ ALLOWED_FROM: dict[WorkerState, frozenset[WorkerState]] = {
 }
 _LEASE_STATES = frozenset({WorkerState.LEASED, WorkerState.MINING, WorkerState.COMPLETED})
 
+# The reports that cost the platform work, limited per rig (``ReportLimiter``).
+_LIMITED_KINDS: dict[type[UplinkMessage], str] = {
+    Register: "register",
+    BlockFound: "block",
+    Share: "share",
+}
+
 # Workers whose last summary write a process remembers (about 100 bytes each).
 _REMEMBERED_WORKERS = 200_000
 
@@ -98,6 +109,7 @@ class IngestService:
         shares: ShareRepository,
         telemetry: TelemetryRepository,
         commands: DeviceCommands,
+        limiter: ReportLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._workers = workers
@@ -106,6 +118,7 @@ class IngestService:
         self._shares = shares
         self._telemetry = telemetry
         self._commands = commands
+        self.limiter = limiter or ReportLimiter()
         self.schedule = schedule_for(settings)
         # When this process last wrote each worker's summary (a warm Lambda keeps it; the
         # heartbeat stream sends a worker's records to the same shard, so the same one).
@@ -113,6 +126,9 @@ class IngestService:
 
     def accept(self, worker_id: str, message: UplinkMessage, received_at: int) -> Outcome:
         """Handle one parsed message from ``worker_id`` (the topic's, never the payload's)."""
+        kind = _LIMITED_KINDS.get(type(message))
+        if kind is not None and not self.limiter.allow(worker_id, kind, received_at):
+            return Outcome(False, "rate_limited", kind)
         match message:
             case Register():
                 return self.register(worker_id, message, received_at)
@@ -252,6 +268,8 @@ class IngestService:
         if found is None:
             return Outcome(False, "unknown_worker", "block")
         worker, lease = found
+        if _suspended(worker, now):
+            return Outcome(False, "suspended", "block")
         verdict = verify_block(
             message, worker=worker, lease=lease, rules=self._settings.rules, clock=self._clock(now)
         )
@@ -273,6 +291,8 @@ class IngestService:
         )
         if not self._blocks.record(block):
             return Outcome(False, "duplicate", "block")
+        if not verdict.verified:
+            self._strike(worker_id, verdict.reason, now)
         return Outcome(verdict.verified, verdict.reason, "block")
 
     # -- share ----------------------------------------------------------------------
@@ -282,10 +302,13 @@ class IngestService:
         if found is None:
             return Outcome(False, "unknown_worker", "share")
         worker, lease = found
+        if _suspended(worker, now):
+            return Outcome(False, "suspended", "share")
         verdict = verify_share(
             message, worker=worker, lease=lease, rules=self._settings.rules, clock=self._clock(now)
         )
         if not verdict.verified:
+            self._strike(worker_id, verdict.reason, now)
             return Outcome(False, verdict.reason, "share")
         assert lease is not None
         record = ShareRecord(
@@ -318,9 +341,24 @@ class IngestService:
             return None
         return worker, self._leases.get(lease_id) if lease_id else None
 
+    def _strike(self, worker_id: str, reason: str, now: int) -> None:
+        """A forger's refusal counts; enough of them suspend the rig's reports everywhere."""
+        if self.limiter.strike(worker_id, reason, now):
+            until = now + self.limiter.policy.suspend_seconds
+            self._workers.suspend_reports(worker_id, until=until)
+            logger.warning(
+                "reports suspended",
+                extra={"worker_id": worker_id, "reason": reason, "until": until},
+            )
+
     def _clock(self, now: int) -> Clock:
         max_age, skew = self._settings.block_max_age_seconds, self._settings.clock_skew_seconds
         return Clock(received_at=now, max_age=max_age, skew=skew)
+
+
+def _suspended(worker: Worker, now: int) -> bool:
+    until = worker.reports_suspended_until
+    return until is not None and now < until
 
 
 def assign_task_for(lease: Lease, difficulty: int, now: int) -> AssignTask:

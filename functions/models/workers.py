@@ -49,6 +49,8 @@ class Worker(Record):
     telemetry: list[GpuTelemetry] = Field(default_factory=list)
     listing_id: str | None = None
     reputation: Reputation | None = None
+    # Block and share reports refused unheard until then (strikes: logic/report_limits.py).
+    reports_suspended_until: StrictInt | None = None
 
     @property
     def revoked(self) -> bool:
