@@ -37,6 +37,8 @@ _METRICS = {
     "deliveries_failed": "AlertDeliveriesFailed",
     "rule_errors": "AlertRuleErrors",
 }
+# Deliveries refused because the webhook's host resolved to a non-public address.
+BLOCKED_METRIC = "AlertWebhooksBlocked"
 
 
 def run_alerts(
@@ -57,8 +59,13 @@ def _dependencies() -> tuple[Settings, Tables, WebhookSender]:
     global _deps
     if _deps is None:
         settings = load_settings()
-        _deps = (settings, Tables(settings), UrllibWebhookSender.from_settings(settings))
+        sender = UrllibWebhookSender.from_settings(settings, on_blocked=_count_blocked)
+        _deps = (settings, Tables(settings), sender)
     return _deps
+
+
+def _count_blocked() -> None:
+    metrics.add_metric(name=BLOCKED_METRIC, unit=MetricUnit.Count, value=1)
 
 
 @metrics.log_metrics

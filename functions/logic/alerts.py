@@ -16,7 +16,6 @@ to the rule's webhook, and the delivery's outcome recorded on the event.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import secrets
@@ -47,6 +46,7 @@ from functions.models.alerts import (
 )
 from functions.models.telemetry import worker_series
 from functions.models.workers import Worker
+from functions.netguard import Host, HostRefused, is_internal_name, is_public_address, url_host
 from functions.ports.webhooks import WebhookSender
 from functions.settings import Settings
 
@@ -105,12 +105,22 @@ def validate_cooldown(seconds: int) -> int:
 
 
 def validate_webhook_url(url: str, *, local: bool) -> str:
-    """An https URL to a public host; the local stage also allows http and private hosts."""
+    """An https URL to a public host; the local stage also allows http and private hosts.
+
+    The host is read as a resolver would (``functions.netguard``): ``https://2130706433``,
+    ``https://127.1`` or ``https://[::ffff:7f00:1]`` are loopback and refused like
+    ``https://127.0.0.1``. A name is allowed unless it is internal by its form (``localhost``,
+    ``*.internal``, a single label): what it resolves to can change, so the sender checks the
+    addresses again at every delivery.
+    """
     if len(url) > MAX_WEBHOOK_URL_LENGTH or not url.isprintable() or any(c.isspace() for c in url):
         raise InvalidInput(
             f"webhook_url must be at most {MAX_WEBHOOK_URL_LENGTH} characters, no spaces"
         )
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InvalidInput("webhook_url is not a valid URL") from None
     schemes = ("https", "http") if local else ("https",)
     if parts.scheme not in schemes:
         raise InvalidInput(
@@ -120,24 +130,21 @@ def validate_webhook_url(url: str, *, local: bool) -> str:
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError:
         raise InvalidInput("webhook_url has an invalid port") from None
-    host = parts.hostname
-    if not host:
-        raise InvalidInput("webhook_url must name a host")
     if parts.username is not None or parts.password is not None:
         raise InvalidInput("webhook_url must not carry credentials; the body is signed instead")
-    if not local and _is_internal_host(host):
+    try:
+        host = url_host(parts)
+    except HostRefused as refused:
+        raise InvalidInput(f"webhook_url {refused}") from None
+    if not local and _is_internal(host):
         raise InvalidInput("webhook_url must point at a public host")
     return url
 
 
-def _is_internal_host(host: str) -> bool:
-    if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a name; where it resolves is the receiver's business
-    return not address.is_global
+def _is_internal(host: Host) -> bool:
+    if host.address is not None:
+        return not is_public_address(host.address)
+    return is_internal_name(host.name)
 
 
 # -- managing rules (the API) -----------------------------------------------------------------

@@ -1,14 +1,25 @@
-"""Webhook delivery over real HTTP: a receiver on 127.0.0.1 in a thread, then a dead port."""
+"""Webhook delivery over real HTTP(S): receivers on 127.0.0.1 in threads, dead and odd ports.
+
+The local stage's sender (``allow_private``) reaches them; a deployed stage's never does,
+whatever spelling of 127.0.0.1 the URL uses.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from functions.dal.alerts import AlertRepository
 from functions.dal.telemetry import TelemetryRepository
@@ -17,6 +28,8 @@ from functions.logic.alerts import AlertJob, AlertRuleService, RuleDraft
 from functions.models.alerts import AlertKind, DeliveryStatus
 from functions.models.workers import Worker
 from functions.ports.webhooks import (
+    CONNECTION_FAILED,
+    NOT_PUBLIC,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     UrllibWebhookSender,
@@ -77,7 +90,10 @@ def dead_url() -> str:
 
 
 def make_sender(sleeps: list[float], attempts: int = 3) -> UrllibWebhookSender:
-    return UrllibWebhookSender(timeout_seconds=5, attempts=attempts, sleep=sleeps.append)
+    # The local stage's sender: loopback receivers are allowed.
+    return UrllibWebhookSender(
+        timeout_seconds=5, attempts=attempts, sleep=sleeps.append, allow_private=True
+    )
 
 
 def test_the_receiver_verifies_the_signature(receiver):
@@ -151,6 +167,7 @@ def _fire_one(settings, tables, url: str, sleeps: list[float]):  # type: ignore[
             timeout_seconds=settings.webhook_timeout_seconds,
             attempts=settings.webhook_attempts,
             sleep=sleeps.append,
+            allow_private=settings.is_local,
         ),
     )
     summary = job.run(NOW)
@@ -184,3 +201,157 @@ def test_the_job_records_a_dead_webhook_as_failed(settings, tables):
     assert event.delivery_error
     assert event.delivered_at is None
     assert sleeps == [1.0, 2.0]
+
+
+# -- a deployed stage's sender: no loopback in any spelling -----------------------------------
+
+
+def test_a_deployed_sender_never_reaches_a_loopback_receiver(receiver):
+    port = receiver.server_address[1]
+    sender = UrllibWebhookSender(timeout_seconds=2, attempts=3, sleep=lambda s: None)
+    hosts = [
+        "127.0.0.1",
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "127.1",
+        "0",  # 0.0.0.0 reaches the local host on Linux
+        "[::ffff:127.0.0.1]",
+        "localhost",  # a name, resolved by the real resolver to loopback
+    ]
+    for host in hosts:
+        result = sender.send(f"http://{host}:{port}/hook", SECRET, BODY, timestamp=NOW)
+        assert (result.ok, result.attempts, result.error) == (False, 0, NOT_PUBLIC), host
+    assert receiver.requests == []
+
+
+# -- what the owner can tell about a port -----------------------------------------------------
+
+
+@pytest.fixture
+def odd_ports() -> Iterator[dict[str, int]]:
+    """Loopback ports that accept but never speak HTTP: one closes at once, one greets like
+    SSH, one stays silent (the attempt times out)."""
+    listeners: dict[str, socket.socket] = {}
+    for kind in ("closes", "ssh", "silent"):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listeners[kind] = listener
+    held: list[socket.socket] = []
+
+    def serve(kind: str, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            if kind == "closes":
+                conn.close()
+            elif kind == "ssh":
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+                conn.close()
+            else:
+                held.append(conn)
+
+    threads = [threading.Thread(target=serve, args=item, daemon=True) for item in listeners.items()]
+    for thread in threads:
+        thread.start()
+    yield {kind: listener.getsockname()[1] for kind, listener in listeners.items()}
+    for listener in listeners.values():
+        listener.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_closed_port_reads_like_an_open_or_a_silent_one(odd_ports):
+    sender = UrllibWebhookSender(
+        timeout_seconds=0.5, attempts=2, sleep=lambda s: None, allow_private=True
+    )
+    urls = [dead_url()] + [f"http://127.0.0.1:{port}/hook" for port in odd_ports.values()]
+    results = [sender.send(url, SECRET, BODY, timestamp=NOW) for url in urls]
+    assert {(r.ok, r.attempts, r.status, r.error) for r in results} == {
+        (False, 2, None, CONNECTION_FAILED)
+    }
+
+
+# -- a name pinned to its checked address, over TLS -------------------------------------------
+
+
+def _certificate(name: str, directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_receiver(tmp_path) -> Iterator[tuple[Receiver, Path, list[str | None]]]:
+    """An HTTPS receiver on 127.0.0.1 with a certificate for ``hooks.test``; keeps the SNI
+    names it was asked for."""
+    cert, key = _certificate("hooks.test", tmp_path)
+    server_names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+    server = Receiver([])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, cert, server_names
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_a_name_is_delivered_to_its_checked_address_with_sni_and_host(tls_receiver):
+    server, cert, server_names = tls_receiver
+    port = server.server_address[1]
+    lookups: list[tuple[str, int]] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        lookups.append((host, port))
+        return {"hooks.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]}[host]
+
+    sender = UrllibWebhookSender(
+        timeout_seconds=5,
+        attempts=1,
+        allow_private=True,  # the receiver is on loopback
+        resolver=resolver,
+        tls_context=ssl.create_default_context(cafile=str(cert)),
+    )
+    result = sender.send(f"https://hooks.test:{port}/hook", SECRET, BODY, timestamp=NOW)
+    assert (result.ok, result.status) == (True, 200), result
+    assert lookups == [("hooks.test", port)]
+    assert server_names == ["hooks.test"]
+    ((headers, body),) = server.requests
+    assert headers["Host"] == f"hooks.test:{port}"
+    assert body == BODY
+
+    # The same address under a name the certificate does not carry: verification fails,
+    # and the owner reads the same message as for any other failed connection.
+    result = sender.send(f"https://other.test:{port}/hook", SECRET, BODY, timestamp=NOW)
+    assert (result.ok, result.error) == (False, CONNECTION_FAILED)
+    assert server_names == ["hooks.test", "other.test"]
+    assert len(server.requests) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +12,7 @@ from functions.handlers import alerts as handler_module
 from functions.handlers import schedule
 from functions.local.lambda_context import LocalLambdaContext
 from functions.models.alerts import AlertKind, DeliveryStatus
-from functions.ports.webhooks import RecordingWebhookSender
+from functions.ports.webhooks import NOT_PUBLIC, RecordingWebhookSender
 from functions.settings import load_settings
 from tests.factories import NOW, PROVIDER
 
@@ -73,3 +74,25 @@ def test_without_a_readable_schedule_time_the_clock_is_used(event, monkeypatch):
 
 def test_the_schedule_time_is_the_runs_now():
     assert schedule.scheduled_time(SCHEDULED_EVENT, handler_module.logger) == NOW
+
+
+def test_a_webhook_resolving_to_the_metadata_service_is_blocked_and_counted(
+    environment, rig, rule, alerts, capsys, monkeypatch
+):
+    # The rule's name resolves, at send time, to the instance metadata address.
+    def getaddrinfo(host, port, *args, **kwargs):
+        assert host == "hooks.example.com"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    rule(AlertKind.OFFLINE, 10, worker=rig(online=False, last_seen=NOW - 3600))
+
+    summary = handler_module.handler(SCHEDULED_EVENT, LocalLambdaContext(function_name="alerts"))
+
+    assert (summary["events_fired"], summary["deliveries_failed"]) == (1, 1)
+    (event,) = alerts.list_events(PROVIDER, limit=5).items
+    assert (event.delivery, event.attempts) == (DeliveryStatus.FAILED, 0)
+    assert event.delivery_error == NOT_PUBLIC
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    blocked = [doc[handler_module.BLOCKED_METRIC] for doc in emf if "AlertWebhooksBlocked" in doc]
+    assert blocked == [[1.0]]
