@@ -5,6 +5,13 @@ first), so the read cost is bounded by ``max_pages`` pages of ``page_size`` what
 size of the market: never a Scan. Among the first ``shortlist`` candidates the rank is the
 *verified* price per H/s, the advertised price divided by the share of the advertised
 hashrate the worker actually delivered on past leases; reputation breaks ties.
+
+A listing whose worker has no settled lease yet (``delivery_ratio`` None, set by the
+reputation job) has proved nothing: its advertised hashrate is only a claim, so it is
+ranked as if it delivered ``UNPROVEN_TRUST`` of it, the same "unknown is neither good nor
+bad" 0.5 the reputation score uses. An unproven rig thus wins only by being cheaper per
+advertised H/s by more than half, or against proven rigs that delivered under half; its
+first settled lease replaces the guess with what its shares proved.
 """
 
 from __future__ import annotations
@@ -13,7 +20,11 @@ from dataclasses import dataclass
 
 from functions.dal.listings import ListingRepository
 from functions.dal.workers import WorkerRepository
+from functions.logic.reputation import UNKNOWN_DELIVERY
 from functions.models.market import Listing, ListingStatus
+
+# The delivery assumed for a listing that no settled lease has measured yet.
+UNPROVEN_TRUST = UNKNOWN_DELIVERY
 
 
 @dataclass(frozen=True)
@@ -24,12 +35,20 @@ class Criteria:
     max_price_per_hour: int | None = None
 
 
+def expected_delivery(listing: Listing) -> float:
+    """The share of its advertised hashrate a renter can expect the listing to deliver:
+    what it delivered on past leases, capped at 100% (the lease pays the advertised rate
+    at most) and floored at 1%; ``UNPROVEN_TRUST`` while nothing is proven."""
+    if listing.delivery_ratio is None:
+        return UNPROVEN_TRUST
+    return min(max(listing.delivery_ratio, 0.01), 1.0)
+
+
 def verified_unit_price(listing: Listing) -> float:
     """Micro-credits per hour per H/s the renter can expect to get, not just what is
-    advertised: a worker that delivered 80% on past leases costs 1/0.8 as much per H/s.
-    Delivery above 100% earns no discount (the lease pays the advertised rate at most)."""
-    delivered = min(listing.delivery_ratio or 1.0, 1.0)
-    return listing.price_per_hour / (listing.advertised_hashrate * max(delivered, 0.01))
+    advertised: a worker that delivered 80% on past leases costs 1/0.8 as much per H/s,
+    an unproven one 1/UNPROVEN_TRUST as much."""
+    return listing.price_per_hour / (listing.advertised_hashrate * expected_delivery(listing))
 
 
 def rank_key(listing: Listing) -> tuple[float, float, str]:

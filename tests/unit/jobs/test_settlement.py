@@ -33,7 +33,15 @@ from functions.models.money import fee_of
 from functions.ports.devices import DeviceCommands, RecordingPublisher
 from protocol.shares import share_pattern_for
 from protocol.topics import Downlink, topic
-from tests.factories import NOW, PROVIDER, RENTER, address, lease_for, open_listing
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    address,
+    enrolled_worker,
+    lease_for,
+    open_listing,
+)
 
 # A pattern tuned to about one share a minute, and the advertised rate at which a rig
 # finds exactly one a minute on average: 60 expected shares per hour of lease.
@@ -153,12 +161,69 @@ def test_a_share_count_beyond_two_sigma_under_the_threshold_is_a_shortfall(share
     assert result.charge < 3_600_000
 
 
-def test_a_lease_too_short_to_prove_a_shortfall_is_charged_in_full():
-    # At 1 share a minute and a 90 % threshold, zero shares are a "clear" shortfall only
-    # after 0.9 * minutes exceeds 2 * sqrt(0.9 * minutes): about 4.4 minutes.
-    assert not split(ended_lease(shares=0, elapsed=4 * 60)).shortfall
-    assert split(ended_lease(shares=0, elapsed=4 * 60)).charge == 240_000
-    assert split(ended_lease(shares=0, elapsed=5 * 60)).shortfall
+def charged(result: Split, worked: int) -> bool:
+    """Whether ``result`` charges the hand-worked amount: a pro rata charge floors a float
+    ratio (k shares over an expected count), so it may land one micro-credit under."""
+    return result.charge == worked or (result.shortfall and result.charge == worked - 1)
+
+
+def test_zero_shares_are_a_shortfall_however_short_the_lease():
+    # The 2-sigma test alone forgave zero shares up to about 4.4 minutes (0.9 * minutes
+    # under 2 * sqrt(0.9 * minutes)); zero shares prove nothing at any length.
+    for elapsed in (1, 30, 60, 4 * 60, 5 * 60, HOUR):
+        result = split(ended_lease(shares=0, elapsed=elapsed))
+        assert (result.shortfall, result.charge, result.refund) == (True, 0, 3_600_000)
+
+
+def test_the_finding_a_heartbeat_only_rig_on_a_four_minute_lease_is_paid_nothing():
+    # Issue #18, finding 2: a rig listed at min = max = 240 s that sends heartbeats and no
+    # share. 95,000,010 an hour for 240 s is 6,333,334 in escrow: it all goes back.
+    result = split(ended_lease(shares=0, elapsed=240, duration=240, price=95_000_010))
+    assert result == Split(
+        charge=0, payout=0, fee=0, refund=6_333_334, delivered_ratio=0.0, shortfall=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("shares", "charge"),
+    [
+        # 4 minutes at 1,000 a second accrue 240,000; 4 shares expected. Under z^2 = 4
+        # shares there is no benefit of the doubt: 240,000 * k / 4.
+        (1, 60_000),
+        (2, 120_000),
+        (3, 180_000),
+        (4, 240_000),  # the expected count: in full
+        (5, 240_000),  # more than expected: still the time it ran, no more
+    ],
+)
+def test_few_expected_shares_are_paid_pro_rata(shares, charge):
+    result = split(ended_lease(shares=shares, elapsed=4 * 60))
+    assert charged(result, charge)
+    assert result.refund == 3_600_000 - result.charge
+    assert result.shortfall is (shares < 4)
+
+
+@pytest.mark.parametrize(
+    ("shares", "charge"),
+    [
+        # 10 minutes accrue 600,000; 10 shares expected, 9 at the 90 % threshold, whose
+        # 2-sigma line is 9 - 2 * 3 = 3: the evidence floor of 4 shares is the stricter.
+        (3, 180_000),  # 600,000 * 3 / 10: too few shares for the benefit of the doubt
+        (4, 600_000),  # within 2 sigma of the threshold rate, and enough shares to say so
+        (6, 600_000),
+        (10, 600_000),
+    ],
+)
+def test_from_four_shares_a_count_within_two_sigma_is_paid_in_full(shares, charge):
+    assert charged(split(ended_lease(shares=shares, elapsed=600)), charge)
+
+
+def test_past_twelve_minutes_the_two_sigma_line_takes_over_from_the_evidence_floor():
+    # 20 minutes: 20 expected, 18 at the threshold, line 18 - 2 * sqrt(18) = 9.51.
+    assert split(ended_lease(shares=10, elapsed=1200)).charge == 1_200_000
+    docked = split(ended_lease(shares=9, elapsed=1200))
+    assert docked.shortfall
+    assert charged(docked, 540_000)  # 1,200,000 * 9 / 20
 
 
 def _poisson_pmf(k: int, mean: float) -> float:
@@ -370,6 +435,41 @@ def test_a_shortfall_is_charged_at_the_delivered_share(tables, service):
     assert balance(tables, PROVIDER) == 1_710_000
     assert balance(tables, TREASURY) == 90_000
     assert balance(tables, RENTER) == 1_800_000
+    assert_books_balance(tables)
+
+
+def test_the_finding_end_to_end_a_heartbeat_only_rig_gets_nothing_back_to_the_renter(
+    tables, service
+):
+    # Issue #18, finding 2, through the job and the ledger: a listing at min = max = 240 s,
+    # rented for 240 s with 6,333,334 in escrow, and no share arrives.
+    worker = enrolled_worker(tables)
+    listing = ListingRepository(tables).create(
+        Listing(
+            listing_id="l-heartbeats",
+            worker_id=worker.worker_id,
+            provider=PROVIDER,
+            price_per_hour=95_000_010,
+            advertised_hashrate=RATE,
+            min_duration_sec=240,
+            max_duration_sec=240,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    AccountRepository(tables).deposit(RENTER, 6_333_334, entry_id="fund-heartbeats", now=NOW)
+    lease = lease_for(listing, duration_sec=240)
+    lease = LeaseRepository(tables).create(
+        lease.model_copy(update={"share_pattern": str(PATTERN)}), listing
+    )
+    assert lease.escrow == 6_333_334
+
+    run = service.settle_due(lease.ends_at + GRACE)
+
+    assert (run.settled, run.charged, run.refunded) == (1, 0, 6_333_334)
+    settled = LeaseRepository(tables).require(lease.lease_id)
+    assert (settled.payout, settled.fee, settled.refund) == (0, 0, 6_333_334)
+    assert [balance(tables, who) for who in (RENTER, PROVIDER, TREASURY)] == [6_333_334, 0, 0]
     assert_books_balance(tables)
 
 

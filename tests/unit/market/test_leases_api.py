@@ -162,6 +162,50 @@ def test_reputation_breaks_a_tie(client, tables):
     assert response.json()["listing_id"] == high["listing_id"]
 
 
+def test_an_unproven_listing_does_not_outrank_a_proven_one_on_its_advertised_hashrate(
+    client, tables
+):
+    # Issue #18, finding 2: at the same price, a new listing claiming 50 % more hashrate
+    # has proved none of it. Ranked at UNPROVEN_TRUST (0.5) of its claim, it offers
+    # 750 H/s against the proven listing's 1,000 H/s delivered.
+    fund(tables)
+    proven = listed(client, tables, owner=address(1), hashrate=1000.0)
+    unproven = listed(client, tables, owner=address(2), hashrate=1500.0)
+    listings = ListingRepository(tables)
+    listings.set_reputation(proven["listing_id"], score=60, delivery_ratio=1.0)
+    assert listings.require(unproven["listing_id"]).delivery_ratio is None
+
+    response = rent(client, criteria={})
+
+    assert response.status_code == 201, response.text
+    assert response.json()["listing_id"] == proven["listing_id"]
+
+
+def test_once_its_shares_prove_it_the_faster_listing_wins(client, tables):
+    fund(tables)
+    proven = listed(client, tables, owner=address(1), hashrate=1000.0)
+    faster = listed(client, tables, owner=address(2), hashrate=1500.0)
+    listings = ListingRepository(tables)
+    listings.set_reputation(proven["listing_id"], score=60, delivery_ratio=1.0)
+    listings.set_reputation(faster["listing_id"], score=40, delivery_ratio=0.95)
+
+    response = rent(client, criteria={})
+
+    assert response.json()["listing_id"] == faster["listing_id"]
+
+
+def test_a_listing_that_delivered_nothing_ranks_last_not_first(client, tables):
+    # A measured delivery of 0 is the worst record there is, not "unknown" (and not 100 %).
+    fund(tables)
+    idle = listed(client, tables, owner=address(1), price=1_000_000)
+    unproven = listed(client, tables, owner=address(2), price=3_000_000)
+    ListingRepository(tables).set_reputation(idle["listing_id"], score=20, delivery_ratio=0.0)
+
+    response = rent(client, criteria={})
+
+    assert response.json()["listing_id"] == unproven["listing_id"]
+
+
 def test_no_match_is_a_clear_404(client, tables):
     listed(client, tables, price=9_000_000)
     fund(tables)
