@@ -66,6 +66,8 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
         "shares": R,
         "telemetry": W,
         "nonces": W,
+        # Sign-outs and API keys: one read per signed-in request, their writes.
+        "credentials": W,
         "alerts": W,
         "idempotency": W,
     },
@@ -82,8 +84,9 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
     "fleet_stats": {"workers": W, "listings": R, "telemetry": W, "connections": RD},
     # Alerts: rules, events and cooldowns; worker state and history to evaluate them.
     "alerts": {"alerts": W, "workers": R, "telemetry": R},
-    # Live updates ($connect / $disconnect store and forget the connection).
-    "live_connect": {"connections": W},
+    # Live updates ($connect / $disconnect store and forget the connection). $connect
+    # checks the token as the API does (sign-outs, API keys, a key's hourly last-used stamp).
+    "live_connect": {"connections": W, "credentials": W},
     "live_disconnect": {"connections": W},
     # $default answers snapshots: the connection, then what the snapshot reads.
     "live_default": {"connections": W, **SNAPSHOT_READS},

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 
 from functions.dal.accounts import AccountRepository
 from functions.dal.alerts import AlertRepository
+from functions.dal.api_keys import ApiKeyRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.ledger import LedgerRepository
 from functions.dal.listings import ListingRepository
 from functions.dal.nonces import NonceRepository
+from functions.dal.sessions import SessionRepository
 from functions.dal.shares import ShareRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
@@ -75,6 +77,14 @@ class ApiContext:
     @property
     def nonces(self) -> NonceRepository:
         return NonceRepository(self.tables)
+
+    @property
+    def sessions(self) -> SessionRepository:
+        return SessionRepository(self.tables)
+
+    @property
+    def api_keys(self) -> ApiKeyRepository:
+        return ApiKeyRepository(self.tables)
 
     @property
     def prices(self) -> PriceIndexService:

@@ -3,8 +3,10 @@
 The same service runs behind API Gateway (``functions/handlers/live.py``) and behind the
 local hub (``functions/local/live_hub.py``):
 
-- ``connect``: a connection signs in with the API's session token (``?token=``) or stays
-  anonymous; it is stored (with a TTL) under its subject and a broadcast shard.
+- ``connect``: a connection signs in with the API's session token or an API key with the
+  ``read`` scope (``?token=``, checked as the HTTP API checks it: signed-out tokens and
+  revoked keys are refused) or stays anonymous; it is stored (with a TTL) under its
+  subject and a broadcast shard.
 - ``request``: ``{"action": "snapshot"}`` answers everything the connection may see now;
   ``{"action": "ping"}`` answers ``pong``.
 - ``publish_records``: DynamoDB stream records of the workers, leases, blocks and alerts
@@ -35,10 +37,12 @@ from functions.api.routers.alerts import EventOut
 from functions.api.routers.monitoring import RecentBlock, fleet_worker
 from functions.dal import codec
 from functions.dal.alerts import EVENT_PREFIX
+from functions.dal.api_keys import ApiKeyRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.connections import ConnectionRepository, shard_for, shard_names
 from functions.dal.leases import LeaseRepository
 from functions.dal.pagination import Page
+from functions.dal.sessions import SessionRepository
 from functions.dal.specs import ALERTS, BLOCKS, LEASES, WORKERS, TableSpec
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
@@ -46,8 +50,9 @@ from functions.dal.workers import WorkerRepository
 from functions.errors import Unauthorized
 from functions.logic import live
 from functions.logic.heartbeat_schedule import silence_allowance
-from functions.logic.tokens import verify_token
+from functions.logic.sessions import Authenticator
 from functions.models.alerts import AlertEvent
+from functions.models.auth import Scope
 from functions.models.blocks import Block
 from functions.models.live import (
     ANONYMOUS,
@@ -175,15 +180,12 @@ class LiveService:
         now = int(self.clock())
         subject = ANONYMOUS
         if token:
-            secret = self.settings.jwt_secret
-            if secret is None:
-                raise Unauthorized("this deployment has no signing secret: sign-in is off")
-            principal = verify_token(
-                token,
-                secret=secret.get_secret_value(),
-                now=now,
-                admins=self.settings.admin_addresses,
-            )
+            # The HTTP API's check: a signed-out token or a revoked key is refused here too.
+            principal = Authenticator(
+                self.settings, SessionRepository(self.tables), ApiKeyRepository(self.tables)
+            ).authenticate(token, now)
+            if not principal.allows(Scope.READ):
+                raise Unauthorized("this API key lacks the read scope")
             subject = principal.address
         connection = Connection(
             connection_id=connection_id,

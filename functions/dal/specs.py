@@ -19,6 +19,8 @@ path of DESIGN.md maps to a GetItem on a table key or a Query on one of these in
 - telemetry:    a series' history (worker, owner, fleet) by time; TTL.
 - connections:  WebSocket connections by subject and by broadcast shard; TTL.
 - nonces:       sign-in nonces; TTL.
+- credentials:  an address's session sign-outs (one GetItem per signed-in request), API keys
+                by id (one GetItem per key request) and each address's key ids; TTL.
 - alerts:       an owner's alert rules and events (table key), every enabled rule for the
                 alerts job (``enabled_rules``, sparse); events expire by TTL.
 - idempotency:  the Powertools idempotency store (its default schema); TTL.
@@ -255,6 +257,17 @@ ALERTS = TableSpec(
     description="Alert rules (sk RULE#id), events (sk EVENT#ts#id, TTL) and cooldowns.",
 )
 
+CREDENTIALS = TableSpec(
+    name="credentials",
+    partition_key=KeyAttr("pk"),
+    ttl_attribute="expires_at",
+    description=(
+        "Session sign-outs (pk session#<address>, TTL), API keys stored as a hash of their "
+        "secret (key#<key_id>; revoked ones linger a while, TTL) and the key ids of each "
+        "address (keys#<address>)."
+    ),
+)
+
 IDEMPOTENCY = TableSpec(
     name="idempotency",
     partition_key=KeyAttr("id"),
@@ -275,6 +288,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     NONCES,
     ALERTS,
     IDEMPOTENCY,
+    CREDENTIALS,
 )
 
 

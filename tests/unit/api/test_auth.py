@@ -67,7 +67,13 @@ def test_sign_in_with_only_address_and_signature_then_me(client, clock, settings
     assert body["expires_at"] == NOW + settings.jwt_ttl_seconds
     me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {body['token']}"})
     assert me.status_code == 200, me.text
-    assert me.json() == {"address": ALICE.address, "is_admin": False}
+    assert me.json() == {
+        "address": ALICE.address,
+        "is_admin": False,
+        "credential": "session",
+        "scopes": ["read", "trade", "withdraw", "devices", "alerts"],
+        "expires_at": NOW + settings.jwt_ttl_seconds,
+    }
 
 
 def test_the_wallet_helper_signs_in(client):

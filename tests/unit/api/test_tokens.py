@@ -4,7 +4,7 @@ import jwt
 import pytest
 
 from functions.errors import Unauthorized
-from functions.logic.tokens import issue_token, verify_token
+from functions.logic.tokens import MAX_TOKEN_TTL_SECONDS, issue_token, verify_token
 from tests.api_client import JWT_SECRET
 from tests.factories import NOW, PROVIDER, address
 
@@ -54,3 +54,27 @@ def test_a_tampered_token_is_unauthorized():
 def test_short_secrets_are_refused():
     with pytest.raises(ValueError, match="32 bytes"):
         issue_token(PROVIDER, secret="short", now=NOW, ttl=60)
+
+
+def test_every_token_has_its_own_id_and_issue_time():
+    first, second = (issue_token(PROVIDER, secret=JWT_SECRET, now=NOW, ttl=60) for _ in range(2))
+    a, b = verify(first), verify(second)
+    assert a.credential_id != b.credential_id
+    assert len(a.credential_id) >= 22  # 128 random bits
+    assert (a.issued_at, a.expires_at) == (NOW, NOW + 60)
+    assert a.is_session
+
+
+def test_a_token_without_an_id_is_refused():
+    claims = {"sub": PROVIDER, "iss": "xenblocks", "iat": NOW, "exp": NOW + 60}
+    with pytest.raises(Unauthorized):
+        verify(jwt.encode(claims, JWT_SECRET))
+    with pytest.raises(Unauthorized):
+        verify(jwt.encode({**claims, "jti": "x" * 65}, JWT_SECRET))
+
+
+def test_a_token_lives_at_most_seven_days():
+    with pytest.raises(ValueError, match="seconds"):
+        issue_token(PROVIDER, secret=JWT_SECRET, now=NOW, ttl=MAX_TOKEN_TTL_SECONDS + 1)
+    token = issue_token(PROVIDER, secret=JWT_SECRET, now=NOW, ttl=MAX_TOKEN_TTL_SECONDS)
+    assert verify(token).expires_at == NOW + MAX_TOKEN_TTL_SECONDS
