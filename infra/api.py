@@ -156,4 +156,9 @@ def enrolment_statements(scope: Construct, policy_name: str) -> list[iam.PolicyS
                 access.iot_arn(scope, "policy", policy_name),
             ],
         ),
+        # Closing a revoked rig's open connection (the data plane's DeleteConnection); the
+        # client id is the worker id, known only at run time.
+        iam.PolicyStatement(
+            actions=["iot:DeleteConnection"], resources=[access.iot_arn(scope, "client", "*")]
+        ),
     ]

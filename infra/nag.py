@@ -138,9 +138,15 @@ def suppress(stack: Stack, *, has_custom_domain: bool) -> None:
             _s(
                 "IAM5",
                 "Enrolment creates a thing and a certificate per rig (names and ids known only "
-                "at run time); CreateCertificateFromCsr and ListPrincipalThings take no "
+                "at run time), and revocation closes the rig's connection (its client id is "
+                "the worker id); CreateCertificateFromCsr and ListPrincipalThings take no "
                 "resource ARN.",
-                ["Resource::*", f"Resource::{_IOT}:thing/*", f"Resource::{_IOT}:cert/*"],
+                [
+                    "Resource::*",
+                    f"Resource::{_IOT}:thing/*",
+                    f"Resource::{_IOT}:cert/*",
+                    f"Resource::{_IOT}:client/*",
+                ],
             )
         ],
     )

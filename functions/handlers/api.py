@@ -34,7 +34,7 @@ def build_context(settings: Settings) -> ApiContext:
     return ApiContext(
         settings=settings,
         tables=Tables(settings),
-        ca=IotCertificateAuthority(iot, policy_name=settings.iot_policy_name),
+        ca=IotCertificateAuthority(iot, data_client=data, policy_name=settings.iot_policy_name),
         publisher=IotDevicePublisher(data),
     )
 

@@ -8,6 +8,9 @@ and readers notice when another process changed the index.
 A rig's identity is its certificate's common name, always the worker id the platform chose,
 never the CSR's subject. ``SERVICE_IDENTITY`` is the platform itself: the brokers let it use
 every topic, so no rig may be issued that name.
+
+A broker started with this CA registers itself (``on_disconnect``), so ``disconnect`` closes
+a revoked rig's open connections on every broker serving the CA in this process.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,7 @@ class LocalCertificateAuthority:
         self._thread_lock = threading.RLock()
         self._index: dict[str, dict[str, Any]] = {}
         self._index_stamp: tuple[int, int] | None = None
+        self._disconnectors: list[Callable[[str], None]] = []
         with self._locked():
             self._key, self._cert = self._load_or_create()
             self._load_index()
@@ -126,6 +130,19 @@ class LocalCertificateAuthority:
             entry = self._index.get(certificate_id(cert))
             return bool(entry and entry.get("revoked_at"))
 
+    def revocations(self) -> dict[str, str]:
+        """Every revoked certificate, by this or another process: {certificate id: worker}.
+
+        Read under the CA's lock: the CRL on disk holds every revocation returned.
+        """
+        with self._locked():
+            self._load_index()
+            return {
+                cert_id: entry["worker_id"]
+                for cert_id, entry in self._index.items()
+                if entry.get("revoked_at")
+            }
+
     # -- the port ----------------------------------------------------------------------
 
     def issue(self, worker_id: str, csr_pem: str) -> IssuedCertificate:
@@ -154,6 +171,28 @@ class LocalCertificateAuthority:
             entry["revoked_at"] = _now().isoformat()
             self._save_index()
             self._write_crl()
+
+    def disconnect(self, worker_id: str) -> None:
+        """Close the worker's open connections on every broker serving this CA here.
+
+        Each broker first takes the new revocations, so the rig cannot come back. A broker
+        that fails raises (BrokerError); the revocation itself stands.
+        """
+        with self._thread_lock:
+            disconnectors = list(self._disconnectors)
+        for disconnect in disconnectors:
+            disconnect(worker_id)
+
+    def on_disconnect(self, disconnect: Callable[[str], None]) -> Callable[[], None]:
+        """Have ``disconnect(worker_id)`` called by ``disconnect``; returns the undo."""
+        with self._thread_lock:
+            self._disconnectors.append(disconnect)
+
+        def remove() -> None:
+            with self._thread_lock, contextlib.suppress(ValueError):
+                self._disconnectors.remove(disconnect)
+
+        return remove
 
     # -- identities for the platform, the broker and tests ----------------------------
 

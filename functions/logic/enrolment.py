@@ -71,7 +71,11 @@ class EnrolmentService:
         return self._workers.list_by_owner(owner, limit=limit, cursor=cursor)
 
     def revoke(self, owner: str, worker_id: str, *, now: int) -> Worker:
-        """Revoke the rig's certificate; repeating it retries the CA call and is harmless."""
+        """Revoke the rig's certificate and close its open connection.
+
+        Repeating it retries the CA calls and is harmless. The order matters: once the
+        certificate is revoked, the rig cannot reconnect after its connection is closed.
+        """
         worker = self._workers.get(worker_id)
         if worker is None or worker.owner != owner:
             raise NotFound(f"device {worker_id} not found")
@@ -81,4 +85,5 @@ class EnrolmentService:
             worker = self._workers.revoke(worker_id, now=now)
         if worker.certificate_id is not None:
             self._ca.revoke(worker_id, worker.certificate_id)
+        self._ca.disconnect(worker_id)
         return worker

@@ -3,6 +3,12 @@
 A rig's identity is an IoT thing named after its worker id, with one certificate attached
 and the deployment's device policy on that certificate. The policy ties the MQTT client id
 and every topic to the thing name, so a certificate can act only as its own worker.
+
+Revoking a rig marks its certificate REVOKED (no new connection) and then closes its open
+connection with the data plane's DeleteConnection (client id = thing name, which the policy
+enforces). IoT Core would close it by itself only "within a few minutes" of the status
+change; what remains is the moment between the two calls, when an open connection may
+still publish (ingest refuses a revoked worker's messages all the same).
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ rqXRfboQnoZsG4q5WTP468SQvvG5
 # IoT substitutes the connecting certificate's thing name here (policy variable, not Python).
 THING_NAME_VARIABLE = "${iot:Connection.Thing.ThingName}"
 MQTT_QOS_LEVELS = (0, 1)  # AWS IoT Core does not support QoS 2
+# IoT Core refuses a bigger MQTT payload (and disconnects the client that sent it); the
+# local brokers apply the same cap (functions.local.broker).
+MAX_MQTT_PAYLOAD_BYTES = 128 * 1024
 
 _NOT_FOUND = "ResourceNotFoundException"
 # Detaching is eventually consistent in AWS IoT: a delete right after a detach may still
@@ -116,14 +125,18 @@ class IotCertificateAuthority:
         self,
         iot_client: IoTClient,
         *,
+        data_client: IoTDataPlaneClient,
         policy_name: str,
         ca_pem: str = AMAZON_ROOT_CA1,
         delete_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``data_client``: the account's IoT data plane (``iot_data_client``), which closes
+        a revoked rig's connection."""
         if not policy_name:
             raise ValueError("policy_name is required")
         self._iot = iot_client
+        self._data = data_client
         self._policy_name = policy_name
         self._ca_pem = ca_pem
         self._delete_attempts = max(1, delete_attempts)
@@ -193,6 +206,25 @@ class IotCertificateAuthority:
                     self._iot.detach_policy, policyName=policy["policyName"], target=arn
                 )
         self._delete_thing_if_unused(worker_id, ignoring=arn)
+
+    def disconnect(self, worker_id: str) -> None:
+        """Close the rig's open MQTT connection, its session and without its last will.
+
+        Call it after ``revoke``: the certificate can no longer connect, so the rig cannot
+        come back. A rig that is not connected is fine.
+        """
+        validate_worker_id(worker_id)
+        try:
+            self._data.delete_connection(
+                clientId=worker_id, cleanSession=True, preventWillMessage=True
+            )
+        except ClientError as error:
+            if _error_code(error) != _NOT_FOUND:  # not connected
+                raise IotCallFailed(
+                    f"DeleteConnection {worker_id} failed ({_error_code(error)})"
+                ) from error
+        except BotoCoreError as error:
+            raise IotCallFailed(f"DeleteConnection {worker_id} failed") from error
 
     def _attach(self, worker_id: str, certificate_arn: str) -> None:
         """Give the certificate the worker's thing and the device policy, or undo and raise.
@@ -365,6 +397,7 @@ def _wrapped(doing: str) -> Iterator[None]:
 
 __all__ = [
     "AMAZON_ROOT_CA1",
+    "MAX_MQTT_PAYLOAD_BYTES",
     "IotCallFailed",
     "IotCertificateAuthority",
     "IotDevicePublisher",

@@ -35,3 +35,11 @@ class CertificateAuthority(Protocol):
     def revoke(self, worker_id: str, certificate_id: str) -> None:
         """The certificate can no longer connect; safe to call twice."""
         ...
+
+    def disconnect(self, worker_id: str) -> None:
+        """Close the rig's open MQTT connection and drop its session, without its last will.
+
+        Called after ``revoke``, so the rig cannot come back. No connection is fine; safe to
+        call twice.
+        """
+        ...

@@ -238,6 +238,13 @@ def test_certificate_management_only_for_the_api(assembly: Assembly) -> None:
             assert iot == set(), function_id
 
 
+def test_the_api_may_close_a_revoked_rigs_connection(assembly: Assembly) -> None:
+    # IotCertificateAuthority.disconnect: DeleteConnection on the rig's client id.
+    grants = assembly.grants(assembly.function_by_handler(API_HANDLER))
+    clients = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:client/*"
+    assert grants["iot:DeleteConnection"] == {clients}
+
+
 def test_logs_only_to_own_log_group(assembly: Assembly) -> None:
     for function_id in assembly.functions():
         log_group = assembly.props(function_id)["LoggingConfig"]["LogGroup"]["Ref"]

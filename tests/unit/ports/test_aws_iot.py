@@ -18,7 +18,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import IoTBackend
 from moto.iotdata.models import iotdata_backends
 
+from functions.dal.workers import WorkerRepository
 from functions.errors import Conflict
+from functions.logic.enrolment import EnrolmentService
 from functions.ports.aws_iot import (
     AMAZON_ROOT_CA1,
     IotCallFailed,
@@ -29,6 +31,7 @@ from functions.ports.aws_iot import (
 from functions.ports.certificates import CertificateRequestInvalid
 from functions.ports.csr import generate_key_and_csr
 from protocol.errors import ProtocolError
+from tests.factories import PROVIDER
 from tests.moto_iot import _create_certificate_from_csr_like_aws, _sign
 
 REGION = "us-east-1"
@@ -58,7 +61,14 @@ def iot(stock_iot, monkeypatch):
 
 @pytest.fixture
 def ca(iot):
-    return IotCertificateAuthority(iot, policy_name=POLICY, sleep=lambda _: None)
+    return IotCertificateAuthority(
+        iot, data_client=_data(), policy_name=POLICY, sleep=lambda _: None
+    )
+
+
+def _data():
+    """An IoT data-plane client; tests that expect its calls stub them."""
+    return boto3.client("iot-data", region_name=REGION)
 
 
 class FailingClient:
@@ -135,7 +145,9 @@ def test_issue_makes_an_active_certificate_on_the_workers_thing_with_the_policy(
 
 
 def test_issue_hands_back_the_configured_ca(iot):
-    ca = IotCertificateAuthority(iot, policy_name=POLICY, ca_pem="LOCAL CA PEM")
+    ca = IotCertificateAuthority(
+        iot, data_client=_data(), policy_name=POLICY, ca_pem="LOCAL CA PEM"
+    )
     issued = ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     assert issued.ca_pem == "LOCAL CA PEM"
 
@@ -174,14 +186,16 @@ def test_a_worker_id_that_is_no_thing_name_is_refused(iot, ca):
 
 def test_a_csr_aws_refuses_is_a_certificate_request_error(iot):
     client = FailingClient(iot, "create_certificate_from_csr", code="InvalidRequestException")
-    ca = IotCertificateAuthority(client, policy_name=POLICY)
+    ca = IotCertificateAuthority(client, data_client=_data(), policy_name=POLICY)
     with pytest.raises(CertificateRequestInvalid, match="AWS IoT refused"):
         ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     _assert_nothing_in_iot(iot)
 
 
 def test_a_missing_policy_leaves_nothing_behind(iot):
-    ca = IotCertificateAuthority(iot, policy_name="no-such-policy", sleep=lambda _: None)
+    ca = IotCertificateAuthority(
+        iot, data_client=_data(), policy_name="no-such-policy", sleep=lambda _: None
+    )
     with pytest.raises(IotCallFailed, match="ResourceNotFoundException") as raised:
         ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     assert isinstance(raised.value.__cause__, ClientError)
@@ -191,7 +205,9 @@ def test_a_missing_policy_leaves_nothing_behind(iot):
 @pytest.mark.parametrize("method", ["describe_thing", "create_thing", "attach_thing_principal"])
 def test_a_failure_mid_way_leaves_nothing_behind(iot, method):
     client = FailingClient(iot, method)
-    ca = IotCertificateAuthority(client, policy_name=POLICY, sleep=lambda _: None)
+    ca = IotCertificateAuthority(
+        client, data_client=_data(), policy_name=POLICY, sleep=lambda _: None
+    )
     with pytest.raises(IotCallFailed, match="InternalFailure"):
         ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     assert client.failures == 1
@@ -200,7 +216,9 @@ def test_a_failure_mid_way_leaves_nothing_behind(iot, method):
 
 def test_a_certificate_over_another_key_is_refused_and_discarded(stock_iot):
     """Stock moto certifies a key of its own, not the CSR's: the rig could never use it."""
-    ca = IotCertificateAuthority(stock_iot, policy_name=POLICY, sleep=lambda _: None)
+    ca = IotCertificateAuthority(
+        stock_iot, data_client=_data(), policy_name=POLICY, sleep=lambda _: None
+    )
     with pytest.raises(IotCallFailed, match="different public key"):
         ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     _assert_nothing_in_iot(stock_iot)
@@ -209,7 +227,9 @@ def test_a_certificate_over_another_key_is_refused_and_discarded(stock_iot):
 def test_a_failing_clean_up_is_logged_and_does_not_hide_the_cause(iot, caplog):
     client = FailingClient(iot, "attach_thing_principal")
     failing_delete = FailingClient(client, "delete_certificate", code="AccessDeniedException")
-    ca = IotCertificateAuthority(failing_delete, policy_name=POLICY, sleep=lambda _: None)
+    ca = IotCertificateAuthority(
+        failing_delete, data_client=_data(), policy_name=POLICY, sleep=lambda _: None
+    )
     with caplog.at_level(logging.ERROR), pytest.raises(IotCallFailed, match="attaching"):
         ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     assert "could not delete the certificate" in caplog.text
@@ -222,7 +242,9 @@ def test_a_failing_clean_up_is_logged_and_does_not_hide_the_cause(iot, caplog):
 def test_deleting_retries_while_aws_still_sees_the_attachment(iot):
     sleeps = []
     client = FailingClient(iot, "delete_thing", code="InvalidRequestException", times=2)
-    ca = IotCertificateAuthority(client, policy_name=POLICY, sleep=sleeps.append)
+    ca = IotCertificateAuthority(
+        client, data_client=_data(), policy_name=POLICY, sleep=sleeps.append
+    )
     issued = ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
 
     ca.revoke("rig-1", issued.certificate_id)
@@ -234,7 +256,9 @@ def test_deleting_retries_while_aws_still_sees_the_attachment(iot):
 
 def test_deleting_gives_up_after_the_last_attempt(iot):
     client = FailingClient(iot, "delete_thing", code="InvalidRequestException")
-    ca = IotCertificateAuthority(client, policy_name=POLICY, delete_attempts=3, sleep=lambda _: 0)
+    ca = IotCertificateAuthority(
+        client, data_client=_data(), policy_name=POLICY, delete_attempts=3, sleep=lambda _: 0
+    )
     issued = ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     with pytest.raises(IotCallFailed, match="InvalidRequestException"):
         ca.revoke("rig-1", issued.certificate_id)
@@ -257,7 +281,9 @@ def test_a_second_certificate_shares_the_thing_and_survives_the_firsts_revocatio
 def test_a_failure_on_an_existing_thing_keeps_the_thing_and_its_certificate(iot, ca):
     kept = ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     client = FailingClient(iot, "attach_thing_principal")
-    failing = IotCertificateAuthority(client, policy_name=POLICY, sleep=lambda _: None)
+    failing = IotCertificateAuthority(
+        client, data_client=_data(), policy_name=POLICY, sleep=lambda _: None
+    )
 
     with pytest.raises(IotCallFailed):
         failing.issue("rig-1", generate_key_and_csr("rig-1")[1])
@@ -271,7 +297,7 @@ def test_a_failure_on_an_existing_thing_keeps_the_thing_and_its_certificate(iot,
 
 def test_a_policy_name_is_required(iot):
     with pytest.raises(ValueError, match="policy_name"):
-        IotCertificateAuthority(iot, policy_name="")
+        IotCertificateAuthority(iot, data_client=_data(), policy_name="")
 
 
 # --- revoke --------------------------------------------------------------------------------
@@ -328,7 +354,7 @@ def test_revoke_refuses_another_workers_certificate(iot, ca):
 def test_revoke_names_what_failed(iot, ca):
     issued = ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
     client = FailingClient(iot, "update_certificate", code="ThrottlingException")
-    failing = IotCertificateAuthority(client, policy_name=POLICY)
+    failing = IotCertificateAuthority(client, data_client=_data(), policy_name=POLICY)
     with pytest.raises(
         IotCallFailed, match=r"revoking certificate \w+ of rig-1 failed \(ThrottlingException\)"
     ):
@@ -337,6 +363,79 @@ def test_revoke_names_what_failed(iot, ca):
     assert _things(iot) == ["rig-1"]
     ca.revoke("rig-1", issued.certificate_id)
     assert _things(iot) == []
+
+
+# --- disconnect ----------------------------------------------------------------------------
+
+DELETE_CONNECTION = {"clientId": "rig-1", "cleanSession": True, "preventWillMessage": True}
+
+
+class RecordingDataPlane:
+    """The data plane's DeleteConnection, checking the certificate is already REVOKED."""
+
+    def __init__(self, iot, certificate_id):
+        self._iot, self._certificate_id = iot, certificate_id
+        self.calls = []
+
+    def delete_connection(self, **kwargs):
+        description = self._iot.describe_certificate(certificateId=self._certificate_id)
+        self.calls.append((kwargs, description["certificateDescription"]["status"]))
+        return {}
+
+
+def test_disconnect_closes_the_session_without_the_will(iot):
+    data = _data()
+    ca = IotCertificateAuthority(iot, data_client=data, policy_name=POLICY)
+    with Stubber(data) as stub:
+        stub.add_response("delete_connection", {}, DELETE_CONNECTION)
+        ca.disconnect("rig-1")
+        stub.assert_no_pending_responses()
+
+
+def test_disconnect_of_a_rig_that_is_not_connected_is_fine(iot):
+    data = _data()
+    ca = IotCertificateAuthority(iot, data_client=data, policy_name=POLICY)
+    with Stubber(data) as stub:
+        stub.add_client_error(
+            "delete_connection",
+            service_error_code="ResourceNotFoundException",
+            http_status_code=404,
+            expected_params=DELETE_CONNECTION,
+        )
+        ca.disconnect("rig-1")
+        stub.assert_no_pending_responses()
+
+
+def test_a_failed_disconnect_names_the_rig_and_the_cause(iot):
+    data = _data()
+    ca = IotCertificateAuthority(iot, data_client=data, policy_name=POLICY)
+    with Stubber(data) as stub:
+        stub.add_client_error("delete_connection", service_error_code="ThrottlingException")
+        with pytest.raises(IotCallFailed, match=r"DeleteConnection rig-1 failed \(Throttling"):
+            ca.disconnect("rig-1")
+        stub.assert_no_pending_responses()
+
+
+def test_disconnect_refuses_a_worker_id_that_is_no_client_id(iot):
+    data = _data()
+    ca = IotCertificateAuthority(iot, data_client=data, policy_name=POLICY)
+    with Stubber(data), pytest.raises(ProtocolError):
+        ca.disconnect("rig/1")  # the Stubber would fail any call
+
+
+def test_revoking_a_rig_closes_its_connection_once_its_certificate_is_revoked(iot, tables):
+    issuing = IotCertificateAuthority(iot, data_client=_data(), policy_name=POLICY)
+    enrolment = EnrolmentService(WorkerRepository(tables), issuing)
+    worker = enrolment.enrol(
+        PROVIDER, csr_pem=generate_key_and_csr("rig")[1], name="", now=1
+    ).worker
+    data = RecordingDataPlane(iot, worker.certificate_id)
+    revoking = IotCertificateAuthority(iot, data_client=data, policy_name=POLICY)
+
+    EnrolmentService(WorkerRepository(tables), revoking).revoke(PROVIDER, worker.worker_id, now=2)
+
+    expected = {**DELETE_CONNECTION, "clientId": worker.worker_id}
+    assert data.calls == [(expected, "REVOKED")]
 
 
 # --- a certificate from another CA goes through the same attachment -------------------------
@@ -364,7 +463,9 @@ def test_a_failed_attachment_undoes_itself_and_leaves_the_certificate(iot):
     registered = iot.register_certificate_without_ca(
         certificatePem=_sign(device_key.public_key(), subject), status="ACTIVE"
     )
-    ca = IotCertificateAuthority(FailingClient(iot, "attach_thing_principal"), policy_name=POLICY)
+    ca = IotCertificateAuthority(
+        FailingClient(iot, "attach_thing_principal"), data_client=_data(), policy_name=POLICY
+    )
 
     with pytest.raises(IotCallFailed, match="attaching"):
         ca._attach("rig-9", registered["certificateArn"])
