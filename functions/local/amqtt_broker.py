@@ -1,10 +1,13 @@
 """The embedded broker (amqtt) with the rules mosquitto gets from its config.
 
 amqtt asks TLS for a client certificate but accepts none (``CERT_OPTIONAL``), has no
-certificate identities and no per-client topic patterns, so this module adds them: a
-broker subclass that requires the certificate and keeps refused CONNECTs harmless, an auth
-plugin (certificate from the local CA, not revoked, client id = CN for a rig) and a topic
-plugin (a rig only under ``xenminer/<CN>/``; the service identity everywhere).
+certificate identities, no per-client topic patterns, no message size cap and no way to
+close a client's connection from outside, so this module adds them: a broker subclass that
+requires the certificate, keeps refused CONNECTs harmless, disconnects a client whose
+PUBLISH payload is over IoT Core's cap before reading it, and closes the sessions of an
+identity (or of revoked certificates); an auth plugin (certificate from the local CA, not
+revoked, client id = CN for a rig) and a topic plugin (a rig only under ``xenminer/<CN>/``;
+the service identity everywhere).
 
 Both plugins are named by dotted path in the broker config; amqtt builds them itself.
 """
@@ -12,6 +15,7 @@ Both plugins are named by dotted path in the broker config; amqtt builds them it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import ssl
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amqtt.adapters import ReaderAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action, BaseContext
 from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
@@ -27,6 +32,7 @@ from amqtt.session import Session
 from cryptography import x509
 
 from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority, common_name
+from functions.ports.aws_iot import MAX_MQTT_PAYLOAD_BYTES
 from protocol.topics import TOPIC_ROOT
 
 log = logging.getLogger(__name__)
@@ -113,6 +119,34 @@ class TopicAclPlugin(BaseTopicPlugin):  # type: ignore[misc]
         return topic.startswith(f"{TOPIC_ROOT}/{name}/")
 
 
+class CappedReader(ReaderAdapter):  # type: ignore[misc]
+    """A connection's reader that refuses a PUBLISH payload over ``limit`` bytes unread.
+
+    amqtt reads a PUBLISH payload in one ``read`` of its whole length; no other packet reads
+    more than 64 KiB at once (every other field carries a two-byte length). A refused read
+    ends the stream for good (EOF from then on), so nothing inside the refused payload is
+    ever parsed as a packet, and amqtt closes the connection as the client having gone.
+    """
+
+    def __init__(self, reader: ReaderAdapter, limit: int = MAX_MQTT_PAYLOAD_BYTES) -> None:
+        self._reader = reader
+        self._limit = limit
+        self.refused = False
+
+    async def read(self, n: int = -1) -> bytes:
+        if self.refused:
+            return b""
+        if n > self._limit:
+            self.refused = True
+            log.info("disconnecting a client: a %d-byte payload is over %d", n, self._limit)
+            return b""
+        data: bytes = await self._reader.read(n)
+        return data
+
+    def feed_eof(self) -> None:
+        self._reader.feed_eof()
+
+
 class MutualTlsBroker(Broker):  # type: ignore[misc]
     """amqtt's broker with the client certificate required and checked before any session
     is touched."""
@@ -120,6 +154,37 @@ class MutualTlsBroker(Broker):  # type: ignore[misc]
     def __init__(self, config: dict[str, Any], ca: LocalCertificateAuthority) -> None:
         super().__init__(config)
         self._ca = ca
+
+    async def disconnect_identity(self, name: str) -> int:
+        """Close every connection made with a certificate for ``name`` and drop its session
+        (subscriptions and queued messages), without its last will; how many sessions."""
+        return await self._close_sessions(lambda session: connection_identity(session) == name)
+
+    async def disconnect_revoked(self) -> int:
+        """Close every connection whose certificate is revoked (by any process)."""
+
+        def revoked(session: Session) -> bool:
+            cert = peer_certificate(session.ssl_object)
+            return cert is not None and self._ca.is_revoked(cert)
+
+        return await self._close_sessions(revoked)
+
+    async def _close_sessions(self, matches: Any) -> int:
+        closing = [
+            client_id
+            for client_id, (session, _) in list(self._sessions.items())
+            if matches(session)
+        ]
+        for client_id in closing:
+            session, _ = self._sessions.get(client_id, (None, None))
+            if session is not None:
+                # Like IoT Core's DeleteConnection(preventWillMessage=True).
+                session.will_flag = False
+            log.info("closing the session of %r", client_id)
+            # Stops the connection's handler (its reader, then the socket) and forgets the
+            # session, as amqtt does for every session when it shuts down.
+            await self._cleanup_session(client_id)
+        return len(closing)
 
     @staticmethod
     def _create_ssl_context(listener: Any) -> ssl.SSLContext:
@@ -130,7 +195,7 @@ class MutualTlsBroker(Broker):  # type: ignore[misc]
 
     async def _client_connected(self, listener_name: str, reader: Any, writer: Any) -> None:
         _CONNECTION_TLS.set(writer.get_ssl_info())
-        await super()._client_connected(listener_name, reader, writer)
+        await super()._client_connected(listener_name, CappedReader(reader), writer)
 
     async def _delete_session(self, client_id: str) -> None:
         # amqtt drops a clean-session client's stored session before authenticating the
@@ -189,16 +254,29 @@ def broker_config(
 async def serve(
     config: dict[str, Any],
     ca: LocalCertificateAuthority,
-    started: asyncio.Future[None],
+    started: asyncio.Future[MutualTlsBroker],
     stop: asyncio.Event,
+    *,
+    watch_interval: float = 0.5,
 ) -> None:
-    """Run the broker until ``stop`` is set; ``started`` resolves (or fails) once it listens."""
+    """Run the broker until ``stop`` is set; ``started`` resolves (or fails) once it listens.
+
+    Every ``watch_interval`` it closes connections whose certificate was revoked meanwhile,
+    by this process or another one (a CLI): ``disconnect_identity`` does it at once.
+    """
     broker = MutualTlsBroker(config, ca)
     try:
         await broker.start()
     except BaseException as error:
         started.set_exception(error)
         return
-    started.set_result(None)
-    await stop.wait()
+    started.set_result(broker)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=watch_interval)
+        if not stop.is_set():
+            try:
+                await broker.disconnect_revoked()
+            except Exception:
+                log.exception("closing revoked connections failed")
     await broker.shutdown()

@@ -6,14 +6,27 @@ a background thread). The rules are the same for both:
 - TLS 1.2 or newer; a client certificate signed by the local CA is required, and a revoked
   one is refused;
 - the identity is the certificate's common name; a rig may publish, subscribe and receive
-  only under ``xenminer/<its CN>/``; ``SERVICE_IDENTITY`` (the platform) may use every topic.
+  only under ``xenminer/<its CN>/``; ``SERVICE_IDENTITY`` (the platform) may use every topic;
+- a PUBLISH whose payload is over IoT Core's cap (``MAX_MQTT_PAYLOAD_BYTES``) ends the
+  client's connection and is never relayed, as IoT Core does;
+- revoking a rig closes its open connection and drops its session: ``disconnect()``, which
+  the CA's ``disconnect`` calls on every broker serving it in this process, first makes sure
+  new connections are checked against the revocation, so the rig cannot come back.
 
 Where they differ: amqtt refuses a rig's CONNECT whose client id is not its CN and refuses a
 subscription outside its prefix; mosquitto 2.0 can bind neither, so it accepts both and
 the ACL still keeps every foreign message away. Revocations reach amqtt at once; mosquitto
-reads the CRL at start and on SIGHUP, which ``sync_revocations()`` (and a watcher thread,
-for revocations made by another process) sends when the CRL changed. Connections that are
-already open stay open on both until they disconnect.
+reads the CRL at start and on SIGHUP, which ``sync_revocations()`` sends when the CRL
+changed. Neither closes an open connection by itself: amqtt runs in this process and
+closes the session (without the rig's last will); mosquitto 2.0 has no call for it and a
+CRL reload leaves open connections alone, so the broker reads from mosquitto's log
+(``connection_messages``) which client ids the revoked CN holds and takes each over with
+the platform's certificate: mosquitto closes the rig's connection on the second CONNECT
+(and sends the rig's last will then). mosquitto caps the whole packet (``max_packet_size``:
+the cap plus a PUBLISH's overhead under IoT Core's longest topic), so a payload up to about
+260 bytes over the cap passes under a short topic; amqtt caps the payload exactly. A
+watcher (a thread for mosquitto, a task for amqtt) applies revocations made by another
+process (a CLI) within ``WATCH_INTERVAL`` seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import errno
 import logging
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -33,13 +47,18 @@ import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority
 from functions.local.stack import PortInUse
+from functions.ports.aws_iot import MAX_MQTT_PAYLOAD_BYTES
 from protocol.topics import TOPIC_ROOT
+
+if TYPE_CHECKING:
+    from functions.local.amqtt_broker import MutualTlsBroker
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +67,15 @@ BrokerKind = Literal["auto", "mosquitto", "amqtt"]
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _RELOAD_LINE = "Reloading config"
 WATCH_INTERVAL = 0.5
+# What an MQTT 3.1.1 PUBLISH carries besides its payload, with the longest topic IoT Core
+# allows (256 bytes): a type byte, four remaining-length bytes, the topic's length and the
+# packet id. mosquitto's max_packet_size counts them too.
+PUBLISH_OVERHEAD_BYTES = 1 + 4 + 2 + 256 + 2
+# mosquitto's connection_messages line for an accepted CONNECT: client id and username.
+_CONNECTED = re.compile(
+    r"New client connected from \S+ as (?P<client_id>.*) "
+    r"\(p\d+, c\d+, k\d+, u'(?P<username>[^']*)'\)\.$"
+)
 
 
 class BrokerError(RuntimeError):
@@ -72,6 +100,18 @@ class RunningBroker(ABC):
         self.host, self.port, self.state_dir = host, port, state_dir
         self.ca_path = ca.ca_path
         self._ca = ca
+        self._forget_ca: Callable[[], None] | None = None
+        # How often revocations made by another process are looked for.
+        self.watch_interval = WATCH_INTERVAL
+
+    def _serve_revocations(self) -> None:
+        """Once serving: the CA's ``disconnect`` reaches this broker until it stops."""
+        self._forget_ca = self._ca.on_disconnect(self.disconnect)
+
+    def _leave_ca(self) -> None:
+        if self._forget_ca is not None:
+            self._forget_ca()
+            self._forget_ca = None
 
     @property
     def url(self) -> str:
@@ -84,6 +124,15 @@ class RunningBroker(ABC):
     @abstractmethod
     def sync_revocations(self) -> None:
         """Return once new connections are checked against every revocation made so far."""
+
+    @abstractmethod
+    def disconnect(self, worker_id: str) -> None:
+        """Close every open connection of ``worker_id`` (its certificate's CN) and drop its
+        session, once new connections are checked against every revocation made so far,
+        so a revoked rig cannot come back. No connection is fine.
+
+        Raises BrokerError when the broker does not do it.
+        """
 
     def __enter__(self) -> RunningBroker:
         return self
@@ -100,8 +149,11 @@ def start_broker(
     state_dir: Path,
     kind: BrokerKind = "auto",
     startup_timeout: float = 10.0,
+    watch_interval: float = WATCH_INTERVAL,
 ) -> RunningBroker:
     """Start a broker on ``host:port`` with its files in ``state_dir``; it serves at return.
+
+    ``watch_interval``: how often revocations made by another process are looked for.
 
     Raises PortInUse when the port is taken, BrokerUnavailable when mosquitto is asked for
     but missing, and BrokerError when the broker does not come up.
@@ -120,9 +172,19 @@ def start_broker(
     cert_path, key_path = ca.server_certificate([host], directory=state_dir)
     if mosquitto is not None:
         return _Mosquitto.start(
-            mosquitto, ca, host, port, state_dir, cert_path, key_path, startup_timeout
+            mosquitto,
+            ca,
+            host,
+            port,
+            state_dir,
+            cert_path,
+            key_path,
+            startup_timeout,
+            watch_interval,
         )
-    return _Amqtt.start(ca, host, port, state_dir, cert_path, key_path, startup_timeout)
+    return _Amqtt.start(
+        ca, host, port, state_dir, cert_path, key_path, startup_timeout, watch_interval
+    )
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -194,6 +256,8 @@ def mosquitto_config(
             "log_type information",
             "connection_messages true",
             f"acl_file {acl_path}",
+            # IoT Core's payload cap; mosquitto disconnects a client whose packet is bigger.
+            f"max_packet_size {MAX_MQTT_PAYLOAD_BYTES + PUBLISH_OVERHEAD_BYTES}",
             "",
             f"listener {port} {host}",
             f"cafile {ca.ca_path}",
@@ -215,6 +279,7 @@ class _Mosquitto(RunningBroker):
         self,
         process: subprocess.Popen[bytes],
         log_file: IO[bytes],
+        log_offset: int,
         ca: LocalCertificateAuthority,
         host: str,
         port: int,
@@ -228,6 +293,12 @@ class _Mosquitto(RunningBroker):
         self._loaded_crl = _stamp(ca.crl_path)
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name=f"mosquitto-crl-{port}")
+        # Closing connections: one at a time; what the log told so far (this process's part).
+        self._closing = threading.RLock()
+        self._log_read = log_offset
+        self._users: dict[str, str] = {}  # client id -> user (CN) of its latest connection
+        self._revoked = set(ca.revocations())  # certificate ids whose rigs were closed
+        self._identity: tuple[Path, Path] | None = None
 
     @classmethod
     def start(
@@ -240,6 +311,7 @@ class _Mosquitto(RunningBroker):
         cert_path: Path,
         key_path: Path,
         timeout: float,
+        watch_interval: float,
     ) -> _Mosquitto:
         acl_path, config_path = state_dir / "mosquitto.acl", state_dir / "mosquitto.conf"
         acl_path.write_text(mosquitto_acl())
@@ -247,13 +319,15 @@ class _Mosquitto(RunningBroker):
             mosquitto_config(ca, host, port, acl_path, cert_path, key_path, state_dir)
         )
         log_file = (state_dir / "mosquitto.log").open("ab")
+        log_offset = log_file.tell()  # earlier runs' lines are not this broker's
         process = subprocess.Popen(  # noqa: S603 - our own executable and config
             [executable, "-c", str(config_path)],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        broker = cls(process, log_file, ca, host, port, state_dir)
+        broker = cls(process, log_file, log_offset, ca, host, port, state_dir)
+        broker.watch_interval = watch_interval
         atexit.register(broker.stop)
         deadline = time.monotonic() + timeout
         while not _accepts(host, port):
@@ -267,6 +341,7 @@ class _Mosquitto(RunningBroker):
                 f"({broker.log_path}) ends with:\n{broker.log_tail()}"
             )
         broker._watcher.start()
+        broker._serve_revocations()
         log.info("mosquitto %s serving on %s:%d", executable, host, port)
         return broker
 
@@ -299,15 +374,88 @@ class _Mosquitto(RunningBroker):
             log_file.seek(offset)
             return text.encode() in log_file.read()
 
+    def disconnect(self, worker_id: str) -> None:
+        with self._closing:
+            self.sync_revocations()
+            self._close_connections_of({worker_id})
+
+    def _close_newly_revoked(self) -> None:
+        """Close the connections of rigs whose certificate was revoked since last time."""
+        with self._closing:
+            # The CA writes the CRL before it lets go of its lock: the reload below holds
+            # every revocation read here.
+            revoked = self._ca.revocations()
+            new = {worker for cert_id, worker in revoked.items() if cert_id not in self._revoked}
+            self.sync_revocations()
+            if new:
+                self._close_connections_of(new)
+            self._revoked.update(revoked)
+
+    def _close_connections_of(self, users: Iterable[str]) -> None:
+        """Take over every client id whose latest connection was made by one of ``users``.
+
+        mosquitto closes a client id's connection when another CONNECT uses the id; the
+        platform's certificate may use any id, and the rig's certificate can no longer
+        connect (the caller reloaded the CRL first). A client id whose connection already
+        ended is taken over too, which only drops what mosquitto kept of its session.
+        """
+        from functions.local.mqtt_client import MqttError, ServiceClient
+
+        users = set(users)
+        self._read_log()
+        client_ids = sorted(cid for cid, user in self._users.items() if user in users)
+        if not client_ids:
+            return
+        cert_path, key_path = self._platform_identity()
+        for client_id in client_ids:
+            taker = ServiceClient(
+                host=self.host,
+                port=self.port,
+                ca_path=self.ca_path,
+                cert_path=cert_path,
+                key_path=key_path,
+                client_id=client_id,
+                clean_session=True,
+                timeout=5.0,
+            )
+            try:
+                taker.connect()  # the CONNACK comes after mosquitto closed the old connection
+            except MqttError as error:
+                raise BrokerError(
+                    f"mosquitto did not let the platform close {client_id!r}: {error}"
+                ) from error
+            finally:
+                taker.close()
+            self._users[client_id] = SERVICE_IDENTITY
+            log.info("closed the connection of client %r (revoked %s)", client_id, users)
+
+    def _read_log(self) -> None:
+        """Who holds each client id, from the log lines written since the last read."""
+        with self.log_path.open("rb") as log_file:
+            log_file.seek(self._log_read)
+            chunk = log_file.read()
+        end = chunk.rfind(b"\n") + 1  # a line being written is read next time
+        self._log_read += end
+        for line in chunk[:end].decode(errors="replace").splitlines():
+            connected = _CONNECTED.search(line)
+            if connected is not None:
+                self._users[connected["client_id"]] = connected["username"]
+
+    def _platform_identity(self) -> tuple[Path, Path]:
+        if self._identity is None:
+            self._identity = self._ca.issue_identity(SERVICE_IDENTITY, self.state_dir / "platform")
+        return self._identity
+
     def _watch(self) -> None:
         """Revocations made by another process (a CLI) reach mosquitto too."""
-        while not self._stopping.wait(WATCH_INTERVAL):
+        while not self._stopping.wait(self.watch_interval):
             try:
-                self.sync_revocations()
-            except BrokerError:
-                log.exception("mosquitto on port %d did not take the new CRL", self.port)
+                self._close_newly_revoked()
+            except Exception:  # the watcher carries on; the next round tries again
+                log.exception("mosquitto on port %d did not take a revocation", self.port)
 
     def stop(self) -> None:
+        self._leave_ca()
         self._stopping.set()
         if self._watcher.is_alive() and self._watcher is not threading.current_thread():
             self._watcher.join()
@@ -342,7 +490,7 @@ class _Amqtt(RunningBroker):
         super().__init__(host, port, ca, state_dir)
         self._loop = asyncio.new_event_loop()
         self._stop_event: asyncio.Event | None = None
-        self._started: Future[None] = Future()
+        self._started: Future[MutualTlsBroker] = Future()
         self._thread = threading.Thread(target=self._run, name=f"amqtt-{port}", daemon=True)
         self._config: dict[str, object] = {}
 
@@ -356,10 +504,12 @@ class _Amqtt(RunningBroker):
         cert_path: Path,
         key_path: Path,
         timeout: float,
+        watch_interval: float,
     ) -> _Amqtt:
         from functions.local.amqtt_broker import broker_config
 
         broker = cls(ca, host, port, state_dir)
+        broker.watch_interval = watch_interval
         broker._config = broker_config(ca, host, port, cert_path, key_path)
         broker._thread.start()
         try:
@@ -368,6 +518,7 @@ class _Amqtt(RunningBroker):
             broker.stop()
             raise BrokerError(f"amqtt did not start on {host}:{port}: {error}") from error
         atexit.register(broker.stop)
+        broker._serve_revocations()
         log.info("amqtt serving on %s:%d", host, port)
         return broker
 
@@ -379,9 +530,15 @@ class _Amqtt(RunningBroker):
 
         async def main() -> None:
             self._stop_event = asyncio.Event()
-            started = self._loop.create_future()
+            started: asyncio.Future[MutualTlsBroker] = self._loop.create_future()
             started.add_done_callback(self._report_started)
-            await serve(self._config, self._ca, started, self._stop_event)
+            await serve(
+                self._config,
+                self._ca,
+                started,
+                self._stop_event,
+                watch_interval=self.watch_interval,
+            )
 
         try:
             self._loop.run_until_complete(main())
@@ -394,17 +551,29 @@ class _Amqtt(RunningBroker):
                 self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 
-    def _report_started(self, started: asyncio.Future[None]) -> None:
+    def _report_started(self, started: asyncio.Future[MutualTlsBroker]) -> None:
         error = started.exception()
         if error is not None:
             self._started.set_exception(error)
         else:
-            self._started.set_result(None)
+            self._started.set_result(started.result())
 
     def sync_revocations(self) -> None:
         """Nothing to wait for: every CONNECT reads the CA's revocations."""
 
+    def disconnect(self, worker_id: str, timeout: float = 10.0) -> None:
+        broker = self._started.result(timeout=0)
+        closing = asyncio.run_coroutine_threadsafe(
+            broker.disconnect_identity(worker_id), self._loop
+        )
+        try:
+            closing.result(timeout=timeout)
+        except Exception as error:
+            closing.cancel()
+            raise BrokerError(f"amqtt did not close the connections of {worker_id}") from error
+
     def stop(self) -> None:
+        self._leave_ca()
         if self._thread.is_alive():
             stop_event = self._stop_event
             if stop_event is not None:

@@ -1,15 +1,19 @@
-"""The local broker, both kinds, over real sockets: mutual TLS, per-rig ACLs, revocation."""
+"""The local broker, both kinds, over real sockets: mutual TLS, per-rig ACLs, revocation,
+IoT Core's payload cap."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from functions.dal.workers import WorkerRepository
 from functions.local import broker as broker_module
 from functions.local.broker import (
     BrokerUnavailable,
@@ -25,10 +29,13 @@ from functions.local.mqtt_client import (
     SubscriptionRefused,
 )
 from functions.local.stack import PortInUse
+from functions.logic.enrolment import EnrolmentService
+from functions.ports.aws_iot import MAX_MQTT_PAYLOAD_BYTES
 from functions.ports.csr import generate_key_and_csr
 from functions.ports.devices import DeviceCommands
 from protocol.codec import encode
 from protocol.downlink import Control, RegisterAck
+from tests.factories import PROVIDER
 
 KINDS = [
     pytest.param(
@@ -74,17 +81,45 @@ class Inbox:
         with self._changed:
             return {topic for topic, _ in self.messages}
 
+    def sizes(self) -> list[int]:
+        with self._changed:
+            return [len(payload) for _, payload in self.messages]
+
+
+def _wait_disconnected(client: ServiceClient, timeout: float = TIMEOUT) -> None:
+    """Until the client saw the broker close its connection (paho waits a second or more
+    before it reconnects, so polling sees the gap)."""
+    deadline = time.monotonic() + timeout
+    while client.connected:
+        assert time.monotonic() < deadline, f"{client.client_id} is still connected"
+        time.sleep(0.01)
+
 
 @pytest.fixture
 def ca(tmp_path: Path) -> LocalCertificateAuthority:
     return LocalCertificateAuthority(tmp_path / "ca")
 
 
+@pytest.fixture
+def watch_interval() -> float:
+    """How often the broker looks for revocations made by another process."""
+    return broker_module.WATCH_INTERVAL
+
+
 @pytest.fixture(params=KINDS)
 def broker(
-    request: pytest.FixtureRequest, ca: LocalCertificateAuthority, tmp_path: Path
+    request: pytest.FixtureRequest,
+    ca: LocalCertificateAuthority,
+    tmp_path: Path,
+    watch_interval: float,
 ) -> Iterator[RunningBroker]:
-    running = start_broker(ca, port=_free_port(), state_dir=tmp_path / "broker", kind=request.param)
+    running = start_broker(
+        ca,
+        port=_free_port(),
+        state_dir=tmp_path / "broker",
+        kind=request.param,
+        watch_interval=watch_interval,
+    )
     try:
         yield running
     finally:
@@ -263,6 +298,119 @@ def test_a_revoked_certificate_is_refused(broker, connect, ca, tmp_path):
 
     with pytest.raises(MqttError):
         connect(identity, "rig-r")
+
+
+def _enrol(ca: LocalCertificateAuthority, tables, directory: Path):  # type: ignore[no-untyped-def]
+    """A rig enrolled through the EnrolmentService: (service, worker id, identity files)."""
+    enrolment = EnrolmentService(WorkerRepository(tables), ca)
+    key_pem, csr_pem = generate_key_and_csr("rig")
+    enrolled = enrolment.enrol(PROVIDER, csr_pem=csr_pem, name="", now=int(time.time()))
+    worker_id = enrolled.worker.worker_id
+    identity = (directory / f"{worker_id}.pem", directory / f"{worker_id}.key")
+    identity[0].write_text(enrolled.certificate.certificate_pem)
+    identity[1].write_text(key_pem)
+    return enrolment, worker_id, identity
+
+
+# The broker's watcher (revocations by another process) sleeps: the revocation itself closes
+# the connection.
+@pytest.mark.parametrize("watch_interval", [3600.0])
+def test_revoking_a_rig_closes_its_open_connection_for_good(
+    broker, connect, identities, service, ca, tables, tmp_path
+):
+    inbox = Inbox()
+    service.subscribe("xenminer/#", inbox)
+    enrolment, worker_id, identity = _enrol(ca, tables, tmp_path)
+    rig = connect(identity, worker_id)
+    rig.publish(f"xenminer/{worker_id}/heartbeat", b"before")
+    inbox.wait_for(f"xenminer/{worker_id}/heartbeat", b"before")
+    other = connect(identities("rig-b"), "rig-b")
+
+    enrolment.revoke(PROVIDER, worker_id, now=int(time.time()))
+
+    _wait_disconnected(rig)  # the rig sees its connection closed...
+    with pytest.raises(MqttError):  # ...cannot come back...
+        connect(identity, worker_id)
+    rig.timeout = 1.0
+    with pytest.raises(MqttError):  # ...and what it publishes now is never acknowledged
+        rig.publish(f"xenminer/{worker_id}/heartbeat", b"after")
+    assert not rig.connected
+    other.publish("xenminer/rig-b/heartbeat", b"sentinel")  # a valid rig still gets through
+    inbox.wait_for("xenminer/rig-b/heartbeat", b"sentinel")
+    threading.Event().wait(GRACE)
+    assert (f"xenminer/{worker_id}/heartbeat", b"after") not in inbox.messages
+    assert other.connected
+    assert service.connected
+
+
+@pytest.mark.parametrize("watch_interval", [3600.0])
+def test_revocation_closes_a_rig_connected_under_another_client_id(
+    broker, connect, service, ca, tables, tmp_path
+):
+    if broker.kind == "amqtt":
+        pytest.skip("amqtt refuses a rig whose client id is not its CN")
+    enrolment, worker_id, identity = _enrol(ca, tables, tmp_path)
+    rig = connect(identity, "not-the-worker-id")
+
+    enrolment.revoke(PROVIDER, worker_id, now=int(time.time()))
+
+    _wait_disconnected(rig)
+    assert service.connected
+
+
+def test_a_revocation_made_by_another_process_closes_the_connection_too(
+    broker, connect, service, ca, tables, tmp_path
+):
+    _, worker_id, identity = _enrol(ca, tables, tmp_path)
+    rig = connect(identity, worker_id)
+    elsewhere = LocalCertificateAuthority(ca.directory)  # a CLI's view of the same CA
+
+    elsewhere.revoke(worker_id, WorkerRepository(tables).require(worker_id).certificate_id)
+
+    _wait_disconnected(rig)  # the broker's watcher noticed
+    with pytest.raises(MqttError):
+        connect(identity, worker_id)
+    assert service.connected
+
+
+def test_a_payload_over_iot_cores_cap_ends_the_connection_and_is_never_relayed(
+    broker, connect, identities, service
+):
+    inbox = Inbox()
+    service.subscribe("xenminer/#", inbox)
+    identity = identities("rig-a")
+    rig = connect(identity, "rig-a", timeout=2.0)
+    huge = b"x" * (20 * 1024 * 1024)
+    publishing = threading.Thread(target=_publish_quietly, args=(rig, huge))
+    publishing.start()
+
+    _wait_disconnected(rig)
+    rig.close()  # or paho sends the message again once it is back
+    publishing.join()
+    again = connect(identity, "rig-a")
+    again.publish("xenminer/rig-a/heartbeat", b"sentinel")
+
+    inbox.wait_for("xenminer/rig-a/heartbeat", b"sentinel")
+    threading.Event().wait(GRACE)
+    assert inbox.sizes() == [len(b"sentinel")]
+
+
+def _publish_quietly(client: ServiceClient, payload: bytes) -> None:
+    with contextlib.suppress(MqttError):  # never acknowledged: the broker hung up
+        client.publish("xenminer/rig-a/heartbeat", payload)
+
+
+@pytest.mark.parametrize("size", [100 * 1000, MAX_MQTT_PAYLOAD_BYTES])
+def test_a_payload_within_iot_cores_cap_goes_through(broker, connect, identities, service, size):
+    inbox = Inbox()
+    service.subscribe("xenminer/#", inbox)
+    rig = connect(identities("rig-a"), "rig-a")
+    payload = bytes(range(256)) * (size // 256) + b"!" * (size % 256)
+
+    rig.publish("xenminer/rig-a/heartbeat", payload)
+
+    inbox.wait_for("xenminer/rig-a/heartbeat", payload)
+    assert rig.connected
 
 
 def test_subscriptions_come_back_after_the_broker_restarts(
