@@ -69,6 +69,7 @@ ROUTES: tuple[Route, ...] = (
     Route("status", Uplink.STATUS),
     Route("block", Uplink.BLOCK),
     Route("share", Uplink.SHARE),
+    Route("verdict", Uplink.VERDICT),
 )
 
 T = TypeVar("T")

@@ -25,6 +25,7 @@ from protocol.topics import Uplink, topic
 from protocol.uplink import (
     BlockFound,
     Heartbeat,
+    NetworkVerdict,
     Register,
     Share,
     Status,
@@ -42,6 +43,7 @@ _UPLINK_MODELS: dict[Uplink, type[UplinkMessage]] = {
     Uplink.STATUS: Status,
     Uplink.BLOCK: BlockFound,
     Uplink.SHARE: Share,
+    Uplink.VERDICT: NetworkVerdict,
 }
 _TASK_MODELS: dict[str, type[TaskMessage]] = {
     "register_ack": RegisterAck,

@@ -23,6 +23,7 @@ class Uplink(StrEnum):
     STATUS = "status"
     BLOCK = "block"
     SHARE = "share"
+    VERDICT = "verdict"  # the XenBlocks node's answer to a submitted block
 
 
 class Downlink(StrEnum):

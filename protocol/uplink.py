@@ -1,7 +1,7 @@
 """Messages a rig publishes (rig → cloud), as in the v2 ``worker_to_platform.json``.
 
-``GpuTelemetry``, ``Heartbeat.gpus`` and ``Share`` are this platform's extensions; they are
-optional or on their own topic, so v2 messages stay valid.
+``GpuTelemetry``, ``Heartbeat.gpus``, ``Share`` and ``NetworkVerdict`` are this platform's
+extensions; they are optional or on their own topic, so v2 messages stay valid.
 """
 
 from enum import StrEnum
@@ -113,4 +113,32 @@ class Share(Message):
     timestamp: Timestamp
 
 
-UplinkMessage = Register | Heartbeat | Status | BlockFound | Share
+class NetworkStatus(StrEnum):
+    """What the XenBlocks node made of a submitted block."""
+
+    ACCEPTED = "accepted"  # 200: saved
+    DUPLICATE = "duplicate"  # 400 "Block already exists": saved earlier (after a retry)
+    REFUSED = "refused"  # 401 (or another final 4xx): the node's reason in ``message``
+    UNREACHABLE = "unreachable"  # the rig gave up after transient failures (5xx, timeouts)
+
+
+class NetworkVerdict(Message):
+    """The node's answer to a block the rig submitted (extension, ``verdict`` topic).
+
+    ``hash`` is the raw base64 hash the rig reported on its ``block`` topic; ``difficulty``
+    the memory cost it submitted at, ``network_difficulty`` what the node published when
+    the rig last asked.
+    """
+
+    worker_id: WorkerId
+    lease_id: OptionalIdentifier  # "" when the rig mined for itself
+    hash: HashText
+    status: NetworkStatus
+    http_status: Annotated[int, Field(ge=100, le=599, strict=True)] | None = None
+    message: LongText | None = None
+    difficulty: Difficulty | None = None
+    network_difficulty: Difficulty | None = None
+    timestamp: Timestamp
+
+
+UplinkMessage = Register | Heartbeat | Status | BlockFound | Share | NetworkVerdict

@@ -118,19 +118,24 @@ def in_xuni_window(found_at: datetime, rules: BlockRules) -> bool:
     return any(first <= minute <= last for first, last in rules.xuni_windows)
 
 
-def classify(hash_b64: str, found_at: datetime, rules: BlockRules) -> Classification:
-    """Judge a base64 hash found at ``found_at`` against the deployment's ``rules``."""
-    found_at = _as_utc(found_at)
+def classify(hash_b64: str, arrived_at: datetime, rules: BlockRules) -> Classification:
+    """Judge a base64 hash as the node does when it ``arrived_at`` the node.
+
+    The node's order: a hash containing the XUNI pattern is XUNI, kept only when it arrives
+    inside a XUNI window and refused otherwise, even if it also holds the block pattern;
+    else the block pattern makes a block, a superblock with enough uppercase letters.
+    """
+    arrived_at = _as_utc(arrived_at)
+    if rules.xuni_regex.search(hash_b64):
+        if in_xuni_window(arrived_at, rules):
+            return Classification(BlockKind.XUNI, "xuni")
+        return Classification(None, "xuni_outside_window")
     if rules.block_pattern in hash_b64:
         # Count ASCII only: str.isupper() would also count letters outside base64.
         uppercase = sum(1 for char in hash_b64 if "A" <= char <= "Z")
         if uppercase >= rules.superblock_min_uppercase:
             return Classification(BlockKind.SUPER, "super")
         return Classification(BlockKind.NORMAL, "normal")
-    if rules.xuni_regex.search(hash_b64):
-        if in_xuni_window(found_at, rules):
-            return Classification(BlockKind.XUNI, "xuni")
-        return Classification(None, "xuni_outside_window")
     return Classification(None, "no_block_pattern")
 
 

@@ -32,6 +32,7 @@ from protocol.messages import (
     AssignTask,
     BlockFound,
     Heartbeat,
+    NetworkVerdict,
     Register,
     RegisterAck,
     Share,
@@ -140,6 +141,8 @@ class IngestService:
                 return self.block(worker_id, message, received_at)
             case Share():
                 return self.share(worker_id, message, received_at)
+            case NetworkVerdict():
+                return self.verdict(worker_id, message, received_at)
 
     # -- register -------------------------------------------------------------------
 
@@ -329,6 +332,16 @@ class IngestService:
         except LeaseNotActive:
             return Outcome(False, "lease_not_active", "share")
         return Outcome(True, "verified", "share")
+
+    # -- verdict --------------------------------------------------------------------
+
+    def verdict(self, worker_id: str, message: NetworkVerdict, now: int) -> Outcome:
+        """The node's answer to a block the rig submitted (recorded on the block: #19)."""
+        logger.info(
+            "network verdict",
+            extra={"worker_id": worker_id, "hash": message.hash, "status": message.status},
+        )
+        return Outcome(True, "noted", "verdict")
 
     # -- helpers --------------------------------------------------------------------
 

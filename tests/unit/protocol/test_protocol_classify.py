@@ -38,8 +38,15 @@ def test_block_pattern_is_case_sensitive() -> None:
     assert classify(hash_with("xen11"), NOON, RULES) == Classification(None, "no_block_pattern")
 
 
-def test_block_pattern_wins_over_xuni() -> None:
-    assert classify(hash_with("XEN11XUNI1"), NOON, RULES).kind is BlockKind.NORMAL
+def test_xuni_wins_over_the_block_pattern_as_the_node_judges() -> None:
+    """The node looks for XUNI first: inside a window such a hash is XUNI, outside it is
+    refused (401), the XEN11 in it notwithstanding."""
+    assert classify(hash_with("XEN11XUNI1"), at_minute(2), RULES) == Classification(
+        BlockKind.XUNI, "xuni"
+    )
+    assert classify(hash_with("XEN11XUNI1"), NOON, RULES) == Classification(
+        None, "xuni_outside_window"
+    )
 
 
 @pytest.mark.parametrize(

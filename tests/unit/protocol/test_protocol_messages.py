@@ -68,6 +68,16 @@ VALID_UPLINK: dict[Uplink, dict[str, Any]] = {
         "difficulty": 1727,
         "timestamp": 1700000000,
     },
+    Uplink.VERDICT: {
+        "worker_id": "rig-1",
+        "lease_id": "l-1",
+        "hash": "XEN11abc+/",
+        "status": "duplicate",
+        "http_status": 400,
+        "message": "Block already exists, continue",
+        "difficulty": 1727,
+        "timestamp": 1700000000,
+    },
 }
 VALID_ASSIGN = {
     "command": "assign_task",
