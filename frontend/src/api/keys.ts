@@ -44,4 +44,5 @@ export const keys = {
   earnings: (a: string, days: number) => ["private", a, "earnings", days] as const,
   alertRules: (a: string) => ["private", a, "alert-rules"] as const,
   alertEvents: (a: string) => ["private", a, "alert-events"] as const,
+  apiKeys: (a: string) => ["private", a, "api-keys"] as const,
 };

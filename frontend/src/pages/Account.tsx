@@ -1,6 +1,7 @@
 import { useId, useState, type FormEvent } from "react";
 import { useAccount, useAchievements, useDeposit, useWalletHistory, useWithdraw, useWithdrawals } from "../api/queries";
 import { useConfig, useServices, useSession } from "../app/context";
+import { ApiKeysCard } from "../components/ApiKeys";
 import { SignInButton } from "../components/Auth";
 import { useSignOut } from "../auth/useSignIn";
 import {
@@ -252,6 +253,7 @@ function Achievements() {
 export default function Account() {
   const session = useSession();
   const signOut = useSignOut();
+  const signOutEverywhere = useSignOut({ everywhere: true });
   if (!session) {
     return (
       <div data-testid="page-account">
@@ -288,7 +290,16 @@ export default function Account() {
             </span>
           </>
         }
-        actions={<Button onClick={signOut}>Sign out</Button>}
+        actions={
+          <div className="flex flex-wrap gap-2">
+            <Button onClick={signOut} data-testid="sign-out">
+              Sign out
+            </Button>
+            <Button variant="ghost" onClick={signOutEverywhere} title="Every session of this address, on every device" data-testid="sign-out-everywhere">
+              Sign out everywhere
+            </Button>
+          </div>
+        }
       />
       <Balance />
       <div className="mt-6">
@@ -296,6 +307,9 @@ export default function Account() {
       </div>
       <div className="mt-6">
         <Achievements />
+      </div>
+      <div className="mt-6">
+        <ApiKeysCard />
       </div>
     </div>
   );
