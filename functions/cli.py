@@ -52,6 +52,16 @@ def _block_pattern(text: str) -> str:
     return text
 
 
+def _regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {error}") from None
+    if not 1 <= len(text) <= 64:
+        raise argparse.ArgumentTypeError("a pattern is 1-64 characters")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xenblocks", description="XenBlocks hashpower marketplace and fleet monitor."
@@ -64,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--mqtt-port", type=_port, default=8883, help="MQTT broker port (TLS)")
     local.add_argument("--api-port", type=_port, default=8080, help="HTTP API port")
     local.add_argument("--ws-port", type=_port, default=8081, help="WebSocket (live) port")
+    local.add_argument(
+        "--node-port",
+        type=_port,
+        help="the local XenBlocks node's port (default 8082, or a free one when 8082 is taken)",
+    )
+    local.add_argument(
+        "--no-node",
+        dest="node",
+        action="store_false",
+        help="no local XenBlocks node: the miners then do not submit blocks anywhere",
+    )
     local.add_argument(
         "--broker",
         choices=("auto", "mosquitto", "amqtt"),
@@ -99,6 +120,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed demo providers, listings, a running lease and a day of history",
     )
 
+    node = commands.add_parser(
+        "node", help="a local XenBlocks node: /difficulty, /verify and the explorer's reads"
+    )
+    node.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    node.add_argument("--port", type=_port, default=8082, help="port (default 8082)")
+    node.add_argument(
+        "--difficulty",
+        type=_difficulty,
+        default=1727,
+        help="the difficulty it publishes and requires (KiB, default 1727)",
+    )
+    node.add_argument(
+        "--block-pattern",
+        type=_block_pattern,
+        default="XEN11",
+        help="what a block hash must contain in its last 87 characters (default XEN11)",
+    )
+    node.add_argument(
+        "--xuni-pattern",
+        type=_regex,
+        default=r"XUNI[0-9]",
+        help="what makes a hash XUNI (a regular expression, default XUNI[0-9])",
+    )
+    node.add_argument(
+        "--auto-difficulty",
+        action="store_true",
+        help="step the difficulty as the reference node does (+1000/-2000 every 300 s by"
+        " the block rate, floor 100); without it the difficulty moves only when told",
+    )
+    node.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep blocks in DIR/node.sqlite3 (default: in memory)",
+    )
+
     cost = commands.add_parser("cost", help="monthly AWS cost per worker, line by line")
     add_cost_arguments(cost)
 
@@ -129,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "cost":
         return run_cost(args)
+    if args.command == "node":
+        return _run_node(args)
     # The local stack is a terminal program: no CloudWatch EMF lines between its output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     # Each ingested message is an INFO line in CloudWatch; in a terminal, only trouble.
@@ -145,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 mqtt_port=args.mqtt_port,
                 api_port=args.api_port,
                 ws_port=args.ws_port,
+                node=args.node,
+                node_port=args.node_port,
                 broker=args.broker,
                 state_dir=args.state_dir,
                 difficulty=args.difficulty,
@@ -156,6 +216,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (PortInUse, BrokerError, MinersError) as error:
         print(f"xenblocks local: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run_node(args: argparse.Namespace) -> int:
+    from functions.local.xenblocks_node import AutoDifficulty, NodeRules, run_node
+
+    try:
+        run_node(
+            host=args.host,
+            port=args.port,
+            difficulty=args.difficulty,
+            rules=NodeRules(block_pattern=args.block_pattern, xuni_pattern=args.xuni_pattern),
+            state_dir=args.state_dir,
+            auto=AutoDifficulty() if args.auto_difficulty else None,
+        )
+    except OSError as error:
+        print(f"xenblocks node: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 2
     return 0
 

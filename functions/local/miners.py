@@ -78,8 +78,12 @@ def local_miners(
     state_dir: Path,
     difficulty: int,
     block_pattern: str,
+    network_url: str | None = None,
 ) -> Iterator[LocalMiners]:
-    """Enrol ``count`` rigs (once), run them, list them; stop them all on exit."""
+    """Enrol ``count`` rigs (once), run them, list them; stop them all on exit.
+
+    With ``network_url`` (the local XenBlocks node) the rigs submit their blocks there and
+    follow its difficulty, as on the network; without it they submit nowhere."""
     from miner.enroll import EnrollError
     from miner.fleet import enrol_fleet
 
@@ -101,7 +105,8 @@ def local_miners(
         f"--fleet-dir={fleet_dir}",
         "--backend=cpu",
         "--processes=1",
-        "--no-submit",  # a local platform's blocks are not the network's
+        # The local node, never the real network: a local platform's blocks are not its.
+        f"--network-url={network_url}" if network_url else "--no-submit",
         f"--difficulty={difficulty}",
         f"--block-pattern={block_pattern}",
         f"--heartbeat-seconds={HEARTBEAT_SECONDS}",

@@ -3,7 +3,8 @@
 Today: moto's DynamoDB (tables from the dal specs), a local CA and MQTT broker with mutual
 TLS and per-rig ACLs (mosquitto, or the embedded amqtt broker), the rule bridge feeding the
 ingest handler, the HTTP API on uvicorn, and the scheduled jobs (settlement, price index,
-reputation, the fleet sweep, alerts) on short local intervals. It writes
+reputation, the fleet sweep, alerts) on short local intervals, and a local XenBlocks node
+(``/difficulty``, ``/verify``) the miners submit to. It writes
 ``.xenblocks/local.json`` describing all of it. The WebSocket hub, dashboard and CPU miners
 join as their issues land.
 """
@@ -53,6 +54,11 @@ class LocalOptions:
     mqtt_port: int = 8883
     api_port: int = 8080
     ws_port: int = 8081
+    # The local XenBlocks node (functions/local/xenblocks_node.py), on ``node_port``; with
+    # None, on 8082 when that is free, else on any free port (local.json's network_url
+    # says where). Without a node the miners submit blocks nowhere.
+    node: bool = True
+    node_port: int | None = None
     broker: str = "auto"  # auto | mosquitto | amqtt
     state_dir: Path = LOCAL_DIR
     # Easy rules so a laptop finds blocks: the network's are far harder.
@@ -130,6 +136,7 @@ def run_local(
         (options.mqtt_port, "--mqtt-port"),
         (options.api_port, "--api-port"),
         (options.ws_port, "--ws-port"),
+        *([(options.node_port, "--node-port")] if options.node and options.node_port else []),
     ):
         _check_port_free(options.host, port, flag)
     options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -160,6 +167,8 @@ def run_local(
         services.callback(ingest.attach_live, None)
         api = services.enter_context(_api(options, settings, tables, device_plane, live.url))
         api_url = api.url
+        node = services.enter_context(_node(options, settings))
+        network_url = node.url if node is not None else None
         scheduler = services.enter_context(_schedules(settings, tables, device_plane, live))
         description = {
             "stage": settings.stage,
@@ -177,9 +186,10 @@ def run_local(
             "block_pattern": options.block_pattern,
             "schedules": {job.name: job.every_seconds for job in scheduler.jobs},
             "dashboard_url": api.dashboard_url,
+            "network_url": network_url,
         }
         if options.miners or options.seed_demo:
-            demo = _demo(options, settings, tables, device_plane, api_url)
+            demo = _demo(options, settings, tables, device_plane, api_url, network_url)
             description.update(services.enter_context(demo))
         (options.state_dir / "local.json").write_text(json.dumps(description, indent=2) + "\n")
         print(f"DynamoDB (moto)  {endpoint}  tables: {settings.resolved_table_prefix}-*")
@@ -187,6 +197,10 @@ def run_local(
         print(f"MQTT broker      {broker_url}  ({device_plane.broker.kind}, mutual TLS)")
         print(f"API              {api_url}/api  (docs: {api_url}/api/docs)")
         print(f"Live (WebSocket) {live.url}")
+        if node is not None:
+            from functions.local.xenblocks_node import describe
+
+            print(f"XenBlocks node   {node.url}  ({describe(node.node)})")
         if api.dashboard_url:
             print(f"Dashboard        {api.dashboard_url}")
         else:
@@ -202,7 +216,8 @@ def run_local(
         if on_ready is not None:
             on_ready(description)
         if on_started is not None:
-            on_started(LocalHandles(description, settings, tables, device_plane, live))
+            served = node.node if node is not None else None
+            on_started(LocalHandles(description, settings, tables, device_plane, live, served))
         done = stop or threading.Event()
         if stop is None and threading.current_thread() is threading.main_thread():
             # Both stop it. SIGINT explicitly too: a process started in the background of a
@@ -252,6 +267,13 @@ class LocalHandles:
     tables: Tables
     plane: _DevicePlane
     live: _Live
+    node: Any = None  # functions.local.xenblocks_node.XenBlocksNode, when one runs
+
+    @property
+    def network_url(self) -> str | None:
+        """The local XenBlocks node's URL (``network_url`` in local.json)."""
+        url = self.description.get("network_url")
+        return str(url) if url else None
 
 
 @contextlib.contextmanager
@@ -431,7 +453,12 @@ def _serve_dashboard(app: Any, directory: Path, config: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def _demo(
-    options: LocalOptions, settings: Settings, tables: Tables, plane: _DevicePlane, api_url: str
+    options: LocalOptions,
+    settings: Settings,
+    tables: Tables,
+    plane: _DevicePlane,
+    api_url: str,
+    network_url: str | None,
 ) -> Any:
     """``--miners`` and ``--seed-demo``: what they add to local.json, for the ``with``."""
     from functions.local.miners import local_miners, provider_key, wallet_address
@@ -457,12 +484,42 @@ def _demo(
                     state_dir=options.state_dir,
                     difficulty=options.difficulty,
                     block_pattern=options.block_pattern,
+                    network_url=network_url,
                 )
             )
             described["miners"] = miners.worker_ids
             described["miners_pid"] = miners.process.pid
             described["miners_log"] = str(miners.log_path.resolve())
         yield described
+
+
+@contextlib.contextmanager
+def _node(options: LocalOptions, settings: Settings) -> Any:
+    """The local XenBlocks node, judging by the local rules; its difficulty stays pinned
+    (no automatic steps) until a test or an operator moves it through ``/_local/``."""
+    if not options.node:
+        yield None
+        return
+    from functions.local.xenblocks_node import DEFAULT_PORT, NodeRules, local_node
+
+    rules = settings.rules
+    node_rules = NodeRules(
+        block_pattern=rules.block_pattern,
+        xuni_pattern=rules.xuni_pattern,
+        xuni_windows=rules.xuni_windows,
+        superblock_min_uppercase=rules.superblock_min_uppercase,
+    )
+    port = options.node_port
+    if port is None:
+        try:
+            _check_port_free(options.host, DEFAULT_PORT, "--node-port")
+            port = DEFAULT_PORT
+        except PortInUse:
+            port = 0  # another stack (a test run) has it: any free port will do
+    with local_node(
+        host=options.host, port=port, difficulty=rules.difficulty, rules=node_rules
+    ) as server:
+        yield server
 
 
 @dataclass(frozen=True)

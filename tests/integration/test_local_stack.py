@@ -58,6 +58,7 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         mqtt_port=_free_port(),
         api_port=_free_port(),
         ws_port=_free_port(),
+        node_port=_free_port(),
         broker="amqtt",
         state_dir=tmp_path,
     )
@@ -87,6 +88,11 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         with pytest.raises(urllib.error.HTTPError) as missing:
             _call(f"{local['api_url']}/api/no-such-route")
         assert missing.value.code == 404
+        # The local XenBlocks node: the network's /difficulty, at the local rules.
+        assert local["network_url"] == f"http://127.0.0.1:{options.node_port}"
+        assert _call(f"{local['network_url']}/difficulty") == {
+            "difficulty": str(local["difficulty"])
+        }
         assert set(local["schedules"]) == {
             "settle",
             "fleet_stats",
