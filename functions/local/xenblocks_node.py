@@ -582,6 +582,8 @@ class NodeClock:
         if moment is None:
             self._offset = 0.0
             return
+        if isinstance(moment, datetime) and moment.utcoffset() is None:
+            moment = moment.replace(tzinfo=UTC)  # the node's clock is UTC
         target = moment.timestamp() if isinstance(moment, datetime) else float(moment)
         self._offset = target - self._source()
 
@@ -968,9 +970,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "xenblocks-local-node/1"
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._write(_error(413, "Request Entity Too Large"))
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self._write(_error(413 if length > 0 else 400, "Bad Content-Length"))
             self.close_connection = True
             return
         body = self.rfile.read(length) if length > 0 else b""
