@@ -205,6 +205,8 @@ class AccountRepository:
             ACCOUNTS,
             key_condition="pk = :pk AND begins_with(sk, :prefix)",
             values={"pk": address, "prefix": _WITHDRAWAL_SK},
+            partition=address,
+            listing=_WITHDRAWAL_SK,
             limit=limit,
             cursor=cursor,
             newest_first=True,
@@ -219,6 +221,7 @@ class AccountRepository:
             index="pending",
             key_condition="pending = :pending",
             values={"pending": _PENDING},
+            partition=_PENDING,
             limit=limit,
             cursor=cursor,
         )

@@ -102,6 +102,7 @@ class AlertRepository:
             key_condition="#shard = :shard",
             names={"#shard": "rule_shard"},
             values={"shard": ENABLED_SHARD},
+            partition=ENABLED_SHARD,
             limit=limit,
             cursor=cursor,
         )
@@ -270,6 +271,8 @@ class AlertRepository:
             key_condition="#owner = :owner AND begins_with(#sk, :prefix)",
             names={"#owner": "owner", "#sk": "sk"},
             values={"owner": owner, "prefix": prefix},
+            partition=owner,
+            listing=prefix,
             limit=limit,
             cursor=cursor,
             newest_first=newest_first,

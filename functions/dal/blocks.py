@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from functions.dal import codec
-from functions.dal.pagination import Page, decode_position, encode_cursor
+from functions.dal.pagination import Page
 from functions.dal.reads import get_item, query_page
 from functions.dal.specs import BLOCKS, LEASES
 from functions.dal.tables import Tables
@@ -20,6 +20,8 @@ RECENT_DAYS = 30
 
 # A ``recent`` cursor is the last ts_key returned: 12 digits of time, '#', the hash.
 _POSITION = re.compile(r"(\d{12})#.+")
+# What its cursors are signed for: the one public listing of every verified block.
+_RECENT_SCOPE = (BLOCKS.name, "recent", "recent-blocks")
 
 
 def utc_day(ts: int) -> str:
@@ -83,7 +85,7 @@ class BlockRepository:
         """
         if limit < 1:
             raise InvalidInput("limit must be at least 1")
-        position = decode_position(cursor)
+        position = self._tables.cursors.decode_position(cursor, _RECENT_SCOPE)
         day = _date(now)
         if position is not None:
             match = _POSITION.fullmatch(position)
@@ -96,7 +98,11 @@ class BlockRepository:
             blocks += self._recent_on(day.isoformat(), position, limit - len(blocks))
             position = None  # every item of an earlier day is older than the position
             day -= timedelta(days=1)
-        next_cursor = encode_cursor(blocks[-1].ts_key) if len(blocks) >= limit else None
+        next_cursor = (
+            self._tables.cursors.encode(blocks[-1].ts_key, _RECENT_SCOPE)
+            if len(blocks) >= limit
+            else None
+        )
         return Page(blocks, next_cursor)
 
     def _recent_on(self, day: str, before: str | None, limit: int) -> list[Block]:
@@ -117,6 +123,7 @@ class BlockRepository:
                 key_condition=key_condition,
                 names=names,
                 values=values,
+                partition=day,
                 limit=limit - len(blocks),
                 cursor=page_cursor,
                 newest_first=True,
@@ -168,6 +175,7 @@ class BlockRepository:
             key_condition=f"#{attribute} = :value",
             names={f"#{attribute}": attribute},
             values={"value": value},
+            partition=value,
             limit=limit,
             cursor=cursor,
             newest_first=True,

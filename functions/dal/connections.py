@@ -69,6 +69,7 @@ class ConnectionRepository:
             key_condition=f"#{attribute} = :value",
             names={f"#{attribute}": attribute},
             values={"value": value},
+            partition=value,
             limit=limit,
             cursor=cursor,
         )

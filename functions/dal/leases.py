@@ -143,6 +143,7 @@ class LeaseRepository:
             index="by_active_worker",
             key_condition="active_worker_id = :worker",
             values={"worker": worker_id},
+            partition=worker_id,
             limit=2,
         )
         leases = [self.get(k["lease_id"]) for k in keys]
@@ -162,6 +163,7 @@ class LeaseRepository:
             index="due",
             key_condition="due_shard = :shard AND ends_at <= :now",
             values={"shard": DUE_SHARD, "now": now},
+            partition=DUE_SHARD,
             limit=limit,
             cursor=cursor,
         )
@@ -177,6 +179,7 @@ class LeaseRepository:
             index="due",
             key_condition="due_shard = :shard",
             values={"shard": DUE_SHARD},
+            partition=DUE_SHARD,
             limit=limit,
             newest_first=True,
         )
@@ -192,6 +195,7 @@ class LeaseRepository:
             index=index,
             key_condition=f"{attribute} = :value",
             values={"value": value},
+            partition=value,
             limit=limit,
             cursor=cursor,
             newest_first=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.dal import codec
-from functions.dal.pagination import Page, decode_position, encode_cursor
+from functions.dal.pagination import Page
 from functions.dal.reads import get_item
 from functions.dal.specs import LEDGER
 from functions.dal.tables import Tables
@@ -41,7 +41,8 @@ class LedgerRepository:
         Two index Queries (one per side) merged by ``ts_key``; the cursor is the last
         ``ts_key`` returned, which both sides can resume from.
         """
-        before = decode_position(cursor)
+        scope = (LEDGER.name, "history", party)
+        before = self._tables.cursors.decode_position(cursor, scope)
         merged: dict[str, dict[str, Any]] = {}
         exhausted = True
         for index, attribute in _SIDES:
@@ -52,7 +53,8 @@ class LedgerRepository:
         ordered = sorted(merged.values(), key=lambda i: str(i["ts_key"]), reverse=True)
         page = ordered[:limit]
         has_more = len(ordered) > limit or not exhausted
-        next_cursor = encode_cursor(page[-1]["ts_key"]) if page and has_more else None
+        last = page[-1]["ts_key"] if page and has_more else None
+        next_cursor = self._tables.cursors.encode(last, scope)
         return Page([LedgerEntry.model_validate(i) for i in page], next_cursor)
 
     def _side(

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from functions.dal import codec
-from functions.dal.pagination import decode_cursor, encode_cursor
 from functions.dal.specs import TableSpec
 from functions.dal.tables import Tables
+from functions.errors import InvalidInput
 
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_RETRIES = 8
@@ -31,18 +31,33 @@ def query_page(
     *,
     key_condition: str,
     values: Mapping[str, Any],
+    partition: Any,
     names: Mapping[str, str] | None = None,
     index: str | None = None,
+    listing: str = "",
     limit: int,
     cursor: str | None = None,
+    sort_range: tuple[Any, Any] | None = None,
     newest_first: bool = False,
     filter_expression: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of a Query (on the table or one of its indexes) and the next page's cursor."""
+    """One page of a Query (on the table or one of its indexes) and the next page's cursor.
+
+    ``partition`` is the partition key value the key condition asks for. The cursor is
+    signed for the table, the index, ``listing`` (to tell apart listings that share a
+    partition) and ``partition``; one made for anything else is an ``InvalidInput``, as is
+    a start key outside the partition or outside ``sort_range`` (the key condition's
+    inclusive sort key bounds, where a caller chooses them), which DynamoDB would refuse.
+    """
     start_key_names = list(spec.key_names)
+    partition_name = spec.partition_key.name
+    sort_name = spec.sort_key.name if spec.sort_key else None
     if index is not None:
         idx = spec.index(index)
-        start_key_names += [idx.partition_key.name] + ([idx.sort_key.name] if idx.sort_key else [])
+        partition_name = idx.partition_key.name
+        sort_name = idx.sort_key.name if idx.sort_key else None
+        start_key_names += [partition_name] + ([sort_name] if sort_name else [])
+    scope = (spec.name, index or "", listing, partition)
     kwargs: dict[str, Any] = {
         "TableName": tables.name(spec),
         "KeyConditionExpression": key_condition,
@@ -56,12 +71,29 @@ def query_page(
         kwargs["ExpressionAttributeNames"] = dict(names)
     if filter_expression:
         kwargs["FilterExpression"] = filter_expression
-    start = decode_cursor(cursor, set(start_key_names))
+    start = tables.cursors.decode_key(
+        cursor,
+        scope,
+        key_names=start_key_names,
+        expect={partition_name: codec.serialize(partition)},
+    )
     if start:
+        if sort_range is not None and sort_name is not None:
+            _check_sort_range(codec.from_item(start)[sort_name], sort_range)
         kwargs["ExclusiveStartKey"] = start
     response = tables.client.query(**kwargs)
     items = [codec.from_item(item) for item in response.get("Items", [])]
-    return items, encode_cursor(response.get("LastEvaluatedKey"))
+    return items, tables.cursors.encode(response.get("LastEvaluatedKey"), scope)
+
+
+def _check_sort_range(value: Any, sort_range: tuple[Any, Any]) -> None:
+    low, high = sort_range
+    try:
+        inside = bool(low <= value <= high)
+    except TypeError:
+        inside = False
+    if not inside:
+        raise InvalidInput("cursor is outside the range asked for")
 
 
 def batch_get(

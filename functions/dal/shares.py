@@ -64,6 +64,7 @@ class ShareRepository:
             key_condition="#lease_id = :lease_id",
             names={"#lease_id": "lease_id"},
             values={"lease_id": lease_id},
+            partition=lease_id,
             limit=limit,
             cursor=cursor,
         )

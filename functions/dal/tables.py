@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from functions.dal.pagination import CursorCodec
 from functions.dal.specs import ALL_TABLES, TableSpec
 from functions.settings import Settings
 
@@ -19,14 +20,29 @@ def physical_table_name(prefix: str, spec: TableSpec) -> str:
 
 
 class Tables:
-    """A DynamoDB client plus the deployment's table names; handed to every repository."""
+    """A DynamoDB client, the deployment's table names and the codec that signs paging
+    cursors; handed to every repository.
 
-    def __init__(self, settings: Settings, client: DynamoDBClient | None = None) -> None:
+    The codec is keyed from ``settings.jwt_secret`` (so build the API's tables from settings
+    that carry it: every instance then reads every other's cursors); settings without one
+    get a per-process key, enough for cursors that never leave the process.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: DynamoDBClient | None = None,
+        cursors: CursorCodec | None = None,
+    ) -> None:
         self.prefix = settings.resolved_table_prefix
         self.client: DynamoDBClient = client or boto3.client(
             "dynamodb",
             region_name=settings.aws_region,
             endpoint_url=settings.dynamodb_endpoint_url,
+        )
+        secret = settings.jwt_secret
+        self.cursors = cursors or CursorCodec.from_secret(
+            secret.get_secret_value() if secret is not None else None
         )
 
     def name(self, spec: TableSpec) -> str:

@@ -63,8 +63,10 @@ class TelemetryRepository:
             key_condition="#series = :series AND #ts BETWEEN :start AND :end",
             names={"#series": "series", "#ts": "ts"},
             values={"series": series, "start": start, "end": end},
+            partition=series,
             limit=limit,
             cursor=cursor,
+            sort_range=(start, end),
         )
         return Page([TelemetryPoint.model_validate(i) for i in items], next_cursor)
 
@@ -76,6 +78,7 @@ class TelemetryRepository:
             key_condition="#series = :series AND #ts >= :since",
             names={"#series": "series", "#ts": "ts"},
             values={"series": series, "since": since},
+            partition=series,
             limit=1,
             newest_first=True,
         )

@@ -58,6 +58,7 @@ class WorkerRepository:
             key_condition="#owner = :owner",
             names={"#owner": "owner"},
             values={"owner": owner},
+            partition=owner,
             limit=limit,
             cursor=cursor,
         )
@@ -147,6 +148,7 @@ class WorkerRepository:
             index="by_liveness",
             key_condition="live_shard = :shard",
             values={"shard": LIVE_SHARD},
+            partition=LIVE_SHARD,
             limit=limit,
             cursor=cursor,
         )

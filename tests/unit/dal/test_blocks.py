@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from functions.dal import codec
-from functions.dal.blocks import RECENT_DAYS, BlockRepository, utc_day
-from functions.dal.pagination import encode_cursor
+from functions.dal.blocks import _RECENT_SCOPE, RECENT_DAYS, BlockRepository, utc_day
+from functions.dal.pagination import CursorCodec
 from functions.dal.reads import get_item
 from functions.dal.specs import BLOCKS, LEASES
 from functions.dal.tables import Tables
@@ -212,12 +212,32 @@ def test_recent_edges(tables: Tables) -> None:
 
 
 @pytest.mark.parametrize(
-    "cursor",
-    [encode_cursor("not-a-position"), encode_cursor({"hash": {"S": "x"}}), "%%%"],
+    "value",
+    ["not-a-position", {"hash": {"S": "x"}}],
 )
-def test_recent_refuses_a_foreign_cursor(tables: Tables, cursor: str | None) -> None:
+def test_recent_refuses_a_signed_cursor_that_is_no_position(
+    tables: Tables, value: str | dict[str, Any]
+) -> None:
+    cursor = tables.cursors.encode(value, _RECENT_SCOPE)
     with pytest.raises(InvalidInput):
         BlockRepository(tables).recent(now=NOW, limit=5, cursor=cursor)
+
+
+def test_recent_refuses_unsigned_and_foreign_cursors(tables: Tables) -> None:
+    repo = BlockRepository(tables)
+    repo.record(_block(1))
+    repo.record(_block(2, recorded_at=NOW + 1))
+    first = repo.recent(now=NOW + 10, limit=1)
+    real = first.cursor
+    assert real is not None
+    assert [b.hash for b in repo.recent(now=NOW + 10, limit=5, cursor=real).items] == [
+        _block(1).hash
+    ]
+    payload = real.partition(".")[0]
+    other_key = CursorCodec(b"k" * 32).encode(first.items[-1].ts_key, _RECENT_SCOPE)
+    for cursor in ("%%%", payload, f"{payload}.{'A' * 22}", other_key, real + "A"):
+        with pytest.raises(InvalidInput):
+            repo.recent(now=NOW + 10, limit=5, cursor=cursor)
 
 
 def test_count_verified_by_worker(tables: Tables, monkeypatch: pytest.MonkeyPatch) -> None:
