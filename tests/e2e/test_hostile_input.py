@@ -24,12 +24,12 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from functions.local.mqtt_client import ServiceClient
 from functions.ports.csr import generate_key_and_csr
 from miner.enroll import PlatformApi
 from protocol.codec import encode, parse_task
 from protocol.messages import Register
 from protocol.topics import Downlink, Uplink, topic
+from tests.rig_session import rig_client
 from tests.wallet import Wallet
 
 CRASH_BODY = b'{"address": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
@@ -86,19 +86,14 @@ def test_the_crash_body_at_every_entry_point_leaves_the_platform_alive(
     key_pem, csr_pem = generate_key_and_csr("rig")
     enrolment = PlatformApi(api).enrol(token, csr_pem, "hostile")
     worker_id = enrolment.worker_id
-    for name, text in (
-        ("rig.pem", enrolment.certificate_pem),
-        ("rig.key", key_pem),
-        ("ca.pem", enrolment.ca_pem),
-    ):
-        (tmp_path / name).write_text(text)
-    with ServiceClient(
+    with rig_client(
+        tmp_path,
+        worker_id=worker_id,
+        certificate_pem=enrolment.certificate_pem,
+        key_pem=key_pem,
+        ca_pem=enrolment.ca_pem,
         host=platform["mqtt_host"],
         port=platform["mqtt_port"],
-        ca_path=tmp_path / "ca.pem",
-        cert_path=tmp_path / "rig.pem",
-        key_path=tmp_path / "rig.key",
-        client_id=worker_id,
     ) as rig:
         acks: list[bytes] = []
         arrived = threading.Event()

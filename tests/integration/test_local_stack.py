@@ -14,7 +14,6 @@ import boto3
 import pytest
 
 from functions.dal.specs import ALL_TABLES
-from functions.local.mqtt_client import ServiceClient
 from functions.local.stack import LocalOptions, PortInUse, run_local
 from functions.logic.tokens import issue_token
 from functions.ports.csr import generate_key_and_csr
@@ -22,6 +21,7 @@ from protocol.codec import encode, parse_task
 from protocol.messages import Register
 from protocol.topics import Downlink, Uplink, topic
 from tests.factories import PROVIDER
+from tests.rig_session import rig_client
 
 
 def _free_port() -> int:
@@ -108,17 +108,14 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         enrolment = _call(f"{local['api_url']}/api/devices", token=token, body={"csr_pem": csr_pem})
         worker_id = enrolment["worker_id"]
         assert (enrolment["mqtt_host"], enrolment["mqtt_port"]) == ("127.0.0.1", options.mqtt_port)
-        (tmp_path / "rig.pem").write_text(enrolment["certificate_pem"])
-        (tmp_path / "rig.key").write_text(key_pem)
-        (tmp_path / "rig-ca.pem").write_text(enrolment["ca_pem"])
-
-        with ServiceClient(
+        with rig_client(
+            tmp_path,
+            worker_id=worker_id,
+            certificate_pem=enrolment["certificate_pem"],
+            key_pem=key_pem,
+            ca_pem=enrolment["ca_pem"],
             host=local["mqtt_host"],
             port=local["mqtt_port"],
-            ca_path=tmp_path / "rig-ca.pem",
-            cert_path=tmp_path / "rig.pem",
-            key_path=tmp_path / "rig.key",
-            client_id=worker_id,
         ) as rig:
             acks: list[bytes] = []
             rig.subscribe(topic(worker_id, Downlink.TASK), lambda _t, payload: acks.append(payload))

@@ -41,19 +41,6 @@ SESSION_ONLY_WRITES = {
 }
 
 
-class Clock:
-    def __init__(self, now: int = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def context(settings, tables, clock):
     admin_settings = settings.model_copy(update={"admin_addresses": (ADMIN,)})

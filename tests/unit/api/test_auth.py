@@ -20,21 +20,6 @@ ALICE = Wallet.numbered(1)
 MALLORY = Wallet.numbered(2)
 
 
-class Clock:
-    """A clock a test can move."""
-
-    def __init__(self, now: int = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def context(settings, tables, clock):
     return api_context(settings, tables, now=clock)

@@ -24,19 +24,6 @@ BOB = Wallet.numbered(2)
 TTL = 3600  # the settings' default session length
 
 
-class Clock:
-    def __init__(self, now: int = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def context(settings, tables, clock):
     return api_context(settings, tables, now=clock)
