@@ -7,7 +7,9 @@ body ``{hash_to_verify, key, account, attempts, hashes_per_second, worker}``, wh
 
 Transient failures (connection errors, timeouts, 5xx, 408, 429) are retried with
 exponential backoff and jitter, honouring ``Retry-After``. Any other 4xx is the node's final
-word on a block: reported as rejected, not retried, except 404 and 405 (and redirects),
+word on a block: reported as refused, not retried, except a 400 "Block already exists"
+(the node saved it earlier, typically from an attempt whose answer was lost: reported as
+accepted, ``duplicate``), and 404 and 405 (and redirects),
 which say the URL is no node's ``/verify``: those raise ``NetworkError`` so the block stays
 in the outbox. Blocks are durable in the outbox before they are submitted, so giving up
 here loses nothing.
@@ -19,6 +21,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from urllib.parse import urlsplit
 import requests
 
 from protocol.fields import INT64_MAX
+from protocol.uplink import NetworkStatus
 from protocol.xenblocks import HASH_LENGTH, MIN_DIFFICULTY, encoded_hash
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,11 @@ DEFAULT_MAX_RETRY_AFTER = 300.0
 _RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})
 # A 4xx that says the URL is wrong, not that the block is: the block is kept and retried.
 _WRONG_ENDPOINT = frozenset({404, 405})
+# The reference node's answers: 400 "Block already exists, continue" for a block it holds,
+# 401 "Hash does not contain 'm=37000'. Your memory_cost setting in your miner will be
+# autoadjusted." when the memory cost is under the current difficulty.
+_ALREADY_EXISTS = re.compile(r"\bblock already exists\b", re.IGNORECASE)
+_MEMORY_COST = re.compile(r"\bm=([0-9]{1,10})\b")
 _TRANSIENT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -60,11 +69,34 @@ class NetworkError(RuntimeError):
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """The node's verdict on a submitted block: ``accepted`` on 2xx, else a final 4xx."""
+    """The node's verdict on a submitted block.
+
+    ``accepted`` on 2xx, and on a 400 "Block already exists", which is also ``duplicate``
+    (the node holds the block already: an earlier attempt reached it); else refused, a
+    final 4xx (401: too low a memory cost, a XUNI outside its window, no target...).
+    """
 
     accepted: bool
     status: int
     message: str
+    duplicate: bool = False
+
+    @property
+    def refused(self) -> bool:
+        return not self.accepted
+
+    @property
+    def verdict(self) -> NetworkStatus:
+        if self.duplicate:
+            return NetworkStatus.DUPLICATE
+        return NetworkStatus.ACCEPTED if self.accepted else NetworkStatus.REFUSED
+
+    @property
+    def network_difficulty(self) -> int | None:
+        """The difficulty a 401 for too low a memory cost names (``'m=37000'``), or None."""
+        if self.status != 401:
+            return None
+        return difficulty_in_message(self.message)
 
 
 class XenBlocksNetwork:
@@ -157,8 +189,11 @@ class XenBlocksNetwork:
         if 200 <= status < 300:
             log.info("block accepted by the network (HTTP %d): %s", status, message)
             return SubmitResult(accepted=True, status=status, message=message)
+        if is_duplicate(status, message):
+            log.info("the network already holds this block (HTTP %d): %s", status, message)
+            return SubmitResult(accepted=True, status=status, message=message, duplicate=True)
         if 400 <= status < 500 and status not in _WRONG_ENDPOINT:
-            log.warning("block rejected by the network (HTTP %d): %s", status, message)
+            log.warning("block refused by the network (HTTP %d): %s", status, message)
             return SubmitResult(accepted=False, status=status, message=message)
         where = response.headers.get("Location")
         raise NetworkError(
@@ -276,6 +311,21 @@ def parse_difficulty(text: str, source: str = "the node") -> int:
             f"{source} answered difficulty {difficulty}, outside {MIN_DIFFICULTY}..{MAX_DIFFICULTY}"
         )
     return difficulty
+
+
+def is_duplicate(status: int, message: str) -> bool:
+    """Whether the node's answer says it holds the block already (400 "Block already
+    exists, continue"): the block was saved, by an earlier attempt or another miner."""
+    return status == 400 and _ALREADY_EXISTS.search(message) is not None
+
+
+def difficulty_in_message(message: str) -> int | None:
+    """The memory cost the node's "Hash does not contain 'm=37000'" names, or None."""
+    match = _MEMORY_COST.search(message)
+    if match is None:
+        return None
+    value = int(match.group(1))
+    return value if MIN_DIFFICULTY <= value <= MAX_DIFFICULTY else None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

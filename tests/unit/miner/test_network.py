@@ -17,12 +17,14 @@ from miner.network import (
     NetworkError,
     SubmitResult,
     XenBlocksNetwork,
+    difficulty_in_message,
     parse_difficulty,
     parse_retry_after,
     validate_base_url,
     verify_body,
 )
 from protocol.addresses import salt_bytes
+from protocol.uplink import NetworkStatus
 from protocol.xenblocks import argon2_raw
 
 BASE = "http://node.test"
@@ -285,8 +287,72 @@ def test_submit_keeps_a_text_answer() -> None:
 def test_final_400_is_a_rejection_without_retry() -> None:
     network, script, sleeps = client(reply(400, '{"message": "Hash already verified"}'))
 
-    assert submit(network) == SubmitResult(False, 400, "Hash already verified")
+    result = submit(network)
+    assert result == SubmitResult(False, 400, "Hash already verified")
+    assert (result.refused, result.duplicate, result.verdict) == (
+        True,
+        False,
+        NetworkStatus.REFUSED,
+    )
     assert (len(script.requests), sleeps) == (1, [])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"message": "Block already exists, continue"}',
+        "block already exists",
+        '{"error": "Block already exists"}',
+    ],
+)
+def test_block_already_exists_is_a_duplicate_counted_as_accepted(body: str) -> None:
+    # After a retry whose first answer was lost, the node already holds the block.
+    network, script, _ = client(reply(503, "busy"), reply(400, body))
+
+    result = submit(network)
+    assert (result.accepted, result.duplicate, result.refused) == (True, True, False)
+    assert result.status == 400
+    assert result.verdict is NetworkStatus.DUPLICATE
+    assert result.network_difficulty is None
+    assert len(script.requests) == 2
+
+
+def test_an_accepted_block_is_no_duplicate() -> None:
+    network, _, _ = client(reply(200, '{"message": "Hash verified successfully"}'))
+
+    result = submit(network)
+    assert (result.duplicate, result.verdict) == (False, NetworkStatus.ACCEPTED)
+
+
+def test_a_401_for_the_memory_cost_names_the_network_difficulty() -> None:
+    message = (
+        "Hash does not contain 'm=37000'. Your memory_cost setting in your miner will be "
+        "autoadjusted."
+    )
+    network, _, _ = client(
+        reply(401, json.dumps({"message": message})),
+        reply(401, '{"message": "XUNI Submitted outside of proper time frame."}'),
+    )
+
+    low = submit(network)
+    assert (low.accepted, low.status, low.message) == (False, 401, message)
+    assert low.verdict is NetworkStatus.REFUSED
+    assert low.network_difficulty == 37000
+    assert submit(network).network_difficulty is None
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Hash does not contain 'm=1727'.", 1727),
+        ("m=7 is too small", None),
+        ("m=99999999999", None),
+        ("no memory cost here", None),
+        ("xm=1727", None),
+    ],
+)
+def test_difficulty_in_message(message: str, expected: int | None) -> None:
+    assert difficulty_in_message(message) == expected
 
 
 def test_rejection_message_falls_back_to_error_or_json() -> None:
