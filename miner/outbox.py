@@ -9,7 +9,8 @@ One SQLite file in WAL mode with ``synchronous=FULL``: a ``put`` that returned i
 One connection, guarded by a lock, serves every thread of the miner.
 
 The queue is bounded (``max_entries``). When it is full, the oldest *shares* make room;
-blocks are never dropped, so a ``put`` of a block always succeeds, even past the bound.
+blocks (and the node's verdicts on them) are never dropped, so a ``put`` of a block or a
+verdict always succeeds, even past the bound.
 """
 
 from __future__ import annotations
@@ -28,29 +29,31 @@ from typing import Literal, cast
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["block", "share"]
-KINDS: tuple[Kind, ...] = ("block", "share")
+Kind = Literal["block", "share", "verdict"]
+KINDS: tuple[Kind, ...] = ("block", "share", "verdict")
 DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_BACKOFF_BASE = 1.0  # seconds before the first retry
 DEFAULT_BACKOFF_MAX = 300.0  # the longest wait between two attempts
 MAX_ERROR_LENGTH = 1_000  # characters of the last error kept per entry
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the "verdict" kind
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     channel TEXT NOT NULL,
     topic TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('block', 'share')),
+    kind TEXT NOT NULL CHECK (kind IN ('block', 'share', 'verdict')),
     payload BLOB NOT NULL,
     created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     next_attempt_at REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id);
-CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, id);
-"""
+)"""
+_SCHEMA = (
+    _TABLE.format(name="outbox"),
+    "CREATE INDEX IF NOT EXISTS outbox_channel ON outbox (channel, id)",
+    "CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, id)",
+)
 _SELECT = (
     "SELECT id, channel, topic, kind, payload, created_at, attempts, last_error, "
     "next_attempt_at FROM outbox"
@@ -159,8 +162,10 @@ class Outbox:
                 f"miner's {SCHEMA_VERSION}: upgrade the miner"
             )
         with _transaction(conn):
+            if version == 1:
+                _migrate_from_1(conn)
             # Statement by statement: executescript would commit on its own.
-            for statement in filter(None, (part.strip() for part in _SCHEMA.split(";"))):
+            for statement in _SCHEMA:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -169,8 +174,8 @@ class Outbox:
     def put(self, channel: str, topic: str, payload: bytes, *, kind: Kind) -> int:
         """Store a message durably (on disk when this returns) and return its id.
 
-        At the bound the oldest shares are dropped to make room. A block is always stored;
-        a share raises ``OutboxFull`` only when the outbox holds nothing but blocks.
+        At the bound the oldest shares are dropped to make room. A block or a verdict is
+        always stored; a share raises ``OutboxFull`` only when no share is left to drop.
         """
         _check_text("channel", channel)
         _check_text("topic", topic)
@@ -205,10 +210,10 @@ class Outbox:
             return 0
         shares = int(conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'share'").fetchone()[0])
         if kind == "share" and shares < excess:
-            # Only blocks would be left to evict, and blocks are never dropped.
+            # Only blocks and verdicts would be left to evict, and those are never dropped.
             raise OutboxFull(
                 f"outbox {self.path} is full ({total} entries, {total - shares} of them "
-                "blocks): share not stored"
+                "blocks or verdicts): share not stored"
             )
         return int(
             conn.execute(
@@ -352,6 +357,29 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _migrate_from_1(conn: sqlite3.Connection) -> None:
+    """Version 1 allowed only blocks and shares: rebuild the table to allow verdicts.
+
+    SQLite cannot change a CHECK constraint in place. The rows keep their ids and the
+    AUTOINCREMENT counter its value, so no id is ever handed out twice.
+    """
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    conn.execute(_TABLE.format(name="outbox_v2"))
+    conn.execute(
+        "INSERT INTO outbox_v2 (id, channel, topic, kind, payload, created_at, attempts, "
+        "last_error, next_attempt_at) " + _SELECT
+    )
+    conn.execute("DROP TABLE outbox")  # its indexes go with it
+    conn.execute("ALTER TABLE outbox_v2 RENAME TO outbox")
+    if row is not None:
+        seq = int(row[0])
+        updated = conn.execute(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'outbox'", (seq,)
+        ).rowcount
+        if not updated:  # the table was empty: no counter was copied
+            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (seq,))
 
 
 def _check_text(name: str, value: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from miner.outbox import Entry, Outbox, OutboxError, OutboxFull
+from miner.outbox import SCHEMA_VERSION, Entry, Outbox, OutboxError, OutboxFull
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -344,3 +344,74 @@ def test_many_threads_put_and_remove_safely(path: Path) -> None:
         assert {e.payload.decode().split(":")[1] for e in remaining} <= {
             str(n) for n in range(0, per_thread, 2)
         }
+
+
+def test_verdicts_are_kept_like_blocks_when_the_outbox_is_full(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", max_entries=3) as box:
+        share = box.put("platform", "t/share", b"s", kind="share")
+        box.put("platform", "t/block", b"b", kind="block")
+        box.put("platform", "t/verdict", b"v1", kind="verdict")
+        box.put("platform", "t/verdict", b"v2", kind="verdict")  # the share makes room
+        assert box.get(share) is None
+        assert box.count(kind="verdict") == 2
+        with pytest.raises(OutboxFull, match="blocks or verdicts"):
+            box.put("platform", "t/share", b"late", kind="share")
+        assert [e.kind for e in box.pending("platform")] == ["block", "verdict", "verdict"]
+
+
+_V1_SCHEMA = """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('block', 'share')),
+    payload BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_attempt_at REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_channel ON outbox (channel, id);
+CREATE INDEX outbox_kind ON outbox (kind, id);
+PRAGMA user_version = 1;
+"""
+
+
+@pytest.mark.parametrize("keep_rows", [True, False])
+def test_a_version_1_outbox_is_migrated_keeping_its_entries_and_ids(
+    path: Path, keep_rows: bool
+) -> None:
+    path.parent.mkdir(parents=True)
+    raw = sqlite3.connect(path)
+    raw.executescript(_V1_SCHEMA)
+    for n in range(5):
+        raw.execute(
+            "INSERT INTO outbox (channel, topic, kind, payload, created_at, attempts, "
+            "last_error, next_attempt_at) VALUES ('network', 'verify', 'block', ?, 1.0, 2, "
+            "'HTTP 502', 9.0)",
+            (bytes([n]),),
+        )
+    raw.execute("DELETE FROM outbox WHERE id >= ?", (4 if keep_rows else 0,))  # ids 4, 5 used
+    raw.commit()
+    raw.close()
+
+    with Outbox(path) as box:
+        kept = box.pending("network", due_only=False)
+        if keep_rows:
+            assert [(e.id, e.payload, e.attempts, e.last_error) for e in kept] == [
+                (n + 1, bytes([n]), 2, "HTTP 502") for n in range(3)
+            ]
+            assert kept[0].next_attempt_at == 9.0
+        else:
+            assert kept == []
+        assert box.put("platform", "t/verdict", b"v", kind="verdict") == 6  # never reused
+
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        indexes = {
+            row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")
+        }
+        assert {"outbox_channel", "outbox_kind"} <= indexes
+    finally:
+        raw.close()
