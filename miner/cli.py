@@ -69,7 +69,17 @@ def _add_mining_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not submit blocks to the XenBlocks network (local and test platforms)",
     )
     parser.add_argument("--network-url", help="the XenBlocks node (default http://xenblocks.io)")
-    parser.add_argument("--difficulty", type=_difficulty, help="starting difficulty, KiB")
+    parser.add_argument(
+        "--network-poll-seconds",
+        type=int,
+        help="read the node's difficulty this often, 1-60 s (default 60); it wins over the "
+        "platform's, which is the fallback while the node is out of reach",
+    )
+    parser.add_argument(
+        "--difficulty",
+        type=_difficulty,
+        help="starting difficulty, KiB, until the network or the platform says otherwise",
+    )
     parser.add_argument("--block-pattern", help="what counts as a block (default XEN11)")
     parser.add_argument("--heartbeat-seconds", type=int)
     parser.add_argument(
@@ -90,6 +100,7 @@ _CONFIG_FLAGS = (
     "self_mine",
     "submit_to_network",
     "network_url",
+    "network_poll_seconds",
     "difficulty",
     "block_pattern",
     "heartbeat_seconds",

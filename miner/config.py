@@ -50,6 +50,9 @@ class MinerConfig(BaseSettings):
     self_mine: bool = True
     submit_to_network: bool = True
     network_url: str = DEFAULT_NETWORK_URL
+    network_poll_seconds: Annotated[int, Field(ge=1, le=60)] = Field(
+        default=60, description="How often the network's difficulty is read (at most 60 s)"
+    )
     difficulty: Annotated[int, Field(ge=MIN_DIFFICULTY)] | None = None
     block_pattern: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{1,16}$")] = "XEN11"
     heartbeat_seconds: Annotated[int, Field(ge=5, le=3600)] = 30

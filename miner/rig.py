@@ -7,6 +7,20 @@ arrives and MINING once the devices hash for the renter, COMPLETED when the leas
 the platform refuses the rig. Every find goes into the on-disk outbox first and is
 removed only once the broker acknowledged it (and, for blocks, once the XenBlocks network
 answered), so neither an outage nor a crash loses a block.
+
+The rig follows the network. It reads the node's difficulty at least once a minute
+(``network_poll_seconds``, at most 60), during leases too, and mines at it; the platform's
+difficulty (``register_ack``, ``assign_task``, ``set_config``) is only the fallback while the
+node cannot be reached, or when the rig talks to no network at all (``--no-submit``). A
+401 naming the memory cost the node wants (``'m=37000'``) re-reads it at once.
+
+XUNI finds (a hash with ``XUNI[0-9]``, judged first as the node does) are submitted ahead
+of queued blocks and dropped, counted and logged, once their window has closed on the
+rig's clock: the node refuses a late XUNI. The node's answer to every submitted block goes
+to the platform as a ``verdict`` through the same outbox, after the block's own report:
+accepted, duplicate ("Block already exists", counted as accepted), refused, or unreachable
+(sent once, when a submission first gives up after transient failures; the block stays
+in the outbox and its final answer follows as another verdict).
 """
 
 from __future__ import annotations
@@ -17,11 +31,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from miner.engine import EngineFactory
-from miner.outbox import Outbox, OutboxFull
+from miner.network import SubmitResult
+from miner.outbox import Entry, Outbox, OutboxFull
 from miner.search import Find, FindKind, Job
 from protocol.codec import encode, parse_control, parse_task
 from protocol.downlink import AssignTask, Control, RegisterAck, Release
@@ -33,18 +48,36 @@ from protocol.uplink import (
     GpuInfo,
     GpuTelemetry,
     Heartbeat,
+    NetworkStatus,
+    NetworkVerdict,
     Register,
     Share,
     Status,
     WorkerState,
 )
-from protocol.xenblocks import BlockRules
+from protocol.xenblocks import BlockKind, BlockRules, b64_nopad
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "platform"
 NETWORK = "network"
+NETWORK_XUNI = "network-xuni"  # XUNI submissions: ahead of NETWORK, dropped when late
 MINER_VERSION = "xenblocks-miner/0.1.0"
+DEFAULT_NETWORK_POLL_SECONDS = 60
+MAX_NETWORK_POLL_SECONDS = 60  # the network's difficulty moves often: never poll less
+# The keyword arguments of ``Network.submit_block``; a network entry's other fields
+# (lease id, hash, XUNI deadline) are for the verdict and the rig.
+_SUBMIT_FIELDS = (
+    "hash_raw",
+    "salt",
+    "difficulty",
+    "key",
+    "account",
+    "attempts",
+    "hashes_per_second",
+    "worker",
+)
+_MESSAGE_LENGTH = 512  # protocol LongText
 
 
 class Connection(Protocol):
@@ -61,6 +94,12 @@ class Connection(Protocol):
 
 
 class Network(Protocol):
+    """What the rig needs of the XenBlocks node (``miner.network.XenBlocksNetwork``).
+
+    Both calls raise (``NetworkError``) when the node cannot be reached after their own
+    retries.
+    """
+
     def difficulty(self) -> int: ...
 
     def submit_block(
@@ -74,7 +113,7 @@ class Network(Protocol):
         attempts: int,
         hashes_per_second: float,
         worker: str,
-    ) -> Any: ...
+    ) -> SubmitResult: ...
 
 
 class Telemetry(Protocol):
@@ -92,8 +131,15 @@ class RigSettings:
     heartbeat_seconds: int = 30
     self_mine: bool = True
     submit_to_network: bool = True
-    network_poll_seconds: int = 300
+    network_poll_seconds: int = DEFAULT_NETWORK_POLL_SECONDS
     total_memory_gb: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.network_poll_seconds <= MAX_NETWORK_POLL_SECONDS:
+            raise ValueError(
+                f"network_poll_seconds must be 1..{MAX_NETWORK_POLL_SECONDS}: the network's "
+                "difficulty moves often"
+            )
 
     def topic_for(self, uplink: Uplink) -> str:
         return self.publish_topics.get(uplink.value) or topic(self.worker_id, uplink)
@@ -110,10 +156,16 @@ class Lease:
 
 @dataclass
 class RigCounters:
-    blocks: int = 0
-    blocks_acknowledged: int = 0
+    blocks: int = 0  # found (XUNI included)
+    blocks_acknowledged: int = 0  # reports the platform's broker took
     shares: int = 0
     leases_completed: int = 0
+    # The node's answers to submitted blocks:
+    accepted: int = 0  # saved, duplicates included
+    duplicates: int = 0  # "Block already exists": saved by an earlier attempt
+    refused: int = 0  # 401 (or another final 4xx)
+    unreachable: int = 0  # submissions that gave up after transient failures (retried)
+    xuni_dropped: int = 0  # XUNI whose window closed before the node took them
 
 
 class Rig:
@@ -137,7 +189,13 @@ class Rig:
         self.engine = engine_factory(self._found, self._device_failed)
         self.connection: Connection | None = None
         self.state = WorkerState.IDLE
+        # The difficulty mined at: the network's while it answers, else the platform's,
+        # else the last network value, else the configured starting one.
         self.difficulty = settings.rules.difficulty
+        self.difficulty_source = "configured"
+        self.platform_difficulty: int | None = None
+        self.network_difficulty: int | None = None
+        self.network_reachable = False  # whether the last difficulty read succeeded
         self.heartbeat_seconds = settings.heartbeat_seconds
         self.lease: Lease | None = None
         self.paused = False
@@ -149,7 +207,9 @@ class Rig:
         self._wake_courier = threading.Event()
         self._next_heartbeat = 0.0
         self._next_network_poll = 0.0
+        self._poll_wanted = threading.Event()
         self._courier: threading.Thread | None = None
+        self._poller: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -159,10 +219,17 @@ class Rig:
         self._post_job()
         self._courier = threading.Thread(target=self._deliver_forever, name="courier", daemon=True)
         self._courier.start()
+        if self.network is not None:
+            # Reads of the difficulty may wait out the node's retries: never on the tick.
+            self._poller = threading.Thread(
+                target=self._poll_forever, name="difficulty", daemon=True
+            )
+            self._poller.start()
 
     def stop(self) -> None:
         self.stop_requested.set()
         self._wake_courier.set()
+        self._poll_wanted.set()
         self.engine.stop()  # finishes the batches in flight: their finds reach the outbox
         if self._courier is not None:
             self._courier.join(timeout=15)
@@ -183,7 +250,7 @@ class Rig:
             self._send_heartbeat(now)
         if self.network is not None and now >= self._next_network_poll:
             self._next_network_poll = now + self.settings.network_poll_seconds
-            self._poll_network_difficulty()
+            self._request_network_poll()
 
     # -- connection events -------------------------------------------------------------
 
@@ -233,7 +300,7 @@ class Rig:
                 self.stop_requested.set()
                 return
             if ack.difficulty is not None:
-                self.difficulty = ack.difficulty
+                self._platform_says(ack.difficulty)
             if self.state in (WorkerState.IDLE, WorkerState.COMPLETED):
                 self._set_state(WorkerState.AVAILABLE)
             self._post_job()
@@ -244,7 +311,7 @@ class Rig:
                 log.warning("refusing lease %s: the rig is in error", task.lease_id)
                 return
             if task.difficulty is not None:
-                self.difficulty = task.difficulty
+                self._platform_says(task.difficulty)
             pattern = SharePattern.parse(task.share_pattern) if task.share_pattern else None
             renewing = self.lease is not None and self.lease.lease_id == task.lease_id
             self.lease = Lease(
@@ -295,7 +362,7 @@ class Rig:
             elif control.config is not None:
                 config = control.config
                 if config.difficulty is not None:
-                    self.difficulty = config.difficulty
+                    self._platform_says(config.difficulty)
                 if config.heartbeat_sec is not None:
                     self.heartbeat_seconds = config.heartbeat_sec
                     self._next_heartbeat = min(self._next_heartbeat, self.clock() + 1)
@@ -354,7 +421,7 @@ class Rig:
                 PLATFORM, self.settings.topic_for(Uplink.BLOCK), encode(block), kind="block"
             )
             if self.network is not None:
-                submission = {
+                submission: dict[str, Any] = {
                     "hash_raw": find.raw.hex(),
                     "salt": job.salt.hex(),
                     "difficulty": job.difficulty,
@@ -363,8 +430,15 @@ class Rig:
                     "attempts": attempts,
                     "hashes_per_second": round(hashrate, 2),
                     "worker": self.settings.worker_id,
+                    # For the verdict, and for dropping a XUNI its window closed on:
+                    "lease_id": job.lease_id,
+                    "hash": find.hash_b64,
                 }
-                self.outbox.put(NETWORK, "verify", json.dumps(submission).encode(), kind="block")
+                channel = NETWORK
+                if find.block_kind is BlockKind.XUNI:
+                    channel = NETWORK_XUNI
+                    submission["xuni_until"] = xuni_window_closes(find.found_at, job.rules)
+                self.outbox.put(channel, "verify", json.dumps(submission).encode(), kind="block")
             self.counters.blocks += 1
             log.info(
                 "found a %s block %s (lease %s)",
@@ -423,21 +497,116 @@ class Rig:
                 self.outbox.mark_attempt(entry.id, "no PUBACK from the broker", retry_in=0)
                 return  # the connection is down; the next connect wakes us
 
-    def _deliver_network(self) -> None:
+    def _deliver_network(self, limit: int = 10) -> None:
+        """Submit up to ``limit`` due blocks, XUNI first; stop at the first that fails."""
         if self.network is None:
             return
-        for entry in self.outbox.pending(NETWORK, 10):
-            fields = json.loads(entry.payload)
-            fields["hash_raw"] = bytes.fromhex(fields["hash_raw"])
-            fields["salt"] = bytes.fromhex(fields["salt"])
-            try:
-                result = self.network.submit_block(**fields)
-            except Exception as error:  # NetworkError after its own retries
-                log.warning("the XenBlocks network did not take a block yet: %s", error)
-                self.outbox.mark_attempt(entry.id, str(error))
+        for _ in range(limit):
+            if self.stop_requested.is_set():
+                return  # stopping: what is left stays in the outbox for the next run
+            entry = self._next_submission()
+            if entry is None or not self._submit(entry):
                 return
-            log.info("XenBlocks network answered a block: %s", result)
+
+    def _next_submission(self) -> Entry | None:
+        """The next block to submit: a XUNI still in its window, else the oldest block."""
+        self._drop_late_xuni()
+        for channel in (NETWORK_XUNI, NETWORK):
+            due = self.outbox.pending(channel, 1)
+            if due:
+                return due[0]
+        return None
+
+    def _drop_late_xuni(self) -> None:
+        """Forget the XUNI whose window has closed: the node would refuse them now."""
+        now = self.clock()
+        for entry in self.outbox.pending(NETWORK_XUNI, 1000, due_only=False):
+            submission = json.loads(entry.payload)
+            closes = submission.get("xuni_until")
+            if closes is None or now < closes:
+                continue
+            self.counters.xuni_dropped += 1
+            log.warning(
+                "dropped XUNI %s: its window closed before the node took it (%d attempt(s)); "
+                "a late XUNI is never submitted",
+                str(submission.get("hash", ""))[:16],
+                entry.attempts,
+            )
+            if entry.attempts == 0:  # else "unreachable" went when its first try failed
+                self._publish_verdict(
+                    submission,
+                    NetworkStatus.UNREACHABLE,
+                    message="its XUNI window closed before it could be submitted; not sent late",
+                )
             self.outbox.remove(entry.id)
+
+    def _submit(self, entry: Entry) -> bool:
+        """Submit one block and publish the node's verdict; False when it gave up."""
+        assert self.network is not None
+        submission = json.loads(entry.payload)
+        fields = {name: submission[name] for name in _SUBMIT_FIELDS}
+        fields["hash_raw"] = bytes.fromhex(fields["hash_raw"])
+        fields["salt"] = bytes.fromhex(fields["salt"])
+        try:
+            result = self.network.submit_block(**fields)
+        except Exception as error:  # NetworkError after its own retries
+            log.warning("the XenBlocks network did not take a block yet: %s", error)
+            if entry.attempts == 0:  # once per block: it stays queued and is retried
+                self.counters.unreachable += 1
+                self._publish_verdict(submission, NetworkStatus.UNREACHABLE, message=str(error))
+            self.outbox.mark_attempt(entry.id, str(error))
+            return False
+        if result.accepted:
+            self.counters.accepted += 1
+            if result.duplicate:
+                self.counters.duplicates += 1
+            log.info("the XenBlocks network took a block (HTTP %d)", result.status)
+        else:
+            self.counters.refused += 1
+            log.warning(
+                "the XenBlocks network refused a block (HTTP %d): %s",
+                result.status,
+                result.message,
+            )
+        wanted = result.network_difficulty
+        if wanted is not None:  # read it before the verdict, which carries it
+            self._node_wants(wanted)
+        # The verdict first: a crash in between re-submits the block ("already exists")
+        # rather than losing its verdict.
+        self._publish_verdict(
+            submission, result.verdict, http_status=result.status, message=result.message
+        )
+        self.outbox.remove(entry.id)
+        return True
+
+    def _publish_verdict(
+        self,
+        submission: dict[str, Any],
+        status: NetworkStatus,
+        *,
+        http_status: int | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Queue the node's answer on a block for the platform, after the block's report."""
+        hash_b64 = submission.get("hash") or b64_nopad(bytes.fromhex(submission["hash_raw"]))
+        text = " ".join((message or "").split())
+        if len(text) > _MESSAGE_LENGTH:
+            text = text[: _MESSAGE_LENGTH - 1] + "…"
+        verdict = NetworkVerdict(
+            worker_id=self.settings.worker_id,
+            lease_id=submission.get("lease_id", ""),
+            hash=hash_b64,
+            status=status,
+            http_status=http_status,
+            message=text or None,
+            difficulty=submission["difficulty"],
+            network_difficulty=self.network_difficulty,
+            timestamp=int(self.clock()),
+        )
+        self.outbox.put(
+            PLATFORM, self.settings.topic_for(Uplink.VERDICT), encode(verdict), kind="verdict"
+        )
+        self._wake_courier.set()
 
     # -- heartbeats, status ------------------------------------------------------------
 
@@ -477,18 +646,91 @@ class Rig:
         if connection is not None and connection.connected:
             connection.publish(self.settings.topic_for(Uplink.STATUS), encode(status))
 
-    def _poll_network_difficulty(self) -> None:
+    # -- the difficulty ----------------------------------------------------------------
+
+    def _request_network_poll(self) -> None:
+        """Read the network's difficulty: on the poller thread when running, else now."""
+        if self._poller is not None and self._poller.is_alive():
+            self._poll_wanted.set()
+        else:
+            self._poll_network_difficulty()
+
+    def _poll_forever(self) -> None:
+        while not self.stop_requested.is_set():
+            if not self._poll_wanted.wait(timeout=1.0):
+                continue
+            self._poll_wanted.clear()
+            if self.stop_requested.is_set():
+                return
+            try:
+                self._poll_network_difficulty()
+            except Exception:
+                log.exception("reading the network difficulty failed")
+
+    def _poll_network_difficulty(self) -> bool:
+        """Read the network's difficulty and mine at it; False when the node is away."""
         assert self.network is not None
         try:
             difficulty = self.network.difficulty()
         except Exception as error:
-            log.warning("could not read the network difficulty: %s", error)
-            return
+            with self._lock:
+                was_reachable = self.network_reachable
+                self.network_reachable = False
+                self._settle_difficulty()
+            if was_reachable or self.network_difficulty is None:
+                log.warning(
+                    "could not read the network difficulty (%s); mining at %d (%s)",
+                    error,
+                    self.difficulty,
+                    self.difficulty_source,
+                )
+            else:
+                log.debug("could not read the network difficulty: %s", error)
+            return False
         with self._lock:
-            if self.lease is None and difficulty != self.difficulty:
-                log.info("network difficulty is now %d", difficulty)
-                self.difficulty = difficulty
-                self._post_job()
+            self.network_difficulty = difficulty
+            self.network_reachable = True
+            self._settle_difficulty()
+        return True
+
+    def _node_wants(self, difficulty: int) -> None:
+        """A 401 named the memory cost the node wants: re-read the difficulty at once."""
+        log.warning("the node wants memory cost %d: reading the network difficulty", difficulty)
+        if not self._poll_network_difficulty():
+            with self._lock:  # the node's own word, a moment old
+                self.network_difficulty = difficulty
+                self.network_reachable = True
+                self._settle_difficulty()
+        with self._lock:
+            self._next_network_poll = self.clock() + self.settings.network_poll_seconds
+
+    def _platform_says(self, difficulty: int) -> None:
+        """The platform's difficulty: followed only while the network is out of reach."""
+        self.platform_difficulty = difficulty
+        if self.network_reachable and difficulty != self.network_difficulty:
+            log.info(
+                "the platform says difficulty %d; following the network's %s",
+                difficulty,
+                self.network_difficulty,
+            )
+        self._settle_difficulty()
+
+    def _settle_difficulty(self) -> None:
+        """Mine at the difficulty that wins now (callers hold the lock)."""
+        if self.network is not None and self.network_reachable:
+            assert self.network_difficulty is not None
+            difficulty, source = self.network_difficulty, NETWORK
+        elif self.platform_difficulty is not None:
+            difficulty, source = self.platform_difficulty, PLATFORM
+        elif self.network_difficulty is not None:
+            difficulty, source = self.network_difficulty, NETWORK
+        else:
+            difficulty, source = self.settings.rules.difficulty, "configured"
+        self.difficulty_source = source
+        if difficulty != self.difficulty:
+            log.info("difficulty %d -> %d (%s)", self.difficulty, difficulty, source)
+            self.difficulty = difficulty
+            self._post_job()
 
     # -- the status line ---------------------------------------------------------------
 
@@ -503,6 +745,8 @@ class Rig:
             "state": self.state.value,
             "paused": self.paused,
             "difficulty": self.difficulty,
+            "difficulty_source": self.difficulty_source,
+            "network_difficulty": self.network_difficulty,
             "hashrate": round(self.engine.hashrate(), 2),
             "devices": {
                 f"{spec.backend}#{spec.index}": round(rate, 2)
@@ -511,12 +755,33 @@ class Rig:
                 )
             },
             "blocks": self.counters.blocks,
+            "network": self.network is not None,
+            "accepted": self.counters.accepted,
+            "duplicates": self.counters.duplicates,
+            "refused": self.counters.refused,
+            "unreachable": self.counters.unreachable,
+            "xuni_dropped": self.counters.xuni_dropped,
             "shares": self.counters.shares,
             "lease": lease.lease_id if lease else None,
             "lease_seconds_left": max(int(lease.ends_at - now), 0) if lease else None,
             "connection": connection.state if connection is not None else "none",
             "outbox": self.outbox.count(),
         }
+
+
+def xuni_window_closes(found_at: datetime, rules: BlockRules) -> float | None:
+    """When the XUNI window holding ``found_at`` closes (Unix seconds, UTC minutes).
+
+    Windows that meet across the hour (55-59 and 0-4) are one window. None when every
+    minute is a window; ``found_at`` itself when it is in none.
+    """
+    minutes = {minute for first, last in rules.xuni_windows for minute in range(first, last + 1)}
+    moment = found_at.astimezone(UTC).replace(second=0, microsecond=0)
+    for _ in range(60):
+        if moment.minute not in minutes:
+            return moment.timestamp()
+        moment += timedelta(minutes=1)
+    return None
 
 
 def _same_work(job: Job, other: Job) -> bool:

@@ -25,7 +25,7 @@ from protocol.xenblocks import BlockRules
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.sqlite3"
-DEFAULT_DIFFICULTY = 1727  # until the platform or the network says otherwise
+DEFAULT_DIFFICULTY = 1727  # until the network (or, while it is away, the platform) says
 
 
 def choose_devices(config: MinerConfig) -> list[DeviceSpec]:
@@ -92,6 +92,7 @@ class RigRunner:
             heartbeat_seconds=config.heartbeat_seconds,
             self_mine=config.self_mine,
             submit_to_network=config.submit_to_network,
+            network_poll_seconds=config.network_poll_seconds,
         )
         if network is None and config.submit_to_network:
             from miner.network import XenBlocksNetwork

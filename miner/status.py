@@ -44,13 +44,30 @@ def status_lines(snapshot: dict[str, Any]) -> list[str]:
         else "no lease"
     )
     state = snapshot["state"] + (" (paused)" if snapshot.get("paused") else "")
+    source = snapshot.get("difficulty_source")
+    difficulty = f"diff {snapshot['difficulty']}" + (f" ({source})" if source else "")
     lines.append(
         f"  {snapshot['worker_id']}  {format_hashrate(snapshot['hashrate'])}  "
-        f"diff {snapshot['difficulty']}  blocks {snapshot['blocks']}  "
+        f"{difficulty}  blocks {snapshot['blocks']}{_node_counts(snapshot)}  "
         f"shares {snapshot['shares']}  {lease_text}  {state}  "
         f"mqtt {snapshot['connection']}  outbox {snapshot['outbox']}"
     )
     return lines
+
+
+def _node_counts(snapshot: dict[str, Any]) -> str:
+    """What the XenBlocks node made of the blocks: " (node: 3 ok, 1 refused...)"."""
+    if not snapshot.get("network"):
+        return ""
+    parts = [f"{snapshot.get('accepted', 0)} ok"]
+    if snapshot.get("duplicates"):
+        parts[0] += f" ({snapshot['duplicates']} dup)"
+    parts.append(f"{snapshot.get('refused', 0)} refused")
+    if snapshot.get("unreachable"):
+        parts.append(f"{snapshot['unreachable']} unreachable")
+    if snapshot.get("xuni_dropped"):
+        parts.append(f"{snapshot['xuni_dropped']} XUNI late")
+    return f" (node: {', '.join(parts)})"
 
 
 class StatusDisplay:

@@ -36,6 +36,8 @@ def test_the_cli_flags_reach_the_config(tmp_path: Path):
             "--processes",
             "3",
             "--no-submit",
+            "--network-poll-seconds",
+            "20",
             "--no-self-mine",
             "--address",
             PROVIDER.lower(),
@@ -46,6 +48,7 @@ def test_the_cli_flags_reach_the_config(tmp_path: Path):
     assert config.dir == tmp_path
     assert (config.backend, config.processes) == ("cpu", 3)
     assert config.submit_to_network is False
+    assert config.network_poll_seconds == 20
     assert config.self_mine is False
     assert config.address == PROVIDER  # checksummed
     assert config.json_logs is True
@@ -58,6 +61,8 @@ def test_the_cli_flags_reach_the_config(tmp_path: Path):
         ({"backend": "gpu"}, "backend"),
         ({"network_url": "ftp://node"}, "network_url"),
         ({"heartbeat_seconds": 1}, "heartbeat_seconds"),
+        ({"network_poll_seconds": 61}, "network_poll_seconds"),
+        ({"network_poll_seconds": 0}, "network_poll_seconds"),
         ({"block_pattern": "XEN!"}, "block_pattern"),
     ],
 )
@@ -124,6 +129,31 @@ def test_one_status_line_per_device_then_the_rig():
     assert "diff 1727" in lines[2]
     assert "lease lease-abcdef 10m00s left" in lines[2]
     assert "mqtt connected" in lines[2]
+
+
+def test_the_network_poll_defaults_to_a_minute_and_reaches_the_rig(tmp_path: Path):
+    assert load_config({}).network_poll_seconds == 60
+    from miner.rig import RigSettings
+
+    assert RigSettings(worker_id="rig-1", owner=PROVIDER).network_poll_seconds == 60
+
+
+def test_the_status_line_shows_what_the_node_made_of_the_blocks():
+    plain = status_lines(SNAPSHOT)[-1]
+    assert "node:" not in plain  # no network (--no-submit), or an older snapshot
+    snapshot = {
+        **SNAPSHOT,
+        "difficulty_source": "network",
+        "network": True,
+        "accepted": 3,
+        "duplicates": 1,
+        "refused": 2,
+        "unreachable": 0,
+        "xuni_dropped": 1,
+    }
+    line = status_lines(snapshot)[-1]
+    assert "diff 1727 (network)" in line
+    assert "blocks 3 (node: 3 ok (1 dup), 2 refused, 1 XUNI late)" in line
 
 
 def test_json_mode_prints_one_object_per_status():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,23 @@ from typing import Any
 import pytest
 
 from miner.engine import DeviceSpec, ErrorCallback, FindCallback
+from miner.network import NetworkError, SubmitResult
 from miner.outbox import Outbox
-from miner.rig import NETWORK, PLATFORM, Rig, RigSettings
+from miner.rig import NETWORK, NETWORK_XUNI, PLATFORM, Rig, RigSettings, xuni_window_closes
 from miner.search import Find, FindKind, Job
 from protocol.codec import encode, parse_uplink
 from protocol.downlink import AssignTask, Control, RegisterAck, Release, SetConfig
 from protocol.topics import Downlink, Uplink
-from protocol.uplink import BlockFound, Heartbeat, Register, Share, Status, WorkerState
+from protocol.uplink import (
+    BlockFound,
+    Heartbeat,
+    NetworkStatus,
+    NetworkVerdict,
+    Register,
+    Share,
+    Status,
+    WorkerState,
+)
 from protocol.xenblocks import BlockKind, BlockRules, argon2_raw, b64_nopad
 from tests.factories import PROVIDER, RENTER
 
@@ -89,19 +100,34 @@ class FakeTelemetry:
         return []
 
 
+SAVED = SubmitResult(True, 200, "Hash verified successfully and block saved.")
+LOW_DIFFICULTY = (
+    "Hash does not contain 'm=37000'. Your memory_cost setting in your miner will be autoadjusted."
+)
+
+
 class FakeNetwork:
+    """The node: a difficulty to read (or not, when ``down``) and scripted answers."""
+
     def __init__(self) -> None:
         self.submitted: list[dict[str, Any]] = []
         self.fail = False
+        self.down = False
+        self.value = 1727
+        self.polls = 0
+        self.answers: list[SubmitResult] = []
 
     def difficulty(self) -> int:
-        return 1727
+        self.polls += 1
+        if self.down:
+            raise NetworkError("GET http://node.test/difficulty failed after 6 attempt(s)")
+        return self.value
 
-    def submit_block(self, **fields: Any) -> str:
+    def submit_block(self, **fields: Any) -> SubmitResult:
         if self.fail:
-            raise RuntimeError("node unreachable")
+            raise NetworkError("POST http://node.test/verify failed after 6 attempt(s): HTTP 502")
         self.submitted.append(fields)
-        return "accepted"
+        return self.answers.pop(0) if self.answers else SAVED
 
 
 class Clock:
@@ -277,8 +303,15 @@ def test_malformed_commands_are_ignored(parts):
     assert rig.state is WorkerState.IDLE
 
 
-def _find(job: Job, kind: FindKind) -> Find:
-    key = job.stem + "0" * 16
+def _find(
+    job: Job,
+    kind: FindKind,
+    *,
+    block_kind: BlockKind = BlockKind.NORMAL,
+    found_at: datetime | None = None,
+    counter: int = 0,
+) -> Find:
+    key = job.stem + f"{counter:016x}"
     raw = argon2_raw(key, job.salt, job.difficulty)
     return Find(
         job=job,
@@ -286,8 +319,8 @@ def _find(job: Job, kind: FindKind) -> Find:
         key=key,
         hash_b64=b64_nopad(raw),
         raw=raw,
-        found_at=datetime(2026, 11, 21, 12, 30, tzinfo=UTC),
-        block_kind=BlockKind.NORMAL if kind is FindKind.BLOCK else None,
+        found_at=found_at or datetime(2026, 11, 21, 12, 30, tzinfo=UTC),
+        block_kind=block_kind if kind is FindKind.BLOCK else None,
     )
 
 
@@ -413,3 +446,431 @@ def test_the_snapshot_names_what_the_status_line_shows(parts):
     assert snapshot["lease_seconds_left"] == 600
     assert snapshot["devices"] == {"cpu#0": 250.0}
     assert json.dumps(snapshot)
+
+
+# -- the rig follows the network (issue #19) ----------------------------------------------
+
+
+def _job(rig: Rig) -> Job:
+    job = rig.engine.job
+    assert job is not None
+    return job
+
+
+def _delivered(connection: FakeConnection, uplink: Uplink) -> list[Any]:
+    return [
+        parse_uplink(uplink, payload)
+        for topic_name, payload in connection.delivered
+        if topic_name == f"xenminer/{WORKER}/{uplink.value}"
+    ]
+
+
+def _verdicts(rig: Rig, connection: FakeConnection) -> list[NetworkVerdict]:
+    rig._deliver_platform()
+    return _delivered(connection, Uplink.VERDICT)
+
+
+def _leased(rig: Rig) -> Job:
+    """Registered (platform difficulty 100), the node read (1727), a lease assigned (64)."""
+    _task(rig, RegisterAck(accepted=True, difficulty=100))
+    rig.tick()  # the first tick reads the network
+    _task(rig, _assign())
+    return _job(rig)
+
+
+def test_the_network_difficulty_is_read_every_minute_during_a_lease_and_wins(parts):
+    rig, _, network, clock = parts
+    job = _leased(rig)
+    assert network.polls == 1
+    # The network's 1727 beats the assign_task's 64, lease or not.
+    assert (job.lease_id, job.difficulty) == ("lease-1", 1727)
+    assert rig.difficulty_source == "network"
+
+    network.value = 2727  # the network steps up mid-lease
+    for _ in range(59):
+        clock.now += 1
+        rig.tick()
+    assert network.polls == 1  # not due before a minute
+    assert _job(rig).difficulty == 1727
+    clock.now += 1
+    rig.tick()
+    assert network.polls == 2
+    job = _job(rig)
+    assert (job.lease_id, job.address, job.prefix, job.difficulty) == (
+        "lease-1",
+        RENTER,
+        PREFIX,
+        2727,
+    )
+    assert rig.state is WorkerState.MINING
+    for _ in range(600):  # ten more minutes of ticks: ten more reads, no fewer
+        clock.now += 1
+        rig.tick()
+    assert network.polls == 12
+
+
+def test_the_poll_interval_is_a_setting_never_above_a_minute(tmp_path: Path):
+    with pytest.raises(ValueError, match="network_poll_seconds"):
+        RigSettings(worker_id=WORKER, owner=PROVIDER, network_poll_seconds=61)
+    with pytest.raises(ValueError, match="network_poll_seconds"):
+        RigSettings(worker_id=WORKER, owner=PROVIDER, network_poll_seconds=0)
+    clock = Clock()
+    network = FakeNetwork()
+    settings = RigSettings(worker_id=WORKER, owner=PROVIDER, network_poll_seconds=15)
+    with Outbox(tmp_path / "o.sqlite3", clock=clock) as outbox:
+        rig = Rig(
+            settings,
+            engine_factory=FakeEngine,
+            outbox=outbox,
+            telemetry=FakeTelemetry(),
+            network=network,
+            clock=clock,
+        )
+        for _ in range(60):
+            rig.tick()
+            clock.now += 1
+    assert network.polls == 4
+
+
+def test_the_network_wins_over_register_ack_assign_task_and_set_config(parts):
+    rig, connection, _, _ = parts
+    rig.tick()  # the node answers 1727
+    _task(rig, RegisterAck(accepted=True, difficulty=100))
+    assert _job(rig).difficulty == 1727
+    _task(rig, _assign())  # difficulty 64
+    assert _job(rig).difficulty == 1727
+    _control(rig, Control(action="set_config", config=SetConfig(difficulty=200)))
+    assert _job(rig).difficulty == 1727
+    assert rig.platform_difficulty == 200
+    assert rig.difficulty == 1727
+    rig._send_heartbeat(rig.clock())
+    assert connection.messages(Uplink.HEARTBEAT)[-1].difficulty == 1727
+    assert rig.snapshot()["difficulty_source"] == "network"
+
+
+def test_the_platform_difficulty_is_the_fallback_while_the_node_is_unreachable(parts):
+    rig, _, network, clock = parts
+    network.down = True
+    _task(rig, RegisterAck(accepted=True, difficulty=100))
+    rig.tick()
+    assert network.polls == 1
+    assert (_job(rig).difficulty, rig.difficulty_source) == (100, "platform")
+    _task(rig, _assign())  # the platform's 64 while the node is away
+    assert _job(rig).difficulty == 64
+
+    network.down = False
+    clock.now += 60
+    rig.tick()
+    assert (_job(rig).difficulty, rig.difficulty_source) == (1727, "network")
+    _control(rig, Control(action="set_config", config=SetConfig(difficulty=300)))
+    assert _job(rig).difficulty == 1727
+
+    network.down = True  # away again: back to the platform's latest word
+    clock.now += 60
+    rig.tick()
+    assert (_job(rig).difficulty, rig.difficulty_source) == (300, "platform")
+    assert _job(rig).lease_id == "lease-1"
+
+
+def test_without_a_platform_value_an_unreachable_node_keeps_its_last_difficulty(parts):
+    rig, _, network, clock = parts
+    rig.tick()
+    _task(rig, RegisterAck(accepted=True))  # no difficulty from the platform
+    assert _job(rig).difficulty == 1727
+    network.down = True
+    clock.now += 60
+    rig.tick()
+    assert _job(rig).difficulty == 1727
+
+
+def test_without_a_network_the_platform_difficulty_rules(tmp_path: Path):
+    clock = Clock()
+    network = FakeNetwork()
+    settings = RigSettings(worker_id=WORKER, owner=PROVIDER, submit_to_network=False)
+    with Outbox(tmp_path / "o.sqlite3", clock=clock) as outbox:
+        rig = Rig(
+            settings,
+            engine_factory=FakeEngine,
+            outbox=outbox,
+            telemetry=FakeTelemetry(),
+            network=network,
+            clock=clock,
+        )
+        rig.connection = FakeConnection()
+        _task(rig, RegisterAck(accepted=True, difficulty=100))
+        for _ in range(120):
+            rig.tick()
+            clock.now += 1
+        assert network.polls == 0
+        assert _job(rig).difficulty == 100
+        _task(rig, _assign())
+        assert _job(rig).difficulty == 64
+        rig._found(_find(_job(rig), FindKind.BLOCK))
+        assert outbox.count(NETWORK) == 0
+        assert rig.snapshot()["network"] is False
+
+
+def test_a_slow_node_never_holds_up_the_tick(tmp_path: Path):
+    release = threading.Event()
+    polled = threading.Event()
+
+    class SlowNetwork(FakeNetwork):
+        def difficulty(self) -> int:
+            polled.set()
+            release.wait(10)
+            return 2000
+
+    settings = RigSettings(worker_id=WORKER, owner=PROVIDER)
+    with Outbox(tmp_path / "o.sqlite3") as outbox:
+        rig = Rig(
+            settings,
+            engine_factory=FakeEngine,
+            outbox=outbox,
+            telemetry=FakeTelemetry(),
+            network=SlowNetwork(),
+        )
+        rig.start(FakeConnection())
+        try:
+            rig.tick()  # hands the read to the poller thread and returns
+            assert polled.wait(5)
+            assert rig.difficulty != 2000
+            release.set()
+            for _ in range(100):
+                if rig.difficulty == 2000:
+                    break
+                threading.Event().wait(0.05)
+            assert rig.difficulty == 2000
+        finally:
+            release.set()
+            rig.stop()
+
+
+def test_a_401_naming_the_memory_cost_reads_the_network_again_and_switches(parts):
+    rig, connection, network, clock = parts
+    job = _leased(rig)
+    rig._found(_find(job, FindKind.BLOCK))
+    network.value = 37000  # the network moved since the last read
+    network.answers = [SubmitResult(False, 401, LOW_DIFFICULTY)]
+    rig._deliver_network()
+    assert network.polls == 2  # at once, not a minute later
+    job = _job(rig)
+    assert (job.difficulty, job.lease_id) == (37000, "lease-1")
+    assert rig.counters.refused == 1
+    assert rig.counters.accepted == 0
+    (verdict,) = _verdicts(rig, connection)
+    assert (verdict.status, verdict.http_status, verdict.message) == (
+        NetworkStatus.REFUSED,
+        401,
+        LOW_DIFFICULTY,
+    )
+    assert (verdict.difficulty, verdict.network_difficulty) == (1727, 37000)
+    assert verdict.lease_id == "lease-1"
+    # The next regular read is a full interval after this one.
+    clock.now += 59
+    rig.tick()
+    assert network.polls == 2
+
+
+def test_a_401_naming_the_memory_cost_is_believed_when_the_node_cannot_be_read(parts):
+    rig, _, network, _ = parts
+    job = _leased(rig)
+    rig._found(_find(job, FindKind.BLOCK))
+    network.down = True
+    network.answers = [SubmitResult(False, 401, LOW_DIFFICULTY)]
+    rig._deliver_network()
+    assert (_job(rig).difficulty, rig.network_difficulty) == (37000, 37000)
+
+
+def test_other_refusals_do_not_read_the_network(parts):
+    rig, _, network, _ = parts
+    job = _leased(rig)
+    rig._found(_find(job, FindKind.BLOCK))
+    network.answers = [SubmitResult(False, 401, "Hash verification failed.")]
+    rig._deliver_network()
+    assert network.polls == 1
+    assert _job(rig).difficulty == 1727
+
+
+def test_block_already_exists_counts_as_accepted(parts):
+    rig, connection, network, _ = parts
+    job = _leased(rig)
+    rig._found(_find(job, FindKind.BLOCK))
+    network.answers = [
+        SubmitResult(True, 400, "Block already exists, continue", duplicate=True),
+    ]
+    rig._deliver_network()
+    assert rig.outbox.count(NETWORK) == 0
+    assert (rig.counters.accepted, rig.counters.duplicates, rig.counters.refused) == (1, 1, 0)
+    (verdict,) = _verdicts(rig, connection)
+    assert (verdict.status, verdict.http_status) == (NetworkStatus.DUPLICATE, 400)
+    snapshot = rig.snapshot()
+    assert (snapshot["accepted"], snapshot["duplicates"], snapshot["refused"]) == (1, 1, 0)
+
+
+def test_a_verdict_follows_each_block_report_with_the_nodes_answer(parts):
+    rig, connection, network, _ = parts
+    job = _leased(rig)
+    first = _find(job, FindKind.BLOCK, counter=1)
+    second = _find(job, FindKind.BLOCK, counter=2)
+    rig._found(first)
+    rig._found(second)
+    network.answers = [SAVED, SubmitResult(False, 401, "Hash verification failed.")]
+    rig._deliver_network()
+    rig._deliver_platform()
+    topics = [topic_name.rsplit("/", 1)[1] for topic_name, _ in connection.delivered]
+    assert topics == ["block", "block", "verdict", "verdict"]  # each after its block
+    accepted, refused = _delivered(connection, Uplink.VERDICT)
+    assert isinstance(accepted, NetworkVerdict)
+    assert (accepted.worker_id, accepted.lease_id, accepted.hash) == (
+        WORKER,
+        "lease-1",
+        first.hash_b64,
+    )
+    assert (accepted.status, accepted.http_status, accepted.message) == (
+        NetworkStatus.ACCEPTED,
+        200,
+        SAVED.message,
+    )
+    assert (accepted.difficulty, accepted.network_difficulty) == (1727, 1727)
+    assert accepted.timestamp == int(rig.clock())
+    assert (refused.hash, refused.status, refused.http_status) == (
+        second.hash_b64,
+        NetworkStatus.REFUSED,
+        401,
+    )
+    assert refused.message == "Hash verification failed."
+    assert (rig.counters.accepted, rig.counters.refused) == (1, 1)
+    assert rig.outbox.count() == 0
+    lines = rig.snapshot()
+    assert (lines["accepted"], lines["refused"]) == (1, 1)
+
+
+def test_unreachable_is_sent_once_and_the_final_answer_follows(parts):
+    rig, connection, network, clock = parts
+    job = _leased(rig)
+    found = _find(job, FindKind.BLOCK)
+    rig._found(found)
+    network.fail = True
+    rig._deliver_network()
+    for _ in range(3):  # the outbox retries it; no more "unreachable"
+        clock.now += 600
+        rig._deliver_network()
+    assert rig.outbox.count(NETWORK) == 1
+    assert rig.outbox.pending(NETWORK, due_only=False)[0].attempts == 4
+    (unreachable,) = _verdicts(rig, connection)
+    assert unreachable.status is NetworkStatus.UNREACHABLE
+    assert unreachable.http_status is None
+    assert unreachable.message is not None
+    assert "HTTP 502" in unreachable.message
+    assert unreachable.hash == found.hash_b64
+    assert rig.counters.unreachable == 1
+
+    network.fail = False
+    clock.now += 600
+    rig._deliver_network()
+    assert rig.outbox.count(NETWORK) == 0
+    verdicts = _verdicts(rig, connection)
+    assert [v.status for v in verdicts] == [NetworkStatus.UNREACHABLE, NetworkStatus.ACCEPTED]
+    assert rig.counters.accepted == 1
+
+
+def test_xuni_is_submitted_ahead_of_queued_blocks(parts):
+    rig, connection, network, clock = parts
+    job = _leased(rig)
+    now = datetime.fromtimestamp(clock.now, UTC)  # 08:00 UTC: inside a XUNI window
+    blocks = [_find(job, FindKind.BLOCK, found_at=now, counter=n) for n in range(3)]
+    xuni = _find(job, FindKind.BLOCK, block_kind=BlockKind.XUNI, found_at=now, counter=9)
+    for find in blocks:
+        rig._found(find)
+    rig._found(xuni)
+    assert (rig.outbox.count(NETWORK), rig.outbox.count(NETWORK_XUNI)) == (3, 1)
+    rig._deliver_network(limit=2)
+    keys = [fields["key"] for fields in network.submitted]
+    assert keys == [xuni.key, blocks[0].key]
+    rig._deliver_network()
+    assert [fields["key"] for fields in network.submitted][2:] == [
+        blocks[1].key,
+        blocks[2].key,
+    ]
+    assert [v.hash for v in _verdicts(rig, connection)] == [
+        xuni.hash_b64,
+        *(find.hash_b64 for find in blocks),
+    ]
+
+
+def test_a_xuni_is_dropped_once_its_window_has_closed_never_submitted_late(parts):
+    rig, connection, network, clock = parts
+    job = _leased(rig)
+    clock.now += 3 * 60 + 30  # 08:03:30
+    now = datetime.fromtimestamp(clock.now, UTC)
+    xuni = _find(job, FindKind.BLOCK, block_kind=BlockKind.XUNI, found_at=now, counter=1)
+    tried = _find(job, FindKind.BLOCK, block_kind=BlockKind.XUNI, found_at=now, counter=2)
+    block = _find(job, FindKind.BLOCK, found_at=now, counter=3)
+    rig._found(tried)
+    network.fail = True
+    rig._deliver_network()  # the node is away: "unreachable" for this one
+    rig._found(xuni)
+    rig._found(block)
+    clock.now += 90  # 08:05:00: the window has closed
+    network.fail = False
+    rig._deliver_network()
+    assert [fields["key"] for fields in network.submitted] == [block.key]  # no XUNI
+    assert rig.outbox.count(NETWORK_XUNI) == 0
+    assert rig.counters.xuni_dropped == 2
+    assert rig.snapshot()["xuni_dropped"] == 2
+    verdicts = {v.hash: v for v in _verdicts(rig, connection)}
+    # One verdict each: the tried one's "unreachable" went when its try failed.
+    assert len(_delivered(connection, Uplink.VERDICT)) == 3
+    assert verdicts[xuni.hash_b64].status is NetworkStatus.UNREACHABLE
+    assert "window closed" in (verdicts[xuni.hash_b64].message or "")
+    assert verdicts[tried.hash_b64].status is NetworkStatus.UNREACHABLE
+    assert verdicts[block.hash_b64].status is NetworkStatus.ACCEPTED
+    # Both XUNI were still reported to the platform as found.
+    assert len(_delivered(connection, Uplink.BLOCK)) == 3
+
+
+def test_xuni_windows_close_at_the_end_of_their_run_of_minutes():
+    rules = BlockRules()
+
+    def closes(hour: int, minute: int, second: int = 0) -> datetime | None:
+        found = datetime(2027, 1, 15, hour, minute, second, tzinfo=UTC)
+        moment = xuni_window_closes(found, rules)
+        return None if moment is None else datetime.fromtimestamp(moment, UTC)
+
+    assert closes(8, 3, 30) == datetime(2027, 1, 15, 8, 5, tzinfo=UTC)
+    assert closes(8, 4, 59) == datetime(2027, 1, 15, 8, 5, tzinfo=UTC)
+    # 55-59 and 0-4 are one window across the hour.
+    assert closes(8, 57) == datetime(2027, 1, 15, 9, 5, tzinfo=UTC)
+    assert closes(8, 30) == datetime(2027, 1, 15, 8, 30, tzinfo=UTC)  # in none: closed
+    always = BlockRules(xuni_windows=((0, 59),))
+    assert xuni_window_closes(datetime(2027, 1, 15, 8, 0, tzinfo=UTC), always) is None
+
+
+def test_shares_carry_the_network_difficulty(parts):
+    rig, connection, _, _ = parts
+    job = _leased(rig)
+    rig._found(_find(job, FindKind.SHARE))
+    rig._deliver_platform()
+    (share,) = _delivered(connection, Uplink.SHARE)
+    assert share.difficulty == 1727
+
+
+def test_an_outbox_entry_of_an_older_miner_is_still_submitted(parts):
+    rig, connection, network, _ = parts
+    job = _leased(rig)
+    found = _find(job, FindKind.BLOCK)
+    legacy = {
+        "hash_raw": found.raw.hex(),
+        "salt": job.salt.hex(),
+        "difficulty": job.difficulty,
+        "key": found.key,
+        "account": job.address,
+        "attempts": 1,
+        "hashes_per_second": 1.0,
+        "worker": WORKER,
+    }
+    rig.outbox.put(NETWORK, "verify", json.dumps(legacy).encode(), kind="block")
+    rig._deliver_network()
+    assert network.submitted[0]["key"] == found.key
+    (verdict,) = _verdicts(rig, connection)
+    assert (verdict.hash, verdict.lease_id) == (found.hash_b64, "")
