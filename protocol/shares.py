@@ -128,12 +128,5 @@ def _pattern_of_shape(length: int, set_size: int, seed_chars: str | None) -> Sha
     return SharePattern(literal, BASE64_CHARS[:set_size])
 
 
-def estimate_hashrate(shares: int, seconds: float, pattern: SharePattern) -> float:
-    """Hashes per second implied by ``shares`` verified shares over ``seconds``."""
-    if shares < 0 or seconds <= 0:
-        raise ValueError("need shares >= 0 and seconds > 0")
-    return shares * pattern.expected_hashes() / seconds
-
-
 def _is_base64(text: str) -> bool:
     return _BASE64.issuperset(text)

@@ -243,10 +243,6 @@ class AlertRepository:
             )
         return AlertEvent.model_validate(codec.from_item(response["Attributes"]))
 
-    def get_event(self, owner: str, ts: int, event_id: str) -> AlertEvent | None:
-        item = get_item(self._tables, ALERTS, {"owner": owner, "sk": event_sk(ts, event_id)})
-        return AlertEvent.model_validate(item) if item else None
-
     def list_events(self, owner: str, *, limit: int, cursor: str | None = None) -> Page[AlertEvent]:
         """The owner's events, newest first."""
         items, next_cursor = self._owner_items(

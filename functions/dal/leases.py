@@ -150,10 +150,6 @@ class LeaseRepository:
         active = [lease for lease in leases if lease is not None and lease.is_active]
         return active[0] if active else None
 
-    def due(self, now: int, *, limit: int) -> list[Lease]:
-        """Unsettled leases whose end has come, the oldest first (the settlement job)."""
-        return self.due_page(now, limit=limit).items
-
     def due_page(self, now: int, *, limit: int, cursor: str | None = None) -> Page[Lease]:
         """One page of due leases and the cursor to the next: a run walks the index once,
         so a lease it settled (or left for later) is not read again in the same run."""

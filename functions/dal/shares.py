@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
-from functions.dal import codec
 from functions.dal.pagination import Page
 from functions.dal.reads import query_page
 from functions.dal.specs import LEASES, SHARES
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction
 from functions.errors import DuplicateEntry, LeaseNotActive
-from functions.models.blocks import Share, ts_key_of
+from functions.models.blocks import Share
 from functions.models.market import LeaseStatus
 
 
 class ShareRepository:
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
-        self._name = tables.name(SHARES)
 
     def record(self, share: Share) -> None:
         """Store the share and add its work to the lease, or neither.
@@ -69,30 +64,3 @@ class ShareRepository:
             cursor=cursor,
         )
         return Page([Share.model_validate(i) for i in items], next_cursor)
-
-    def work_between(self, lease_id: str, start: int, end: int) -> tuple[int, float]:
-        """How many shares were found in [start, end] and the hashes they stand for."""
-        if start > end:
-            return 0, 0.0  # an empty window (DynamoDB rejects BETWEEN with low > high)
-        # ts_key is "<found_at>#<hash>"; '$' sorts right after '#', so `end` is included.
-        low, high = ts_key_of(start, ""), f"{end:012d}$"
-        kwargs: dict[str, Any] = {
-            "TableName": self._name,
-            "IndexName": "by_lease",
-            "KeyConditionExpression": "#lease_id = :lease_id AND #ts_key BETWEEN :low AND :high",
-            "ProjectionExpression": "#work",
-            "ExpressionAttributeNames": {
-                "#lease_id": "lease_id",
-                "#ts_key": "ts_key",
-                "#work": "work",
-            },
-            "ExpressionAttributeValues": codec.values(lease_id=lease_id, low=low, high=high),
-        }
-        works: list[float] = []
-        while True:
-            response = self._tables.client.query(**kwargs)
-            works += [float(codec.from_item(i)["work"]) for i in response.get("Items", [])]
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return len(works), math.fsum(works)
-            kwargs["ExclusiveStartKey"] = last

@@ -125,6 +125,6 @@ def test_a_fired_event_is_stored_pending_delivery(job, rig, rule, alerts):
     (quiet,) = fired(job, without)
     assert event.delivery is DeliveryStatus.PENDING
     assert quiet.delivery is DeliveryStatus.NONE
-    stored = alerts.get_event(PROVIDER, event.ts, event.event_id)
-    assert stored == event
-    assert stored.expires_at > NOW
+    stored = {e.event_id: e for e in alerts.list_events(PROVIDER, limit=10).items}
+    assert stored == {event.event_id: event, quiet.event_id: quiet}
+    assert event.expires_at > NOW

@@ -97,12 +97,12 @@ def test_stop_makes_the_lease_due_now(tables, repos):
     listing = open_listing(tables)
     accounts.deposit(RENTER, 100_000_000, entry_id="d", now=NOW)
     lease = leases.create(lease_for(listing), listing)
-    assert leases.due(NOW + 10, limit=10) == []
+    assert leases.due_page(NOW + 10, limit=10).items == []
     with pytest.raises(LeaseNotActive):
         leases.stop(lease.lease_id, renter=PROVIDER, now=NOW + 10)  # not the renter
     stopped = leases.stop(lease.lease_id, renter=RENTER, now=NOW + 10)
     assert (stopped.ends_at, stopped.stopped_at) == (NOW + 10, NOW + 10)
-    assert [x.lease_id for x in leases.due(NOW + 10, limit=10)] == [lease.lease_id]
+    assert [x.lease_id for x in leases.due_page(NOW + 10, limit=10).items] == [lease.lease_id]
 
 
 def test_settlement_splits_the_escrow_once_and_reopens_the_listing(tables, repos):
@@ -117,7 +117,7 @@ def test_settlement_splits_the_escrow_once_and_reopens_the_listing(tables, repos
     assert accounts.get(TREASURY).balance == 157_894
     assert accounts.get(RENTER).balance == 10_000_000 - 3_600_000 + 442_106
     assert leases.require(lease.lease_id).escrow == 0
-    assert leases.due(NOW + 7200, limit=10) == []
+    assert leases.due_page(NOW + 7200, limit=10).items == []
     assert leases.active_for_worker(listing.worker_id) is None
     assert listings.require(listing.listing_id).status is ListingStatus.OPEN
     assert [x.listing_id for x in listings.cheapest_open(limit=5).items] == [listing.listing_id]

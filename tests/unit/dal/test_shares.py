@@ -141,30 +141,3 @@ def test_replay_after_settlement_is_still_a_duplicate(tables: Tables) -> None:
     _lease(tables, status=LeaseStatus.SETTLED, shares=1, share_work=share.work)
     with pytest.raises(DuplicateEntry):
         repo.record(share)
-
-
-def test_work_between(tables: Tables, monkeypatch: pytest.MonkeyPatch) -> None:
-    _lease(tables)
-    _lease(tables, "lease-2")
-    repo = ShareRepository(tables)
-    for n in range(10):  # found at NOW, NOW+60, … NOW+540
-        repo.record(_share(n, work=100.5 + n))
-    repo.record(_share(20, lease_id="lease-2", found_at=NOW + 120))
-
-    assert repo.work_between("lease-1", NOW, NOW + 540) == (10, sum(100.5 + n for n in range(10)))
-    # Both bounds are inclusive; a share one second outside is not counted.
-    assert repo.work_between("lease-1", NOW + 60, NOW + 180) == (3, 101.5 + 102.5 + 103.5)
-    assert repo.work_between("lease-1", NOW + 61, NOW + 179) == (1, 102.5)
-    assert repo.work_between("lease-1", NOW + 120, NOW + 120) == (1, 102.5)
-    assert repo.work_between("lease-1", NOW + 541, NOW + 9999) == (0, 0.0)
-    assert repo.work_between("lease-1", NOW + 180, NOW + 60) == (0, 0.0)
-    assert repo.work_between("lease-2", 0, NOW + 9999) == (1, 4096.5)
-
-    # Small pages: the sum must follow LastEvaluatedKey to the end.
-    query = tables.client.query
-
-    def small_pages(**kwargs: Any) -> Any:
-        return query(**{**kwargs, "Limit": 3})
-
-    monkeypatch.setattr(tables.client, "query", small_pages)
-    assert repo.work_between("lease-1", NOW, NOW + 540)[0] == 10

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.errors import ProtocolError
-from protocol.shares import SharePattern, estimate_hashrate, share_pattern_for
+from protocol.shares import SharePattern, share_pattern_for
 
 
 @pytest.mark.parametrize("text", ["X", "Xe", "XEN11+/a", "Xe[ABCD]", "a[/]", "Q[+/09az]"])
@@ -128,22 +128,3 @@ def test_share_pattern_for_refuses_a_non_positive_hashrate(hashrate: float) -> N
 def test_share_pattern_for_refuses_an_empty_seed() -> None:
     with pytest.raises(ValueError, match="seed_chars"):
         share_pattern_for(1e3, seed_chars="")
-
-
-def test_estimate_hashrate_inverts_share_pattern_for() -> None:
-    pattern = share_pattern_for(5_000.0, 60.0)
-    shares_per_hour = 3600 / (pattern.expected_hashes() / 5_000.0)
-
-    assert estimate_hashrate(round(shares_per_hour), 3600.0, pattern) == pytest.approx(
-        5_000.0, rel=0.02
-    )
-
-
-def test_estimate_hashrate_of_no_shares_is_zero() -> None:
-    assert estimate_hashrate(0, 60.0, SharePattern.parse("Xe")) == 0.0
-
-
-@pytest.mark.parametrize(("shares", "seconds"), [(-1, 60.0), (1, 0.0)])
-def test_estimate_hashrate_refuses_bad_input(shares: int, seconds: float) -> None:
-    with pytest.raises(ValueError, match="seconds"):
-        estimate_hashrate(shares, seconds, SharePattern.parse("Xe"))
