@@ -240,24 +240,15 @@ class _DevicePlane:
     client: Any  # the service identity's MQTT connection: publishes commands to rigs
     restart: Callable[[], Any]  # starts a broker like the first one, on the same port
 
-    def stop_broker(self, *, crash: bool = False) -> None:
-        """Stop the broker: SIGTERM (mosquitto saves its sessions), or SIGKILL with
-        ``crash``. Connected clients (the rule bridge, rigs) see the connection drop and
-        reconnect with their own backoff once ``start_broker`` brings it back."""
-        process = getattr(self.broker, "process", None)
-        if crash and process is not None:
-            process.kill()
-            process.wait()
+    def stop_broker(self) -> None:
+        """Stop the broker (mosquitto saves its sessions). Connected clients (the rule
+        bridge, rigs) see the connection drop and reconnect with their own backoff once
+        ``start_broker`` brings it back."""
         self.broker.stop()
 
     def start_broker(self) -> None:
         """A new broker like the first one, on the same port."""
         self.broker = self.restart()
-
-    def restart_broker(self, *, crash: bool = False, downtime: float = 0.0) -> None:
-        self.stop_broker(crash=crash)
-        time.sleep(downtime)
-        self.start_broker()
 
 
 @dataclass(frozen=True)
