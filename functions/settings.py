@@ -38,6 +38,20 @@ class Settings(BaseSettings):
     admin_addresses: Annotated[tuple[str, ...], NoDecode] = ()
     # The deployment's XenBlocks rules: network values in AWS, easier ones locally.
     rules: BlockRules = BlockRules()
+    # The XenBlocks network the platform follows (issue #19): the ``network`` job reads
+    # ``{network_url}/difficulty`` every minute and keeps the value and its recent changes;
+    # ``register_ack``, ``assign_task`` and verification use them. ``follow_network=False``
+    # pins ``rules.difficulty`` instead (tests, a local stack without a node): an explicit
+    # choice, never a fallback taken silently. While following, ``rules.difficulty`` is
+    # only what applies until the job has read the network once.
+    network_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
+    follow_network: bool = True
+    network_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
+    # After a change the previous difficulty still counts this long (rigs poll once a
+    # minute, and their clocks stray): a block mined just before it heard is not lost.
+    network_grace_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
+    # A warm process reads the network item at most this often (ingest, the API).
+    network_cache_seconds: Annotated[int, Field(ge=0, le=300)] = 30
 
     # Where rigs connect (returned by enrolment): the IoT data endpoint in AWS, the local
     # broker locally. The IoT policy every device certificate gets (made by the CDK app).

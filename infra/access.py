@@ -50,8 +50,16 @@ R, W, RD = Access.READ, Access.WRITE, Access.READ_DELETE
 # Function → {table spec name: access}. The keys are the function ids used by the stack.
 SNAPSHOT_READS = {"workers": R, "leases": R, "blocks": R, "telemetry": R, "listings": R}
 TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
-    # IngestService: worker summaries, lease share counters, blocks, shares, telemetry.
-    "ingest": {"workers": W, "leases": W, "blocks": W, "shares": W, "telemetry": W},
+    # IngestService: worker summaries, lease share counters, blocks, shares, telemetry; the
+    # network's difficulty (read) and the node's verdicts (written).
+    "ingest": {
+        "workers": W,
+        "leases": W,
+        "blocks": W,
+        "shares": W,
+        "telemetry": W,
+        "network": W,
+    },
     # Heartbeat batches: the heartbeat writes, then the live push reads who is connected,
     # their leases and workers' owners, and forgets connections found closed.
     "ingest_batch": {"workers": W, "telemetry": W, "leases": R, "connections": RD},
@@ -70,6 +78,8 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
         "credentials": W,
         "alerts": W,
         "idempotency": W,
+        # The network's difficulty for assign_task; verdicts joined onto blocks.
+        "network": R,
     },
     # Settlement: one transaction per lease (lease, listing, balances, ledger; a delist
     # that waited for the lease's end also clears the worker's listing id).
@@ -82,6 +92,9 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
     # workers marked offline, fleet/owner points out, then the public summary to every
     # WebSocket connection (forgetting closed ones).
     "fleet_stats": {"workers": W, "listings": R, "telemetry": W, "connections": RD},
+    # The network job: its state item and verdicts; active leases (whose rigs get a change
+    # pushed) and recent verified blocks (confirmed with the node's read API).
+    "network": {"network": W, "leases": R, "blocks": R},
     # Alerts: rules, events and cooldowns; worker state and history to evaluate them.
     "alerts": {"alerts": W, "workers": R, "telemetry": R},
     # Live updates ($connect / $disconnect store and forget the connection). $connect
@@ -99,6 +112,7 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
 PUBLISHES: Mapping[str, tuple[Downlink, ...]] = {
     "ingest": (Downlink.TASK,),  # register_ack, assign_task after a restart
     "settle": (Downlink.TASK,),  # release at a lease's end
+    "network": (Downlink.CONTROL,),  # set_config to leased rigs when the difficulty moves
     "api": (Downlink.TASK, Downlink.CONTROL),  # assign_task on rent, operator commands
 }
 

@@ -57,6 +57,14 @@ JOBS: tuple[Job, ...] = (
         timeout_seconds=120,
     ),
     Job(
+        "network",
+        "functions.handlers.jobs.network_handler",
+        1,
+        "follows the XenBlocks network's difficulty, pushes changes to leased rigs, "
+        "confirms leased blocks with the node",
+        timeout_seconds=60,
+    ),
+    Job(
         "alerts",
         "functions.handlers.alerts.handler",
         1,

@@ -16,6 +16,7 @@ from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.ledger import LedgerRepository
 from functions.dal.listings import ListingRepository
+from functions.dal.network import NetworkRepository
 from functions.dal.nonces import NonceRepository
 from functions.dal.sessions import SessionRepository
 from functions.dal.shares import ShareRepository
@@ -24,6 +25,7 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.alerts import AlertRuleService
 from functions.logic.enrolment import EnrolmentService
+from functions.logic.network import NetworkView
 from functions.logic.pricing import PriceIndexService
 from functions.ports.certificates import CertificateAuthority
 from functions.ports.devices import DeviceCommands, DevicePublisher
@@ -41,6 +43,8 @@ class ApiContext:
     ca: CertificateAuthority
     publisher: DevicePublisher
     clock: Callable[[], int] = field(default=wall_clock)
+    # The network's difficulty, cached by this process (``network_cache_seconds``).
+    _network: NetworkView | None = field(default=None, init=False, repr=False)
 
     @property
     def workers(self) -> WorkerRepository:
@@ -97,6 +101,16 @@ class ApiContext:
     @property
     def alerts(self) -> AlertRuleService:
         return AlertRuleService(self.settings, AlertRepository(self.tables), self.workers)
+
+    @property
+    def network(self) -> NetworkView:
+        if self._network is None:
+            self._network = NetworkView(self.settings, NetworkRepository(self.tables))
+        return self._network
+
+    @property
+    def verdicts(self) -> NetworkRepository:
+        return NetworkRepository(self.tables)
 
     @property
     def enrolment(self) -> EnrolmentService:

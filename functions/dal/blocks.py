@@ -1,7 +1,17 @@
-"""Blocks: every reported block with its verdict; verified ones credit their lease."""
+"""Blocks: every reported block with its verdict; verified ones credit their lease.
+
+Only a verified report claims a hash (the item keyed by the hash itself, written once):
+a replay of it is a duplicate. A refused report never claims anything: it is kept for
+audit under a key of its own, ``refused#<hash>#<digest of the report>`` (the real hash in
+``reported_hash``), in the worker's and the lease's lists but never in ``recent`` or an
+account's, so a corrupted copy reported first (a wrong key, a wrong account) cannot block
+the true report that follows, and the same refused report delivered twice is stored once.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,9 +21,9 @@ from functions.dal.pagination import Page
 from functions.dal.reads import get_item, query_page
 from functions.dal.specs import BLOCKS, LEASES
 from functions.dal.tables import Tables
-from functions.dal.transact import Transaction
+from functions.dal.transact import Transaction, condition_failure_as
 from functions.errors import DuplicateEntry, InvalidInput, NotFound
-from functions.models.blocks import Block
+from functions.models.blocks import NETWORK_FIELDS, Block
 
 # How far back ``recent`` looks: today's partition and this many earlier days.
 RECENT_DAYS = 30
@@ -22,6 +32,31 @@ RECENT_DAYS = 30
 _POSITION = re.compile(r"(\d{12})#.+")
 # What its cursors are signed for: the one public listing of every verified block.
 _RECENT_SCOPE = (BLOCKS.name, "recent", "recent-blocks")
+_REFUSED_PREFIX = "refused#"
+# Read back from the network's verdicts, never stored on the block item.
+_NOT_STORED = NETWORK_FIELDS | {"network_accepted"}
+
+
+def refused_key(block: Block) -> str:
+    """The item key of a refused report: the same report always gets the same one."""
+    report = [
+        block.worker_id,
+        block.lease_id or "",
+        block.hash,
+        block.key,
+        block.account,
+        block.difficulty,
+        block.found_at,
+    ]
+    digest = hashlib.sha256(json.dumps(report).encode()).hexdigest()[:24]
+    return f"{_REFUSED_PREFIX}{block.hash}#{digest}"
+
+
+def block_of(item: dict[str, Any]) -> Block:
+    """The block an item holds (a refused report's item key is not its hash)."""
+    if "reported_hash" in item:
+        item = {**item, "hash": item["reported_hash"]}
+    return Block.model_validate(item)
 
 
 def utc_day(ts: int) -> str:
@@ -39,15 +74,37 @@ class BlockRepository:
         self._name = tables.name(BLOCKS)
 
     def record(self, block: Block) -> bool:
-        """Store ``block``; False if its hash was already recorded (a replayed report).
+        """Store ``block``; False if this very report was recorded already (a replay).
 
-        The index attributes are derived here: ``day`` and ``credited_account`` only on
-        verified blocks, so rejected ones never show in ``recent`` or an account's list.
+        A verified block claims its hash: False when the hash was claimed before. A refused
+        one is kept under its own key and claims nothing. The index attributes are derived
+        here: ``day`` and ``credited_account`` only on verified blocks, so refused ones
+        never show in ``recent`` or an account's list.
         """
-        item: dict[str, Any] = {**block.model_dump(mode="json"), "ts_key": block.ts_key}
-        if block.verified:
+        item: dict[str, Any] = {
+            **block.model_dump(mode="json", exclude=set(_NOT_STORED)),
+            "ts_key": block.ts_key,
+        }
+        if not block.verified:
+            item["hash"] = refused_key(block)
+            item["reported_hash"] = block.hash
+        else:
             item["day"] = utc_day(block.recorded_at)
             item["credited_account"] = block.account
+        lease_id = block.lease_id
+        if not block.verified or lease_id is None:
+            # One conditional PutItem: half what a one-item transaction costs.
+            try:
+                with condition_failure_as(lambda: DuplicateEntry(f"block {block.hash}")):
+                    self._tables.client.put_item(
+                        TableName=self._name,
+                        Item=codec.to_item(item),
+                        ConditionExpression="attribute_not_exists(#hash)",
+                        ExpressionAttributeNames={"#hash": "hash"},
+                    )
+            except DuplicateEntry:
+                return False
+            return True
         transaction = Transaction(self._tables).put(
             BLOCKS,
             item,
@@ -55,18 +112,16 @@ class BlockRepository:
             names={"#hash": "hash"},
             on_condition_failed=lambda: DuplicateEntry(f"block {block.hash} already recorded"),
         )
-        if block.verified and block.lease_id is not None:
-            lease_id = block.lease_id
-            # Same transaction: a replay can never count the block twice.
-            transaction.update(
-                LEASES,
-                {"lease_id": lease_id},
-                "ADD #blocks :one",
-                condition="attribute_exists(#lease_id)",
-                names={"#blocks": "blocks", "#lease_id": "lease_id"},
-                values={"one": 1},
-                on_condition_failed=lambda: NotFound(f"lease {lease_id} not found"),
-            )
+        # Same transaction: a replay can never count the block twice.
+        transaction.update(
+            LEASES,
+            {"lease_id": lease_id},
+            "ADD #blocks :one",
+            condition="attribute_exists(#lease_id)",
+            names={"#blocks": "blocks", "#lease_id": "lease_id"},
+            values={"one": 1},
+            on_condition_failed=lambda: NotFound(f"lease {lease_id} not found"),
+        )
         try:
             transaction.commit()
         except DuplicateEntry:
@@ -74,8 +129,20 @@ class BlockRepository:
         return True
 
     def get(self, hash_b64: str) -> Block | None:
+        """The verified block that claimed ``hash_b64``, if any."""
         item = get_item(self._tables, BLOCKS, {"hash": hash_b64})
-        return Block.model_validate(item) if item else None
+        return block_of(item) if item else None
+
+    def refused(self, worker_id: str, hash_b64: str) -> list[Block]:
+        """The worker's refused reports of ``hash_b64``, newest first (audit)."""
+        found: list[Block] = []
+        cursor: str | None = None
+        while True:
+            page = self.by_worker(worker_id, limit=100, cursor=cursor)
+            found += [b for b in page.items if not b.verified and b.hash == hash_b64]
+            if page.cursor is None:
+                return found
+            cursor = page.cursor
 
     def recent(self, *, now: int, limit: int, cursor: str | None = None) -> Page[Block]:
         """Verified blocks, newest first, walking back one UTC day partition at a time.
@@ -105,6 +172,35 @@ class BlockRepository:
         )
         return Page(blocks, next_cursor)
 
+    def recorded_between(self, start: int, end: int) -> list[Block]:
+        """Verified blocks recorded in [start, end), oldest first (the network job's
+        confirmations): the ``recent`` partitions of the days the span touches."""
+        if end <= start:
+            return []
+        low, high = f"{start:012d}", f"{end - 1:012d}#~"  # '~' sorts after base64
+        blocks: list[Block] = []
+        day = _date(start)
+        while day <= _date(end - 1):
+            cursor: str | None = None
+            while True:
+                items, cursor = query_page(
+                    self._tables,
+                    BLOCKS,
+                    index="recent",
+                    key_condition="#day = :day AND #ts_key BETWEEN :low AND :high",
+                    names={"#day": "day", "#ts_key": "ts_key"},
+                    values={"day": day.isoformat(), "low": low, "high": high},
+                    partition=day.isoformat(),
+                    listing="recorded_between",
+                    limit=200,
+                    cursor=cursor,
+                )
+                blocks += [block_of(item) for item in items]
+                if cursor is None:
+                    break
+            day += timedelta(days=1)
+        return blocks
+
     def _recent_on(self, day: str, before: str | None, limit: int) -> list[Block]:
         key_condition = "#day = :day"
         names = {"#day": "day"}
@@ -128,7 +224,7 @@ class BlockRepository:
                 cursor=page_cursor,
                 newest_first=True,
             )
-            blocks += [Block.model_validate(i) for i in items]
+            blocks += [block_of(i) for i in items]
             if page_cursor is None:
                 break
         return blocks
@@ -180,4 +276,4 @@ class BlockRepository:
             cursor=cursor,
             newest_first=True,
         )
-        return Page([Block.model_validate(i) for i in items], next_cursor)
+        return Page([block_of(i) for i in items], next_cursor)

@@ -23,6 +23,9 @@ path of DESIGN.md maps to a GetItem on a table key or a Query on one of these in
                 by id (one GetItem per key request) and each address's key ids; TTL.
 - alerts:       an owner's alert rules and events (table key), every enabled rule for the
                 alerts job (``enabled_rules``, sparse); events expire by TTL.
+- network:      the network's difficulty and its recent changes (GetItem, cached ~30 s by
+                ingest and the API); the node's verdict on a block (GetItem/BatchGetItem
+                by hash, joined onto blocks when read).
 - idempotency:  the Powertools idempotency store (its default schema); TTL.
 
 Indexes over items that change often (a worker's heartbeat, a lease's share counters) are
@@ -268,6 +271,16 @@ CREDENTIALS = TableSpec(
     ),
 )
 
+NETWORK = TableSpec(
+    name="network",
+    partition_key=KeyAttr("pk"),
+    description=(
+        "What the XenBlocks network says: the difficulty it publishes with its recent "
+        "changes (pk difficulty, one item) and the node's verdict on each verified block "
+        "(pk verdict#<hash>)."
+    ),
+)
+
 IDEMPOTENCY = TableSpec(
     name="idempotency",
     partition_key=KeyAttr("id"),
@@ -289,6 +302,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     ALERTS,
     IDEMPOTENCY,
     CREDENTIALS,
+    NETWORK,
 )
 
 

@@ -35,6 +35,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
+from functions.dal.network import NetworkRepository
 from functions.dal.shares import ShareRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
@@ -69,6 +70,7 @@ def build_service(settings: Settings, tables: Tables, publisher: DevicePublisher
         shares=ShareRepository(tables),
         telemetry=TelemetryRepository(tables),
         commands=DeviceCommands(publisher),
+        network=NetworkRepository(tables),
     )
 
 

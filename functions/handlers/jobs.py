@@ -1,5 +1,6 @@
 """The scheduled jobs' Lambdas (EventBridge schedules): settlement, prices, reputation, the
-fleet sweep (silent workers offline, fleet figures).
+fleet sweep (silent workers offline, fleet figures), the network (the XenBlocks difficulty
+followed, changes pushed to leased rigs, leased blocks confirmed with the node).
 
 One entry point per job, so each Lambda gets only its own schedule and permissions. A job
 that fails raises: the schedule runs it again next time, and every job is idempotent.
@@ -85,4 +86,42 @@ def fleet_stats_handler(event: dict[str, Any], context: object) -> dict[str, Any
         "online_workers": values.get("online_workers", 0),
         "checked": totals.checked,
         "marked_offline": totals.marked_offline,
+    }
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def network_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    run = _default_jobs().follow_network(scheduled_time(event, logger))
+    if run.status == "failed":
+        _count("NetworkReadFailed", 1)
+    if run.status == "changed":
+        _count("NetworkDifficultyChanged", 1)
+    _count("NetworkPushes", run.pushed)
+    if run.push_failures:
+        _count("NetworkPushFailures", run.push_failures)
+    if run.confirmed:
+        _count("BlocksConfirmedByNode", run.confirmed)
+    if run.confirm_failures:
+        _count("NetworkConfirmFailed", run.confirm_failures)
+    log = logger.warning if run.status in ("failed", "no_node") else logger.info
+    log(
+        "network run",
+        extra={
+            "status": run.status,
+            "difficulty": run.difficulty,
+            "previous": run.previous,
+            "error": run.error,
+            "pushed": run.pushed,
+            "confirmed": run.confirmed,
+            "missing": run.confirm_missing,
+            "notes": run.notes,
+        },
+    )
+    return {
+        "status": run.status,
+        "difficulty": run.difficulty,
+        "previous": run.previous,
+        "pushed": run.pushed,
+        "confirmed": run.confirmed,
     }

@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 
 JobFn = Callable[[int], object]
 
+# The network job locally: every 15 s (every minute in AWS), so a difficulty moved on the
+# local node reaches register_ack, assign_task and verification within seconds.
+NETWORK_EVERY_SECONDS = 15.0
+
 
 @dataclass
 class ScheduledJob:
@@ -77,3 +81,8 @@ class LocalScheduler:
         while not self._stop.is_set():
             self.run_due()
             self._stop.wait(self._tick)
+
+
+def network_job(follow: JobFn, every_seconds: float = NETWORK_EVERY_SECONDS) -> ScheduledJob:
+    """The ``network`` job for the local scheduler (``Jobs.follow_network``)."""
+    return ScheduledJob("network", every_seconds, follow)

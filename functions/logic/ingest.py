@@ -14,16 +14,19 @@ from dataclasses import dataclass
 
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
+from functions.dal.network import NetworkRepository
 from functions.dal.shares import ShareRepository
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import Conflict, DuplicateEntry, LeaseNotActive, NotFound
 from functions.logic.heartbeat_schedule import schedule_for
+from functions.logic.network import DifficultyRule, NetworkView
 from functions.logic.report_limits import ReportLimiter
 from functions.logic.verification import Clock, verify_block, verify_share
-from functions.models.blocks import Block
+from functions.models.blocks import Block, NetworkStatus
 from functions.models.blocks import Share as ShareRecord
 from functions.models.market import Lease
+from functions.models.network import Verdict
 from functions.models.telemetry import TelemetryPoint, worker_series
 from functions.models.workers import Worker
 from functions.ports.devices import DeviceCommands
@@ -86,7 +89,10 @@ _LIMITED_KINDS: dict[type[UplinkMessage], str] = {
     Register: "register",
     BlockFound: "block",
     Share: "share",
+    NetworkVerdict: "verdict",
 }
+# A verdict follows each block a rig submits to the node: it draws on the block budget.
+_BUCKET_OF = {"verdict": "block"}
 
 # Workers whose last summary write a process remembers (about 100 bytes each).
 _REMEMBERED_WORKERS = 200_000
@@ -110,7 +116,9 @@ class IngestService:
         shares: ShareRepository,
         telemetry: TelemetryRepository,
         commands: DeviceCommands,
+        network: NetworkRepository,
         limiter: ReportLimiter | None = None,
+        view: NetworkView | None = None,
     ) -> None:
         self._settings = settings
         self._workers = workers
@@ -119,6 +127,10 @@ class IngestService:
         self._shares = shares
         self._telemetry = telemetry
         self._commands = commands
+        self._network = network
+        # The network's difficulty and its recent changes, re-read at most every
+        # ``network_cache_seconds`` by this warm process.
+        self.network = view or NetworkView(settings, network)
         self.limiter = limiter or ReportLimiter()
         self.schedule = schedule_for(settings)
         # When this process last wrote each worker's summary (a warm Lambda keeps it; the
@@ -128,8 +140,10 @@ class IngestService:
     def accept(self, worker_id: str, message: UplinkMessage, received_at: int) -> Outcome:
         """Handle one parsed message from ``worker_id`` (the topic's, never the payload's)."""
         kind = _LIMITED_KINDS.get(type(message))
-        if kind is not None and not self.limiter.allow(worker_id, kind, received_at):
-            return Outcome(False, "rate_limited", kind)
+        if kind is not None:
+            bucket = _BUCKET_OF.get(kind, kind)
+            if not self.limiter.allow(worker_id, bucket, received_at):
+                return Outcome(False, "rate_limited", kind)
         match message:
             case Register():
                 return self.register(worker_id, message, received_at)
@@ -164,7 +178,7 @@ class IngestService:
             now=now,
         )
         self.remember_write(worker_id, now)
-        difficulty = self._settings.rules.difficulty
+        difficulty = self.network.difficulty()  # what the network publishes now
         self._commands.task(worker_id, RegisterAck(accepted=True, difficulty=difficulty))
         if lease is not None:
             # A rig that restarts mid-lease picks its lease up again.
@@ -273,8 +287,14 @@ class IngestService:
         worker, lease = found
         if _suspended(worker, now):
             return Outcome(False, "suspended", "block")
+        network = self._difficulty_rule(message.difficulty, message.timestamp)
         verdict = verify_block(
-            message, worker=worker, lease=lease, rules=self._settings.rules, clock=self._clock(now)
+            message,
+            worker=worker,
+            lease=lease,
+            rules=self._settings.rules,
+            clock=self._clock(now),
+            network=network,
         )
         block = Block(
             hash=message.hash,
@@ -308,7 +328,12 @@ class IngestService:
         if _suspended(worker, now):
             return Outcome(False, "suspended", "share")
         verdict = verify_share(
-            message, worker=worker, lease=lease, rules=self._settings.rules, clock=self._clock(now)
+            message,
+            worker=worker,
+            lease=lease,
+            rules=self._settings.rules,
+            clock=self._clock(now),
+            network=self._difficulty_rule(message.difficulty, message.timestamp),
         )
         if not verdict.verified:
             self._strike(worker_id, verdict.reason, now)
@@ -336,12 +361,47 @@ class IngestService:
     # -- verdict --------------------------------------------------------------------
 
     def verdict(self, worker_id: str, message: NetworkVerdict, now: int) -> Outcome:
-        """The node's answer to a block the rig submitted (recorded on the block: #19)."""
-        logger.info(
-            "network verdict",
-            extra={"worker_id": worker_id, "hash": message.hash, "status": message.status},
+        """The node's answer to a block the rig submitted, recorded for that block.
+
+        Only for a block this worker reported and we verified (the report that claimed the
+        hash): a verdict for a hash nobody claimed (never reported, reported after its
+        verdict, or refused by us) or for another worker's block is refused with a reason.
+        A final answer (accepted, duplicate, refused) is kept; ``unreachable`` gives way
+        to a later answer. A block the node accepted but we refused is worth a look: its
+        verdict is refused as ``unknown_block`` and logged.
+        """
+        block = self._blocks.get(message.hash)
+        if block is None:
+            logger.warning(
+                "network verdict for a block we hold no verified report of",
+                extra={"worker_id": worker_id, "hash": message.hash, "status": message.status},
+            )
+            return Outcome(False, "unknown_block", "verdict")
+        if block.worker_id != worker_id:
+            return Outcome(False, "not_your_block", "verdict")
+        if (message.lease_id or None) != block.lease_id:
+            return Outcome(False, "wrong_lease", "verdict")
+        status = NetworkStatus(message.status.value)
+        record = Verdict(
+            hash=block.hash,
+            worker_id=worker_id,
+            lease_id=block.lease_id,
+            status=status,
+            reason=message.message[:300] if message.message else None,
+            http_status=message.http_status,
+            difficulty=message.difficulty,
+            network_difficulty=message.network_difficulty,
+            source="rig",
+            at=now,
         )
-        return Outcome(True, "noted", "verdict")
+        if not self._network.record_verdict(record):
+            return Outcome(False, "already_confirmed", "verdict")
+        if status is NetworkStatus.REFUSED:
+            logger.warning(
+                "the network refused a block we verified",
+                extra={"worker_id": worker_id, "hash": block.hash, "reason": record.reason},
+            )
+        return Outcome(True, status.value, "verdict")
 
     # -- helpers --------------------------------------------------------------------
 
@@ -363,6 +423,16 @@ class IngestService:
                 "reports suspended",
                 extra={"worker_id": worker_id, "reason": reason, "until": until},
             )
+
+    def _difficulty_rule(self, memory_cost: int | None, found_at: int) -> DifficultyRule:
+        """The network's recent difficulty as this process knows it; read afresh when a
+        cost below it may only mean the cache missed a drop (a refusal is then final)."""
+        rule = self.network.rule()
+        if memory_cost is not None and memory_cost < rule.required(found_at):
+            age = self.network.age()
+            if age is not None and age >= 1:
+                rule = self.network.rule(fresh=True)
+        return rule
 
     def _clock(self, now: int) -> Clock:
         max_age, skew = self._settings.block_max_age_seconds, self._settings.clock_skew_seconds

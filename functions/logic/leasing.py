@@ -24,6 +24,7 @@ from functions.errors import (
 )
 from functions.logic.ingest import assign_task_for
 from functions.logic.matcher import Criteria, Matcher
+from functions.logic.network import NetworkView
 from functions.models.market import Lease, Listing, ListingStatus, max_cost
 from functions.ports.devices import DeviceCommands
 from functions.settings import Settings
@@ -55,8 +56,11 @@ class LeaseService:
         listings: ListingRepository,
         workers: WorkerRepository,
         commands: DeviceCommands,
+        network: NetworkView | None = None,
     ) -> None:
         self._settings = settings
+        # The network's current difficulty for assign_task (None: rules.difficulty).
+        self._network = network
         self._leases = leases
         self._listings = listings
         self._workers = workers
@@ -156,7 +160,12 @@ class LeaseService:
         return existing
 
     def _tell_rig(self, lease: Lease, now: int) -> None:
-        task = assign_task_for(lease, self._settings.rules.difficulty, now)
+        difficulty = (
+            self._network.difficulty()
+            if self._network is not None
+            else self._settings.rules.difficulty
+        )
+        task = assign_task_for(lease, difficulty, now)
         try:
             self._commands.task(lease.worker_id, task)
         except Exception:

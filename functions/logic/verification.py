@@ -3,6 +3,14 @@
 Checks run cheapest first and Argon2id last, so a forged report costs us a hash only when
 everything else about it is right. Every refusal has a short, stable reason that ends up
 on the stored block, in the log line and in the metric.
+
+Difficulty is judged as the node judges it, against the network's recent history
+(``functions.logic.network.DifficultyRule``): the memory cost must be at least the
+difficulty in effect when the hash was found (the previous value still counting for a
+grace after a change) and at most a sanity cap far above it. Shares mined below the
+network's difficulty never count as delivered work. A block is classified as the node
+classifies it when it arrives: at our ``received_at``, not the rig's timestamp (XUNI is
+only XUNI inside its window at arrival).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from functions.logic.network import DifficultyRule
 from functions.models.market import Lease
 from functions.models.workers import Worker
 from protocol.addresses import to_checksum
@@ -18,9 +27,6 @@ from protocol.errors import ProtocolError
 from protocol.messages import BlockFound, Share
 from protocol.shares import SharePattern
 from protocol.xenblocks import BlockKind, BlockRules, classify, compute_hash, validate_key
-
-# Recomputing costs ``difficulty`` KiB of memory: refuse claims far above the network's.
-MAX_DIFFICULTY_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -55,15 +61,24 @@ class _Refused(Exception):
 
 
 def verify_block(
-    report: BlockFound, *, worker: Worker, lease: Lease | None, rules: BlockRules, clock: Clock
+    report: BlockFound,
+    *,
+    worker: Worker,
+    lease: Lease | None,
+    rules: BlockRules,
+    clock: Clock,
+    network: DifficultyRule | None = None,
 ) -> BlockVerdict:
     """Judge a block report. ``lease`` is the lease the report names (None if unknown or none).
 
     Under a lease the salt is the renter's address and the key must carry the lease's
-    prefix; otherwise the salt is the owner's address.
+    prefix; otherwise the salt is the owner's address. ``network`` is the difficulty's
+    recent history (None: ``rules.difficulty`` pinned). A report without a difficulty was
+    mined at the one in effect when it was found.
     """
+    network = network or DifficultyRule.pinned(rules.difficulty)
     account = lease.renter if lease is not None else worker.owner
-    difficulty = report.difficulty or rules.difficulty
+    difficulty = report.difficulty or network.in_effect(report.timestamp)
     try:
         if report.lease_id:
             _check_lease(lease, worker, report.timestamp, clock)
@@ -72,12 +87,12 @@ def verify_block(
         _check_time(report.timestamp, clock)
         _check_account(report.account, account)
         _check_key(report.key, lease.prefix if lease else "")
-        _check_difficulty(difficulty, rules)
+        _check_difficulty(difficulty, network, report.timestamp)
         _check_hash(report.hash, report.key, account, difficulty)
     except _Refused as refused:
         return BlockVerdict(False, refused.reason, None, account, difficulty)
-    found_at = datetime.fromtimestamp(report.timestamp, UTC)
-    classification = classify(report.hash, found_at, rules)
+    arrived_at = datetime.fromtimestamp(clock.received_at, UTC)
+    classification = classify(report.hash, arrived_at, rules)
     return BlockVerdict(
         classification.kind is not None,
         classification.reason,
@@ -88,9 +103,17 @@ def verify_block(
 
 
 def verify_share(
-    report: Share, *, worker: Worker, lease: Lease | None, rules: BlockRules, clock: Clock
+    report: Share,
+    *,
+    worker: Worker,
+    lease: Lease | None,
+    rules: BlockRules,
+    clock: Clock,
+    network: DifficultyRule | None = None,
 ) -> ShareVerdict:
-    """Judge a share: the lease's, at its prefix and salt, and matching its share pattern."""
+    """Judge a share: the lease's, at its prefix and salt, matching its share pattern, and
+    mined at no less than the network's difficulty when it was found."""
+    network = network or DifficultyRule.pinned(rules.difficulty)
     try:
         _check_lease(lease, worker, report.timestamp, clock)
         assert lease is not None  # _check_lease refuses a missing lease
@@ -99,7 +122,7 @@ def verify_share(
         _check_time(report.timestamp, clock)
         _check_account(report.account, lease.renter)
         _check_key(report.key, lease.prefix)
-        _check_difficulty(report.difficulty, rules)
+        _check_difficulty(report.difficulty, network, report.timestamp)
         pattern = SharePattern.parse(lease.share_pattern)
         if not pattern.matches(report.hash):
             raise _Refused("no_share_pattern")
@@ -138,10 +161,10 @@ def _check_key(key: str, prefix: str) -> None:
         raise _Refused("wrong_prefix")
 
 
-def _check_difficulty(difficulty: int, rules: BlockRules) -> None:
-    if difficulty < rules.difficulty:
+def _check_difficulty(difficulty: int, network: DifficultyRule, found_at: int) -> None:
+    if difficulty < network.required(found_at):
         raise _Refused("below_difficulty")
-    if difficulty > rules.difficulty * MAX_DIFFICULTY_FACTOR:
+    if difficulty > network.cap:
         raise _Refused("difficulty_too_high")
 
 

@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StrictInt, model_validator
+from pydantic import Field, StrictInt, computed_field, model_validator
 
 from functions.models.base import Record
 from protocol.xenblocks import BlockKind
 
 # Epoch seconds. Never negative: they are written zero-padded into sort keys (``ts_key``).
 Timestamp = Annotated[StrictInt, Field(ge=0)]
+
+
+class NetworkStatus(StrEnum):
+    """What the XenBlocks network made of a block (issue #19).
+
+    ``unconfirmed`` until an answer is recorded: the rig relays the node's answer to its
+    ``/verify`` (``accepted``; ``duplicate``, saved earlier, counts as accepted; ``refused``
+    with the node's reason; ``unreachable`` when the rig gave up), or the network job finds
+    the block with the node's read API.
+    """
+
+    UNCONFIRMED = "unconfirmed"
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+
+    @property
+    def final(self) -> bool:
+        """An answer no later report changes (``unreachable`` may still become one)."""
+        return self in (NetworkStatus.ACCEPTED, NetworkStatus.DUPLICATE, NetworkStatus.REFUSED)
+
+
+# The fields a block gets from its verdict when read (stored apart, never on the block item).
+NETWORK_FIELDS = frozenset({"network_status", "network_reason", "network_at"})
 
 
 def ts_key_of(ts: int, hash_b64: str) -> str:
@@ -35,6 +61,21 @@ class Block(Record):
     reason: str  # e.g. "super", "wrong_prefix", "below_difficulty"
     found_at: Timestamp  # the rig's clock
     recorded_at: Timestamp  # ours
+    # The network's answer, joined from its verdict (``VerdictRepository.attach``).
+    network_status: NetworkStatus = NetworkStatus.UNCONFIRMED
+    network_reason: str | None = None
+    network_at: Timestamp | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def network_accepted(self) -> bool | None:
+        """True when the network holds the block (accepted, or a duplicate of one it had),
+        False when it refused it, None while unknown."""
+        if self.network_status in (NetworkStatus.ACCEPTED, NetworkStatus.DUPLICATE):
+            return True
+        if self.network_status is NetworkStatus.REFUSED:
+            return False
+        return None
 
     @model_validator(mode="after")
     def _verified_has_kind(self) -> Block:

@@ -63,6 +63,7 @@ def service(context: Context) -> LeaseService:
         listings=context.listings,
         workers=context.workers,
         commands=context.commands,
+        network=context.network,
     )
 
 
@@ -136,7 +137,9 @@ def lease_blocks(
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> PageOut[Block]:
-    """Blocks reported under the lease, newest first, each with its verdict."""
+    """Every block reported under the lease, newest first: our verdict (``verified``,
+    ``reason``) and the XenBlocks network's (``network_status``: unconfirmed, accepted,
+    duplicate (counts as accepted), refused with ``network_reason``, or unreachable)."""
     service(context).visible(lease_id, principal.address, is_admin=principal.is_admin)
     page = context.blocks.by_lease(lease_id, limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[Block](items=page.items, next_cursor=page.cursor)
+    return PageOut[Block](items=context.verdicts.attach(page.items), next_cursor=page.cursor)

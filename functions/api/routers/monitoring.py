@@ -19,7 +19,7 @@ from functions.errors import Forbidden, InvalidInput, NotFound
 from functions.logic import fleet_stats
 from functions.logic.heartbeat_schedule import silence_allowance
 from functions.logic.tokens import Principal
-from functions.models.blocks import Block
+from functions.models.blocks import Block, NetworkStatus
 from functions.models.telemetry import owner_series, worker_series
 from functions.models.workers import Worker
 from protocol.addresses import to_checksum
@@ -275,6 +275,12 @@ class RecentBlock(BaseModel):
     difficulty: int
     found_at: int = Field(description="The rig's clock, epoch seconds")
     recorded_at: int = Field(description="When the platform verified it, epoch seconds")
+    network_status: NetworkStatus = Field(
+        default=NetworkStatus.UNCONFIRMED,
+        description="The XenBlocks network's answer: unconfirmed until one is recorded; "
+        "duplicate counts as accepted",
+    )
+    network_reason: str | None = Field(default=None, description="The node's reason to refuse")
 
     @classmethod
     def of(cls, block: Block) -> RecentBlock:
@@ -302,4 +308,5 @@ def recent_blocks(
     if mine:
         caller = current_principal(context, credentials).address
         blocks = [b for b in blocks if caller in (b.owner, b.account)]
+    blocks = context.verdicts.attach(blocks)
     return PageOut[RecentBlock](items=[RecentBlock.of(b) for b in blocks], next_cursor=page.cursor)

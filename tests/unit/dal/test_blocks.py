@@ -9,7 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from functions.dal import codec
-from functions.dal.blocks import _RECENT_SCOPE, RECENT_DAYS, BlockRepository, utc_day
+from functions.dal.blocks import (
+    _RECENT_SCOPE,
+    RECENT_DAYS,
+    BlockRepository,
+    refused_key,
+    utc_day,
+)
 from functions.dal.pagination import CursorCodec
 from functions.dal.reads import get_item
 from functions.dal.specs import BLOCKS, LEASES
@@ -77,7 +83,7 @@ def _block(n: int, **changes: Any) -> Block:
 
 
 def _rejected(n: int, **changes: Any) -> Block:
-    return _block(n, kind=None, verified=False, reason="wrong_prefix", **changes)
+    return _block(n, **{"kind": None, "verified": False, "reason": "wrong_prefix", **changes})
 
 
 def _raw(tables: Tables, hash_b64: str) -> dict[str, Any]:
@@ -108,9 +114,59 @@ def test_index_attributes_of_a_verified_block(tables: Tables) -> None:
 def test_index_attributes_of_a_rejected_block(tables: Tables) -> None:
     block = _rejected(1)
     BlockRepository(tables).record(block)
-    item = _raw(tables, block.hash)
+    item = _raw(tables, refused_key(block))
+    assert item["reported_hash"] == block.hash
     assert item["ts_key"] == f"{NOW:012d}#{block.hash}"
     assert not {"day", "credited_account", "lease_id", "kind"} & set(item)
+    # No verdict field is ever stored on a block item: verdicts live apart.
+    assert not {"network_status", "network_reason", "network_at", "network_accepted"} & set(item)
+
+
+def test_a_refused_report_claims_nothing_and_a_true_one_still_counts(tables: Tables) -> None:
+    """Corrupted copies of a block reported first (a wrong key, a wrong account) are kept
+    for audit, each once, and never stand in the way of the true report that follows."""
+    _lease(tables)
+    repo = BlockRepository(tables)
+    wrong_key = _rejected(1, lease_id="lease-1", key="f" * 64, reason="hash_mismatch")
+    wrong_account = _rejected(1, lease_id="lease-1", account=OTHER, reason="wrong_account")
+    for copy in (wrong_key, wrong_account):
+        assert repo.record(copy) is True
+        assert repo.record(copy) is False  # the same refused report delivered again
+    true = _block(1, lease_id="lease-1")
+    assert repo.get(true.hash) is None
+    assert repo.record(true) is True
+    assert repo.record(true) is False  # a second true report is a duplicate
+    assert repo.get(true.hash) == true
+    assert _lease_blocks(tables) == 1
+    refused = repo.refused("worker-1", true.hash)
+    assert sorted(b.reason for b in refused) == ["hash_mismatch", "wrong_account"]
+    assert all(b.hash == true.hash and not b.verified for b in refused)
+    listed = repo.by_lease("lease-1", limit=10).items
+    assert sorted((b.hash, b.verified) for b in listed) == sorted(
+        [(true.hash, True), (true.hash, False), (true.hash, False)]
+    )
+    assert [b.hash for b in repo.recent(now=NOW, limit=10).items] == [true.hash]
+
+
+def test_self_mined_blocks_are_one_put_not_a_transaction(tables: Tables) -> None:
+    calls: list[str] = []
+    tables.client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
+    BlockRepository(tables).record(_block(1))
+    BlockRepository(tables).record(_rejected(2))
+    assert calls == ["PutItem", "PutItem"]
+
+
+def test_recorded_between_spans_midnight_and_skips_refused(tables: Tables) -> None:
+    repo = BlockRepository(tables)
+    midnight = NOW - NOW % DAY + DAY
+    for n, at in enumerate((midnight - 30, midnight - 1, midnight, midnight + 29, midnight + 30)):
+        repo.record(_block(n, recorded_at=at))
+    repo.record(_rejected(9, recorded_at=midnight))
+    found = repo.recorded_between(midnight - 30, midnight + 30)
+    assert [b.recorded_at for b in found] == [midnight - 30, midnight - 1, midnight, midnight + 29]
+    assert repo.recorded_between(midnight, midnight) == []
 
 
 def test_duplicate_is_ignored_and_counted_once(tables: Tables) -> None:
