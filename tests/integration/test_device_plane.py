@@ -1,10 +1,19 @@
 """The rig ↔ cloud path for real: enrolment through the API, a real broker with mutual TLS,
-the rule bridge, the ingest handler, DynamoDB (moto), and commands back to the rig."""
+the rule bridge, the ingest handler, DynamoDB (moto), and commands back to the rig.
+
+No test waits a fixed time. What must happen is polled for (bounded); what must not happen
+is proven by a sentinel: the rig registers itself after the thing that must not land, and
+its acknowledgement comes back through the same broker, bridge and ingest, so whatever came
+before it has been handled by then.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,8 +37,8 @@ from functions.local.rule_bridge import RuleBridge
 from functions.models.market import Listing
 from functions.ports.csr import generate_key_and_csr
 from functions.settings import Settings
-from protocol.codec import encode, last_will, parse_control, parse_task
-from protocol.messages import BlockFound, Heartbeat, Register, WorkerState
+from protocol.codec import encode, parse_control, parse_task
+from protocol.messages import BlockFound, Heartbeat, Register, RegisterAck, WorkerState
 from protocol.topics import Downlink, Uplink, topic
 from protocol.xenblocks import BlockRules
 from tests.api_client import api_settings, auth, client_for
@@ -96,9 +105,23 @@ class Plane:
         client.connect()
         return client
 
-    def settle(self) -> None:
-        time.sleep(0.3)  # let in-flight messages reach the bridge
+    def sentinel(self, rig: ServiceClient, worker_id: str, tasks: Inbox) -> None:
+        """Register ``worker_id`` again and wait for the ack: everything the bridge received
+        before it has been handled (each worker's messages are handled in order; another
+        worker's lane is waited for through the bridge's count of what it received)."""
+        acks = len([m for m in tasks.messages if isinstance(parse_task(m), RegisterAck)])
+        rig.publish(topic(worker_id, Uplink.REGISTER), encode(_register(worker_id)))
+        tasks.wait(lambda m: len([x for x in m if isinstance(parse_task(x), RegisterAck)]) > acks)
         assert self.bridge.wait_idle(TIMEOUT)
+
+
+def _eventually(predicate: Callable[[], Any], what: str) -> Any:
+    """Poll ``predicate`` until it holds (bounded by TIMEOUT); its value."""
+    deadline = time.monotonic() + TIMEOUT
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.05)
+    return value
 
 
 @pytest.fixture(params=KINDS)
@@ -203,8 +226,10 @@ def test_enrol_connect_register_heartbeat_and_blocks(plane):
         [ack] = tasks.wait(lambda m: len(m) >= 1)
         assert parse_task(ack).accepted
         rig.publish(topic(worker_id, Uplink.HEARTBEAT), encode(_heartbeat(worker_id, 321.0)))
-        plane.settle()
-        worker = WorkerRepository(plane.tables).require(worker_id)
+        workers = WorkerRepository(plane.tables)
+        worker = _eventually(
+            lambda: (w := workers.require(worker_id)).hashrate == 321.0 and w, "the heartbeat"
+        )
         assert worker.online
         assert worker.hashrate == 321.0
         assert worker.state is WorkerState.AVAILABLE
@@ -252,7 +277,7 @@ def test_enrol_connect_register_heartbeat_and_blocks(plane):
         rig.publish(
             topic(worker_id, Uplink.BLOCK), _block(worker_id, real_key, real_hash)
         )  # replay
-        plane.settle()
+        plane.sentinel(rig, worker_id, tasks)
 
         real = blocks.get(real_hash)
         assert real is not None
@@ -297,32 +322,67 @@ def test_a_rig_cannot_speak_for_another(plane):
     b_id, _, _ = plane.enrol()
     rig_a = plane.rig(a_id, a_cert, a_key)
     try:
-        rig_a.publish(topic(b_id, Uplink.REGISTER), encode(_register(b_id)))
-    except MqttError:
-        pass  # a broker may refuse the publish outright; either way it must not land
+        tasks = Inbox()
+        rig_a.subscribe(topic(a_id, Downlink.TASK), tasks)
+        with contextlib.suppress(MqttError):  # a broker may refuse it outright
+            rig_a.publish(topic(b_id, Uplink.REGISTER), encode(_register(b_id)))
+        plane.sentinel(rig_a, a_id, tasks)  # the same rig, after it, on its own topic
     finally:
-        plane.settle()
         rig_a.close()
-    b = WorkerRepository(plane.tables).require(b_id)
-    assert not b.online
+    workers = WorkerRepository(plane.tables)
+    assert workers.require(a_id).online  # the sentinel landed...
+    b = workers.require(b_id)
+    assert not b.online  # ...and what came before it did not
     assert b.last_seen is None
+
+
+# A rig that holds its connection until it is killed: the broker, not the test, must send
+# its last will (a clean disconnect sends none). It is the rig's own MQTT client.
+_RIG = """
+import sys, threading
+from pathlib import Path
+from miner.client import BrokerEndpoint, PlatformClient
+from protocol.topics import Downlink, Uplink, topic
+
+host, port, ca, cert, key, worker_id, register = sys.argv[1:]
+acked = threading.Event()
+client = PlatformClient(
+    BrokerEndpoint(host, int(port), Path(ca), Path(cert), Path(key)),
+    worker_id,
+    on_message=lambda kind, _payload: kind is Downlink.TASK and acked.set(),
+)
+client.start()
+assert client.wait_connected(10), "never connected"
+assert client.deliver(topic(worker_id, Uplink.REGISTER), register.encode()), "not delivered"
+assert acked.wait(10), "no ack"
+print("registered", flush=True)
+threading.Event().wait()
+"""
 
 
 def test_the_last_will_marks_a_lost_rig_offline(plane):
     worker_id, cert, key = plane.enrol()
-    rig = plane.rig(worker_id, cert, key)
-    tasks = Inbox()
-    rig.subscribe(topic(worker_id, Downlink.TASK), tasks)
-    rig.publish(topic(worker_id, Uplink.REGISTER), encode(_register(worker_id)))
-    tasks.wait(lambda m: len(m) >= 1)
-    rig.close()
-    # A clean disconnect sends no will; publish what the broker would have sent.
-    will_topic, will = last_will(worker_id, int(time.time()))
-    other = plane.rig(worker_id, cert, key)
-    other.publish(will_topic, will)
-    other.close()
-    plane.settle()
-    assert not WorkerRepository(plane.tables).require(worker_id).online
+    register = encode(_register(worker_id)).decode()
+    args = [plane.host, str(plane.port), plane.ca.ca_path, cert, key, worker_id, register]
+    rig = subprocess.Popen(  # noqa: S603 (our own interpreter and script)
+        [sys.executable, "-c", _RIG, *map(str, args)], stdout=subprocess.PIPE
+    )
+    try:
+        assert rig.stdout is not None
+        assert rig.stdout.readline() == b"registered\n"
+        workers = WorkerRepository(plane.tables)
+        assert workers.require(worker_id).online
+        rig.kill()  # no DISCONNECT: the broker sees the connection drop
+        rig.wait()
+        _eventually(
+            lambda: not workers.require(worker_id).online, "the will taking the rig offline"
+        )
+        assert workers.require(worker_id).state is WorkerState.OFFLINE
+    finally:
+        rig.kill()
+        rig.wait()
+        if rig.stdout is not None:
+            rig.stdout.close()
 
 
 def test_a_revoked_rig_cannot_connect(plane):

@@ -48,8 +48,9 @@ KINDS = [
     "amqtt",
 ]
 TIMEOUT = 5.0
-# How long "nothing arrived" is watched for, after a later message proved delivery works.
-GRACE = 0.2
+# "Nothing arrived" is never watched for a while: a sentinel sent after the forbidden message,
+# on the same connections, must arrive, and a broker delivers one sender's messages to one
+# subscriber in order, so whatever was let through would have arrived before it.
 
 
 def _free_port() -> int:
@@ -234,8 +235,7 @@ def test_a_rig_receives_nothing_of_another_worker(broker, connect, identities, s
     service.publish("xenminer/rig-b/task", b"not yours")
     service.publish("xenminer/rig-a/task", b"yours")
 
-    own.wait_for("xenminer/rig-a/task", b"yours")
-    threading.Event().wait(GRACE)
+    own.wait_for("xenminer/rig-a/task", b"yours")  # the sentinel, after the other
     assert foreign.messages == []
     assert own.messages == [("xenminer/rig-a/task", b"yours")]
 
@@ -255,8 +255,7 @@ def test_a_wildcard_subscription_only_brings_the_rigs_own_topics(
     service.publish("xenminer/rig-b/task", b"not yours")
     service.publish("xenminer/rig-a/task", b"yours")
 
-    inbox.wait_for("xenminer/rig-a/task", b"yours")
-    threading.Event().wait(GRACE)
+    inbox.wait_for("xenminer/rig-a/task", b"yours")  # the sentinel, after the other
     assert inbox.topics() == {"xenminer/rig-a/task"}
 
 
@@ -337,18 +336,18 @@ def test_revoking_a_rig_closes_its_open_connection_for_good(
     assert not rig.connected
     other.publish("xenminer/rig-b/heartbeat", b"sentinel")  # a valid rig still gets through
     inbox.wait_for("xenminer/rig-b/heartbeat", b"sentinel")
-    threading.Event().wait(GRACE)
+    # "after" never left the rig: it has no connection and cannot make one.
     assert (f"xenminer/{worker_id}/heartbeat", b"after") not in inbox.messages
     assert other.connected
     assert service.connected
 
 
 @pytest.mark.parametrize("watch_interval", [3600.0])
+@pytest.mark.parametrize("broker", KINDS[:1], indirect=True)  # amqtt refuses such a rig
 def test_revocation_closes_a_rig_connected_under_another_client_id(
     broker, connect, service, ca, tables, tmp_path
 ):
-    if broker.kind == "amqtt":
-        pytest.skip("amqtt refuses a rig whose client id is not its CN")
+    assert broker.kind == "mosquitto"
     enrolment, worker_id, identity = _enrol(ca, tables, tmp_path)
     rig = connect(identity, "not-the-worker-id")
 
@@ -390,8 +389,9 @@ def test_a_payload_over_iot_cores_cap_ends_the_connection_and_is_never_relayed(
     again = connect(identity, "rig-a")
     again.publish("xenminer/rig-a/heartbeat", b"sentinel")
 
+    # The broker hung up on the huge one before taking it, and the rig that sent it is
+    # closed, so nothing of it is left to arrive after the sentinel.
     inbox.wait_for("xenminer/rig-a/heartbeat", b"sentinel")
-    threading.Event().wait(GRACE)
     assert inbox.sizes() == [len(b"sentinel")]
 
 
