@@ -22,9 +22,10 @@ from constructs import Construct
 
 from functions.settings import Settings
 from infra.config import DeployConfig
-from infra.packaging import ARCHITECTURE
+from infra.packaging import ARCHITECTURE, PYTHON_VERSION
 
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+# The runtime is the Python CI runs (infra/packaging.py says why, and until when).
+RUNTIME = {"3.11": lambda_.Runtime.PYTHON_3_11, "3.12": lambda_.Runtime.PYTHON_3_12}[PYTHON_VERSION]
 ARCH = lambda_.Architecture.ARM_64 if ARCHITECTURE == "arm64" else lambda_.Architecture.X86_64
 METRICS_NAMESPACE = "XenBlocks"
 NETWORK_URL_ENV = "XENBLOCKS_NETWORK_URL"
@@ -63,7 +64,7 @@ class Runtime:
 
 
 class PlatformFunction(Construct):
-    """A Python 3.12 arm64 Lambda running one handler of ``functions.handlers``."""
+    """A Python 3.11 arm64 Lambda running one handler of ``functions.handlers``."""
 
     def __init__(
         self,

@@ -23,9 +23,10 @@ _BUCKET_DEPLOYMENT_PREFIX = "Custom::CDKBucketDeployment"
 _AWS_CUSTOM_RESOURCE_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 
 RUNTIME_REASON = (
-    "Python 3.12 is the runtime the Lambda layer's lock is resolved for (cp312 wheels, "
-    "infra/lambda/requirements.txt); the runtime and the lock are upgraded together in "
-    "infra/packaging.py."
+    "Python 3.11 is the Python CI tests with (no registry it reaches serves a newer one) and "
+    "the one the layer's lock and byte-code are built for (cp311 wheels, cpython-311 pycs); "
+    "Lambda supports it until 2027-06-30, and CI, the runtime and the lock move together "
+    "(infra/packaging.py)."
 )
 
 

@@ -8,7 +8,8 @@ from functions.dal.specs import ALL_TABLES
 from functions.settings import Settings
 from infra import access
 from infra.device_plane import BATCH_HANDLER, INGEST_HANDLER
-from infra.functions import NETWORK_URL_ENV
+from infra.functions import NETWORK_URL_ENV, RUNTIME
+from infra.packaging import PYTHON_VERSION
 from infra.live import HANDLERS as LIVE_HANDLERS
 from infra.schedules import JOBS
 from tests.infra.assembly import Assembly
@@ -36,6 +37,7 @@ def test_the_expected_handlers(assembly: Assembly) -> None:
             "functions.handlers.jobs.pricing_handler",
             "functions.handlers.jobs.reputation_handler",
             "functions.handlers.jobs.fleet_stats_handler",
+            "functions.handlers.jobs.network_handler",
             "functions.handlers.alerts.handler",
             "functions.handlers.live.connect_handler",
             "functions.handlers.live.disconnect_handler",
@@ -50,12 +52,12 @@ def test_runtime_layer_and_logging(assembly: Assembly) -> None:
     ours = [
         k
         for k, r in layers.items()
-        if "python3.12" in r["Properties"].get("CompatibleRuntimes", [])
+        if RUNTIME.name in r["Properties"].get("CompatibleRuntimes", [])
     ]
     assert len(ours) == 1
     for function_id, function in assembly.functions().items():
         props = function["Properties"]
-        assert props["Runtime"] == "python3.12"
+        assert props["Runtime"] == RUNTIME.name == f"python{PYTHON_VERSION}"
         assert props["Architectures"] == ["arm64"]
         assert {"Ref": ours[0]} in props["Layers"]
         assert props["LoggingConfig"]["LogFormat"] == "JSON"

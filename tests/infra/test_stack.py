@@ -12,7 +12,8 @@ import pytest
 
 from functions.dal.specs import ALL_TABLES
 from infra.nag import stack_suppressions
-from infra.packaging import PLACEHOLDER_NOTE, code_files
+from infra.functions import RUNTIME
+from infra.packaging import PLACEHOLDER_NOTE, code_files, pyc_path
 from tests.infra.assembly import Assembly
 from tests.infra.conftest import ROOT
 
@@ -116,14 +117,17 @@ def test_code_asset_is_the_lambda_packages(assembly: Assembly) -> None:
     function_id = next(iter(assembly.functions()))
     key = assembly.props(function_id)["Code"]["S3Key"]
     files = set(assembly.asset_files(key))
-    assert files == {path.as_posix() for path in code_files(ROOT)}
+    sources = code_files(ROOT)
+    # The sources and the runtime's byte-code of each module, nothing else.
+    compiled = [pyc_path(path) for path in sources if path.suffix == ".py"]
+    assert files == {path.as_posix() for path in [*sources, *compiled]}
     for function_id in assembly.functions():
         assert assembly.props(function_id)["Code"]["S3Key"] == key  # one upload for all
 
 
 def test_tests_synthesize_with_the_placeholder_layer(assembly: Assembly) -> None:
     layers = assembly.of_type("AWS::Lambda::LayerVersion")
-    ours = next(r for r in layers.values() if "python3.12" in r["Properties"]["CompatibleRuntimes"])
+    ours = next(r for r in layers.values() if RUNTIME.name in r["Properties"]["CompatibleRuntimes"])
     files = assembly.asset_files(ours["Properties"]["Content"]["S3Key"])
     assert files == {"python/README.txt": PLACEHOLDER_NOTE.encode()}
 
