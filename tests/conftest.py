@@ -1,9 +1,17 @@
-"""Suite-wide setup: markers by folder, no sockets in unit tests, moto tables, GPU skips."""
+"""Suite-wide setup: markers by folder, no sockets in unit tests, moto tables, GPU skips.
+
+A test skips when this machine lacks something it needs (mosquitto, Node, Chromium, a
+compiler). Under ``CI=true`` such a skip fails the run instead: CI installs everything
+(``scripts/dev test``), so a skip there means a check that silently did not happen. The one
+exception is a test marked ``gpu``: CI has no GPU. ``@pytest.mark.gpu`` skips the test
+without an NVIDIA GPU and CuPy; ``@pytest.mark.gpu(device=False)`` runs it anywhere but
+lets it skip for a GPU reason (no CUDA toolchain, or a GPU present) even under CI.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,8 +45,39 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         # Unit tests are in-process: any network socket is a bug. (Unix sockets stay
         # allowed: multiprocessing uses them.)
         pytest_socket.disable_socket(allow_unix_socket=True)
-    if item.get_closest_marker("gpu") and not _gpu_available():
+    gpu = item.get_closest_marker("gpu")
+    if gpu is not None and gpu.kwargs.get("device", True) and not _gpu_available():
         pytest.skip("no NVIDIA GPU with CuPy on this machine")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Under ``CI=true`` a skip is a failure, except in a test marked ``gpu``."""
+    report = yield
+    # An expected failure (xfail) is reported as a skip too: it stays one.
+    if not hasattr(report, "wasxfail") and item.get_closest_marker("gpu") is None:
+        _fail_a_skip_under_ci(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A whole module skipped (``pytest.importorskip``) fails under ``CI=true`` too."""
+    report = yield
+    _fail_a_skip_under_ci(report)
+    return report
+
+
+def _fail_a_skip_under_ci(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if report.skipped and os.environ.get("CI") == "true":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        reason = str(reason).removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where nothing may be missing: {reason}"
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:

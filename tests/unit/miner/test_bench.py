@@ -149,6 +149,7 @@ def test_bad_arguments_exit_2_with_a_message(
     assert message in err
 
 
+@pytest.mark.gpu(device=False)  # skips on a machine with a GPU
 def test_cupy_without_a_gpu_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     if available_devices("cupy"):
         pytest.skip("this machine has a GPU")

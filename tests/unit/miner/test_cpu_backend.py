@@ -168,6 +168,7 @@ def test_registry_names_the_backends() -> None:
         available_devices("opencl")
 
 
+@pytest.mark.gpu(device=False)  # skips on a machine with a GPU
 def test_cupy_without_a_gpu_is_a_backend_error() -> None:
     if available_devices("cupy"):
         pytest.skip("this machine has a GPU")

@@ -52,6 +52,7 @@ def test_the_backend_reads_the_kernel_it_ships() -> None:
     assert kernel_source() == KERNEL.read_text(encoding="utf-8")
 
 
+@pytest.mark.gpu(device=False)  # needs nvcc, not a GPU: CI has neither
 def test_ptx_compiles_for_sm_90(tmp_path: Path) -> None:
     nvcc = _tool("nvcc")
     ptx = tmp_path / "argon2id.ptx"
@@ -60,6 +61,7 @@ def test_ptx_compiles_for_sm_90(tmp_path: Path) -> None:
     assert entries == set(KERNEL_NAMES)
 
 
+@pytest.mark.gpu(device=False)  # needs nvcc, not a GPU: CI has neither
 def test_no_kernel_spills_and_the_fill_loop_stays_small(tmp_path: Path) -> None:
     """ptxas -v for sm_90: no local memory anywhere; the memory-bound fill loop needs at
     most 64 registers (32+ warps per SM), the Blake2b kernels are capped at 64."""
