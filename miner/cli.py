@@ -4,6 +4,7 @@ xenblocks-miner enroll --api URL --wallet-key-file KEY   make this rig a platfor
 xenblocks-miner run                                        mine, report, take leases
 xenblocks-miner bench --difficulty 1727,16000              H/s per backend, vs argon2-cffi
 xenblocks-miner fleet --count 4 --api URL --token T        N CPU or simulated rigs
+xenblocks-miner bridge --api URL --wallet-key-file KEY     existing XenblocksMiner rigs (LAN MQTT)
 xenblocks-miner hash --key K --address 0x… --difficulty M  one hash, for debugging
 """
 
@@ -137,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_fleet_arguments(fleet)
     _add_mining_arguments(fleet)
 
+    bridge = commands.add_parser(
+        "bridge",
+        help="bring existing XenblocksMiner rigs (plain MQTT on the LAN) onto the platform",
+        description="An MQTT listener for existing XenblocksMiner rigs (plain MQTT; binding "
+        "0.0.0.0 exposes it to the LAN): each rig id is enrolled on first sight and bridged "
+        "over its own mutual-TLS connection, its blocks kept in an outbox until delivered.",
+    )
+    from miner.bridge.command import add_bridge_arguments
+
+    add_bridge_arguments(bridge)
+
     hash_cmd = commands.add_parser("hash", help="print the base64 hash of one key (debugging)")
     hash_cmd.add_argument("--key", required=True, help="64 lowercase hex characters")
     hash_cmd.add_argument("--address", required=True, help="the mining address, 0x…")
@@ -157,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_bench_command(args)
     if args.command == "hash":
         return _hash(args)
+    if args.command == "bridge":
+        from miner.bridge.command import run_bridge_command
+
+        return run_bridge_command(args)
     try:
         if args.command == "run":
             return _run(args)
