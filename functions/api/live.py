@@ -33,8 +33,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from functions.api.market_schemas import LeaseOut
-from functions.api.routers.alerts import EventOut
-from functions.api.routers.monitoring import RecentBlock, fleet_worker
 from functions.dal import codec
 from functions.dal.alerts import EVENT_PREFIX
 from functions.dal.api_keys import ApiKeyRepository
@@ -213,6 +211,11 @@ class LiveService:
 
     def snapshot(self, subject: str | None) -> LiveMessage:
         """Everything ``subject`` (None: anonymous) may see now, in one message."""
+        # The HTTP API's views live in its routers, which import FastAPI: imported where
+        # a view is built, so the functions that only connect, disconnect or broadcast
+        # the fleet figures (the fleet job) never load the web framework.
+        from functions.api.routers.monitoring import RecentBlock
+
         now = self.clock()
         workers: list[dict[str, Any]] = []
         leases: list[dict[str, Any]] = []
@@ -259,6 +262,8 @@ class LiveService:
         return dict(fleet_message(latest.values, as_of=latest.ts, now=now).data)
 
     def _worker_view(self, worker: Worker, lease_id: str | None, now: int) -> dict[str, Any]:
+        from functions.api.routers.monitoring import fleet_worker  # see snapshot
+
         view = fleet_worker(
             worker, now=now, offline_after=silence_allowance(self.settings), lease_id=lease_id
         )
@@ -436,6 +441,9 @@ class LiveService:
         item: dict[str, Any],
         ts: float,
     ) -> Addressed | None:
+        from functions.api.routers.alerts import EventOut  # see snapshot
+        from functions.api.routers.monitoring import RecentBlock
+
         if spec is LEASES:
             lease = Lease.model_validate(item)
             data = LeaseOut.of(lease, now=int(self.clock())).model_dump(mode="json")

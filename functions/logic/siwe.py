@@ -15,10 +15,6 @@ import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_keys.exceptions import BadSignature
-
 from functions.dal.nonces import NonceRepository
 from functions.errors import InvalidInput, Unauthorized
 from functions.logic.tokens import issue_token
@@ -27,8 +23,6 @@ from functions.settings import Settings
 from protocol.addresses import to_checksum
 from protocol.errors import ProtocolError
 from protocol.jsonlimits import restore_recursion_limit
-
-restore_recursion_limit()  # eth_account's py_ecc raised it: see protocol.jsonlimits
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +103,13 @@ def recover_signer(message: str, signature: str) -> str | None:
     match = _SIGNATURE.fullmatch(signature)
     if match is None:
         return None
+    # Imported here, not at the top: eth_account (and py_ecc under it) takes half a second
+    # to import, and only a sign-in needs it, not every cold start of the API.
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+    from eth_keys.exceptions import BadSignature
+
+    restore_recursion_limit()  # eth_account's py_ecc raised it: see protocol.jsonlimits
     try:
         signer: str = Account.recover_message(
             encode_defunct(text=message), signature=bytes.fromhex(match.group(2))
