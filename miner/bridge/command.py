@@ -22,7 +22,8 @@ from typing import IO
 import requests
 
 from miner.bridge.lan import DEFAULT_HOST, DEFAULT_PORT, LanBroker, LanError, parse_listen
-from miner.bridge.service import Bridge, RigOptions
+from miner.bridge.link import RigOptions
+from miner.bridge.service import Bridge
 from miner.enroll import (
     API_URL_ENV,
     EXIT_FAILURE,
@@ -198,7 +199,7 @@ def run_bridge_command(
             raise EnrollInputError(f"--api URL is required (or set ${API_URL_ENV})")
         credentials = resolve_credentials(args, env, err)
         enroller = ApiEnroller(api_url, token=credentials.token, wallet_key=credentials.wallet_key)
-    except ValueError as error:  # EnrollInputError is one
+    except (ValueError, EnrollInputError) as error:
         print(f"xenblocks-miner bridge: {error}", file=err)
         return EXIT_USAGE
     try:

@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from functions.local.stack import LocalHandles, LocalOptions, run_local
 from functions.logic.tokens import issue_token
 from miner.bridge.command import run_bridge_command
-from miner.bridge.service import OUTBOX_FILE
+from miner.bridge.link import OUTBOX_FILE
 from miner.cli import build_parser
 from miner.outbox import Outbox
 from protocol.xenblocks import compute_hash

@@ -11,13 +11,8 @@ from typing import Any
 
 import pytest
 
-from miner.bridge.service import (
-    OUTBOX_FILE,
-    REGISTER_FILE,
-    REGISTER_GRACE_SECONDS,
-    Bridge,
-    RigOptions,
-)
+from miner.bridge.link import OUTBOX_FILE, REGISTER_FILE, REGISTER_GRACE_SECONDS, RigOptions
+from miner.bridge.service import Bridge
 from miner.client import MessageHandler
 from miner.enroll import CertificateBundle
 from miner.outbox import Outbox
@@ -387,3 +382,18 @@ def test_stopping_the_bridge_marks_its_rigs_offline(tmp_path: Path) -> None:
     assert [s.state for s in platform.messages(Uplink.STATUS)] == [WorkerState.OFFLINE]
     assert platform.stopped
     assert farm.enroller.names == [f"farm-{MAC}"]
+
+
+def test_a_rig_that_left_while_the_platform_was_away_is_offline_on_its_return(
+    farm: Farm,
+) -> None:
+    client = mock_client_id("sim-worker-000")
+    farm.publish(client, "sim-worker-000", Uplink.REGISTER, mock_register("x", OTHER))
+    platform = farm.platform()
+    wait_for(lambda: platform.messages(Uplink.REGISTER), "the register")
+    platform.go_down()  # e.g. the platform's broker restarts: the link's will may be lost
+    farm.bridge.on_disconnected(client)
+    assert platform.messages(Uplink.STATUS) == []
+    platform.come_up()
+    assert [s.state for s in platform.messages(Uplink.STATUS)] == [WorkerState.OFFLINE]
+    assert len(platform.messages(Uplink.REGISTER)) == 1  # not announced: it is not there
