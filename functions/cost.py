@@ -129,9 +129,10 @@ JOB_EVERY_MINUTES = {
     "alerts": 1,
     "pricing": 5,
     "reputation": 60,
+    "network": 1,
 }
-# Errors and throttles per function (13), DLQ depth, API 5xx, two stream consumers' age.
-ALARMS = 2 * 13 + 2 + 2
+# Errors and throttles per function (14), DLQ depth, API 5xx, two stream consumers' age.
+ALARMS = 2 * 14 + 2 + 2
 # Lambda gives a function one full vCPU at 1,769 MB and a share below it.
 FULL_CPU_MB = 1769
 # CloudWatch Logs meters about 26 bytes of metadata per event on top of the message.
@@ -146,7 +147,10 @@ class Assumptions:
     iot_publish_latency_ms: float = 10.0
     registers_per_day: float = 1.0  # reconnects (a register and its ack each)
     status_per_day: float = 2.0
-    blocks_per_day: float = 10.0
+    blocks_per_day: float = 10.0  # each followed by the node's verdict (its own message)
+    # The network job pushes set_config to every leased rig when the difficulty rises.
+    difficulty_rises_per_day: float = 12.0
+    leased_share: float = 0.5  # share of the rigs under a lease at any moment
     workers_per_owner: int = 5
     dashboard_share: float = 0.1  # share of the time an owner has a dashboard open
     api_requests_per_worker: float = 500.0  # HTTP API calls per worker-month
@@ -512,7 +516,11 @@ class _Run:
 
         # The batches' live push, with nobody connected: what it reads to find that out.
         self.live = LiveService(settings, tables, RecordingBroadcaster())
-        self.jobs = Jobs(settings, tables, self.publisher)
+        from functions.ports.xenblocks_node import FakeXenBlocksNode
+
+        # The network job reads a node that answers at once (what a read costs the job is
+        # its DynamoDB work and a round trip, counted like an IoT publish).
+        self.jobs = Jobs(settings, tables, self.publisher, node=FakeXenBlocksNode(value=8))
         self.workers: list[tuple[str, str]] = []  # (worker id, owner)
         self._ingest = ingest
         self._jobs = jobs
@@ -638,9 +646,10 @@ class _Run:
             while (t := registered + beat * interval + self.rng.uniform(0, 1.5)) < end:
                 events.append((t, index, "heartbeat", worker_id, owner))
                 beat += 1
-            events.append(
-                (START + self.rng.uniform(60, minutes * 60 - 1), index, "block", worker_id, owner)
-            )
+            found = START + self.rng.uniform(60, minutes * 60 - 10)
+            events.append((found, index, "block", worker_id, owner))
+            # The rig relays the node's answer a few seconds later.
+            events.append((found + 3, index, "verdict", worker_id, owner))
         # Jobs keep their cadence from a minute into the warm-up (the rigs are online by
         # then); one that would not run in the measured minutes runs once at their end.
         for job, every in JOB_EVERY_MINUTES.items():
@@ -659,6 +668,7 @@ class _Run:
                 return usage.setdefault("warmup:reputation", Usage())
             return discarded
 
+        found_hashes: dict[str, str] = {}
         # Heartbeats gather in the stream for a batching window, then go in one batch
         # (counted when the batch starts inside the measured minutes).
         stream: list[bytes] = []
@@ -685,6 +695,10 @@ class _Run:
             elif kind == "block":
                 body = _block(worker_id, owner, at, self.settings.rules)
                 self._invoke_ingest(bucket(kind, at), "block", worker_id, body, at)
+                found_hashes[worker_id] = body["hash"]
+            elif kind == "verdict":
+                body = _verdict(worker_id, found_hashes[worker_id], at)
+                self._invoke_ingest(bucket(kind, at), "verdict", worker_id, body, at)
             else:
                 self._run_job(bucket(kind, at), kind.removeprefix("job:"), at)
         flush()
@@ -713,6 +727,7 @@ class _Run:
             "pricing": self._jobs.pricing_handler,
             "reputation": self._jobs.reputation_handler,
             "fleet_stats": self._jobs.fleet_stats_handler,
+            "network": self._jobs.network_handler,
         }
         self._jobs.configure(self.jobs)
         try:
@@ -811,6 +826,20 @@ def _block(worker_id: str, owner: str, at: float, rules: Any) -> dict[str, Any]:
     raise RuntimeError("no block found for the cost sample")
 
 
+def _verdict(worker_id: str, hash_b64: str, at: float) -> dict[str, Any]:
+    """The node's answer to a block, as the rig relays it."""
+    return {
+        "worker_id": worker_id,
+        "lease_id": "",
+        "hash": hash_b64,
+        "status": "accepted",
+        "http_status": 200,
+        "difficulty": 8,
+        "network_difficulty": 8,
+        "timestamp": int(at),
+    }
+
+
 # --- the monthly bill ---------------------------------------------------------------------
 
 
@@ -851,15 +880,17 @@ def bill(
     hb = usage["heartbeat"]
     reg = usage["register"]
     blk = usage["block"]
+    vrd = usage["verdict"]
     heartbeats = workers * MONTH_SECONDS / measurement.schedule.heartbeat_seconds
     registers = workers * a.registers_per_day * DAYS_PER_MONTH
     statuses = workers * a.status_per_day * DAYS_PER_MONTH
     blocks = workers * a.blocks_per_day * DAYS_PER_MONTH
+    verdicts = blocks  # one relayed answer per block
     # Status messages cost like a register's write without the ack (not measured apart).
     # Messages invoking ingest one by one; heartbeats come in batches (below).
-    messages = {"register": (reg, registers), "block": (blk, blocks)}
-    uplink = heartbeats + registers + statuses + blocks
-    brokered = registers + statuses + blocks  # heartbeats skip the broker (Basic Ingest)
+    messages = {"register": (reg, registers), "block": (blk, blocks), "verdict": (vrd, verdicts)}
+    uplink = heartbeats + registers + statuses + blocks + verdicts
+    brokered = registers + statuses + blocks + verdicts  # heartbeats skip the broker
     downlink = sum(u.per_invocation(u.publishes) * n for u, n in messages.values())
     schedule = measurement.schedule
     # The heartbeat stream: enough shards for the fleet's rate, batches of up to
@@ -896,9 +927,25 @@ def bill(
             f"{shards} shard(s) x 730 h, {heartbeats:,.0f} PUT units (a heartbeat is < 25 KB)",
         ),
     ]
+    # The network job's set_config to each leased rig when the difficulty rises (never to
+    # idle rigs, never on a drop: rigs read the node themselves): a publish, its wait in
+    # the job, and the lease read that found the rig (0.5 unit of a BatchGetItem).
+    pushes = workers * a.leased_share * a.difficulty_rises_per_day * DAYS_PER_MONTH
+    push_gbs = pushes * a.iot_publish_latency_ms / 1000 * JOB_MEMORY_MB / 1024
+    lines.append(
+        Line(
+            "IoT Core",
+            "difficulty pushes to leased rigs",
+            pushes * p.iot_message
+            + push_gbs * p.lambda_gb_second
+            + pushes * 0.5 * p.dynamodb_read_unit,
+            f"{pushes:,.0f} set_config ({a.difficulty_rises_per_day:g} rises a day x "
+            f"{a.leased_share:.0%} of rigs leased; assumed), with their job time and lease reads",
+        )
+    )
 
     # Lambda: ingest (per message), jobs (per run; the per-worker part scales), live.
-    ingest_requests = registers + statuses + blocks + batches
+    ingest_requests = registers + statuses + blocks + verdicts + batches
     # A batch: our CPU per heartbeat at the function's CPU share and its writes' round
     # trips (one by one), plus the batch's own reads (who is connected) and posts.
     hb_queries = hb.requests["Query"]
@@ -915,6 +962,10 @@ def bill(
         + blocks
         * _billed_seconds(blk, VERIFY_MEMORY_MB, a, publishes=False)
         * VERIFY_MEMORY_MB
+        / 1024
+        + verdicts
+        * _billed_seconds(vrd, INGEST_MEMORY_MB, a, publishes=False)
+        * INGEST_MEMORY_MB
         / 1024
     )
     job_runs = {job: MONTH_SECONDS / 60 / every for job, every in JOB_EVERY_MINUTES.items()}
@@ -1157,6 +1208,18 @@ def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
         help="blocks a rig reports a day (each is verified with Argon2id)",
     )
     parser.add_argument(
+        "--difficulty-rises-per-day",
+        type=float,
+        default=Assumptions.difficulty_rises_per_day,
+        help="how often the network's difficulty rises (each is pushed to leased rigs)",
+    )
+    parser.add_argument(
+        "--leased-share",
+        type=float,
+        default=Assumptions.leased_share,
+        help="share of the rigs under a lease (0..1)",
+    )
+    parser.add_argument(
         "--dashboard-share",
         type=float,
         default=Assumptions.dashboard_share,
@@ -1191,6 +1254,8 @@ def run_cost(args: argparse.Namespace) -> int:
     assumptions = replace(
         Assumptions(),
         blocks_per_day=args.blocks_per_day,
+        difficulty_rises_per_day=args.difficulty_rises_per_day,
+        leased_share=args.leased_share,
         dashboard_share=args.dashboard_share,
         workers_per_owner=args.workers_per_owner,
     )

@@ -172,9 +172,10 @@ class BlockRepository:
         )
         return Page(blocks, next_cursor)
 
-    def recorded_between(self, start: int, end: int) -> list[Block]:
+    def recorded_between(self, start: int, end: int, *, leased_only: bool = False) -> list[Block]:
         """Verified blocks recorded in [start, end), oldest first (the network job's
-        confirmations): the ``recent`` partitions of the days the span touches."""
+        confirmations): the ``recent`` partitions of the days the span touches. With
+        ``leased_only`` DynamoDB leaves out blocks mined for no lease."""
         if end <= start:
             return []
         low, high = f"{start:012d}", f"{end - 1:012d}#~"  # '~' sorts after base64
@@ -194,6 +195,7 @@ class BlockRepository:
                     listing="recorded_between",
                     limit=200,
                     cursor=cursor,
+                    filter_expression="attribute_exists(lease_id)" if leased_only else None,
                 )
                 blocks += [block_of(item) for item in items]
                 if cursor is None:

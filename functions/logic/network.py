@@ -10,13 +10,17 @@ the moment the block arrives (no upper limit). The platform follows it so that:
   counting for a grace after each change, and ``m`` under a sanity cap;
 - the node's own answer on each block is recorded next to ours (``Verdict``).
 
-The ``network`` job (``NetworkFollower.run``, every minute in AWS) reads the node, keeps the
-current value and its last ``HISTORY`` changes in one item, and pushes ``set_config`` to the
-rigs under an active lease when the value changes. Only those: at 10,000 rigs a push per
-change per online rig would cost more than the rest of the platform's IoT bill, and every
-rig polls the node itself at least once a minute, so the push is the belt to their braces
-for the rigs whose work is being paid for. Then it confirms recent unconfirmed leased blocks
-against the node's read API (``GET /get_block?key=``).
+The ``network`` job (``NetworkFollower.run``, every minute in AWS) reads the node and keeps
+the current value and its last ``HISTORY`` changes in one item. When the value rises it
+pushes ``set_config`` to the rigs under an active lease, and to no other: every rig polls
+the node itself at least once a minute (and re-reads it on a 401 naming ``m=``), so the
+push is only the belt to those braces for the rigs whose work is being paid for, where a
+rig still mining below the network would see its blocks refused. A drop is not pushed: a
+block mined above the network's difficulty stays valid (the node has no upper limit) and
+the rig's own poll brings it down within a minute. At 10,000 rigs a push per change per
+online rig would cost more than the rest of the platform's IoT bill (see ``xenblocks
+cost``). Then the job confirms recent unconfirmed leased blocks against the node's read API
+(``GET /get_block?key=``).
 
 ``follow_network=False`` pins ``rules.difficulty``: no reads, no pushes, one value forever.
 """
@@ -48,7 +52,7 @@ MAX_DIFFICULTY_FACTOR = 4
 # Whatever the network says, never recompute above this (KiB): half the verify function's
 # 1 GiB (infra/device_plane.py), so a hostile report cannot run it out of memory.
 MAX_VERIFY_DIFFICULTY = 512 * 1024
-# The most leases one change is pushed to (one Query page of the lease index, then reads).
+# The most leases one rise is pushed to (one Query page of the lease index, then reads).
 MAX_PUSHED_LEASES = 5000
 # Leased blocks are confirmed against the node's read API once they are this old (their
 # rig's own verdict had time to come) and once more an hour later; each run looks at the
@@ -268,7 +272,8 @@ class NetworkFollower:
             return NetworkRun("unchanged", difficulty=value, previous=previous)
         logger.info("network difficulty changed", extra={"from": previous, "to": value})
         run = NetworkRun("changed", difficulty=value, previous=previous)
-        self._push(value, run)
+        if value > previous:  # a rise: rigs still below it would mine refused blocks
+            self._push(value, run)
         return run
 
     def _push(self, difficulty: int, run: NetworkRun) -> None:
@@ -291,7 +296,9 @@ class NetworkFollower:
         assert self._node is not None
         blocks: list[Block] = []
         for age in CONFIRM_AFTER_SECONDS:
-            blocks += self._blocks.recorded_between(now - age - CONFIRM_SLOT, now - age)
+            blocks += self._blocks.recorded_between(
+                now - age - CONFIRM_SLOT, now - age, leased_only=True
+            )
         leased = [block for block in blocks if block.lease_id is not None]
         if not leased:
             return

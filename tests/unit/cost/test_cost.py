@@ -62,6 +62,7 @@ def test_the_run_goes_through_every_path(measurement: cost.Measurement) -> None:
     usage = measurement.usage
     assert usage["register"].invocations == 3
     assert usage["block"].invocations == 3
+    assert usage["verdict"].invocations == 3  # the node's answer, relayed after each block
     # About 2 heartbeats a minute per rig, in batches of a window's worth.
     heartbeat = usage["heartbeat"]
     assert 25 <= heartbeat.records <= 40
@@ -105,9 +106,30 @@ def test_the_measured_minutes_are_a_steady_state(measurement: cost.Measurement) 
 
 def test_blocks_are_stored_with_their_indexes(measurement: cost.Measurement) -> None:
     block = measurement.usage["block"]
-    # The block item and its four ALL-projected indexes, in a transaction (x2).
-    assert block.per_invocation(block.write_units) >= 5
+    # A self-mined block: the item and its three ALL-projected indexes (recent, by_worker,
+    # by_account) in one conditional PutItem (a lease's block adds the lease in a
+    # transaction, which bills twice).
+    assert block.per_invocation(block.write_units) == 4
+    assert block.requests["PutItem"] == block.invocations
     assert block.stream_records >= 3
+
+
+def test_a_verdict_is_one_read_and_one_small_write(measurement: cost.Measurement) -> None:
+    verdict = measurement.usage["verdict"]
+    # The block it answers for (GetItem), then the verdict item: no index, no stream.
+    assert verdict.per_invocation(verdict.write_units) == 1
+    assert verdict.per_invocation(verdict.read_units) == 1
+    assert verdict.stream_records == 0
+
+
+def test_pushes_follow_rises_and_leases(measurement: cost.Measurement) -> None:
+    def pushes(**assumed: float) -> float:
+        lines = cost.bill(measurement, 1000, assumptions=replace(cost.Assumptions(), **assumed))
+        return next(line.monthly for line in lines if "pushes" in line.item)
+
+    assert pushes(leased_share=0.0) == 0
+    assert pushes(difficulty_rises_per_day=0.0) == 0
+    assert pushes(difficulty_rises_per_day=24.0) == pytest.approx(2 * pushes())
 
 
 def test_bill_lines_add_up_and_scale(measurement: cost.Measurement) -> None:

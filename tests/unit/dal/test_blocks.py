@@ -167,6 +167,10 @@ def test_recorded_between_spans_midnight_and_skips_refused(tables: Tables) -> No
     found = repo.recorded_between(midnight - 30, midnight + 30)
     assert [b.recorded_at for b in found] == [midnight - 30, midnight - 1, midnight, midnight + 29]
     assert repo.recorded_between(midnight, midnight) == []
+    _lease(tables)
+    leased = _block(20, lease_id="lease-1", recorded_at=midnight + 5)
+    repo.record(leased)
+    assert repo.recorded_between(midnight, midnight + 30, leased_only=True) == [leased]
 
 
 def test_duplicate_is_ignored_and_counted_once(tables: Tables) -> None:

@@ -98,7 +98,7 @@ def test_a_failed_or_bad_read_is_counted_and_keeps_the_last_value(jobs, tables, 
     assert state.failures == 0
 
 
-def test_a_change_is_pushed_to_leased_rigs_only(jobs, tables, publisher, node) -> None:
+def test_a_rise_is_pushed_to_leased_rigs_only(jobs, tables, publisher, node) -> None:
     leased = _lease(tables)
     idle = enrolled_worker(tables)  # online perhaps, but nobody pays for its work
     jobs.follow_network(NOW)
@@ -112,6 +112,11 @@ def test_a_change_is_pushed_to_leased_rigs_only(jobs, tables, publisher, node) -
     assert control.action == "set_config"
     assert control.config.difficulty == 3000
     assert all(idle.worker_id not in t for t, _, _ in publisher.sent)
+    # A drop is not pushed: blocks mined above the network stay valid, and rigs poll it.
+    publisher.sent.clear()
+    node.value = 2000
+    assert jobs.follow_network(NOW + 180).pushed == 0
+    assert publisher.sent == []
 
 
 def test_pinned_and_nodeless_deployments_read_nothing(settings, tables, publisher, node) -> None:
