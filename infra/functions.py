@@ -107,8 +107,8 @@ class PlatformFunction(Construct):
         values = {**runtime.common_settings, **(settings or {})}
         environment = {
             **settings_env({**values, "aws_region": Aws.REGION}),
-            # The XenBlocks node (xenblocks:xenblocksNodeUrl), under the name a Settings
-            # field ``network_url`` reads; Settings does not declare one yet.
+            # The XenBlocks node (xenblocks:xenblocksNodeUrl): Settings' ``network_url``,
+            # which the network job reads and every function may.
             NETWORK_URL_ENV: runtime.config.network_url,
             "POWERTOOLS_SERVICE_NAME": service,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

@@ -13,6 +13,7 @@ The node's URL is the operator's (``XENBLOCKS_NETWORK_URL``), never a user's.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import urllib.error
@@ -140,7 +141,7 @@ class HttpXenBlocksNode:
         except urllib.error.HTTPError as error:
             with error:
                 return int(error.code), _bounded(error)
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
             raise NodeError(f"{path.split('?')[0]}: {error}") from None
 
 

@@ -76,8 +76,9 @@ def test_environment_is_settings_fields_and_powertools(assembly: Assembly) -> No
     for function_id in assembly.functions():
         env = assembly.env(function_id)
         for name in env:
-            if name == NETWORK_URL_ENV:  # not a Settings field yet (see infra/functions.py)
+            if name == NETWORK_URL_ENV:  # Settings.network_url, from xenblocksNodeUrl
                 assert env[name] == "http://xenblocks.io"
+                assert Settings(network_url=env[name]).network_url == env[name]
             elif name.startswith("XENBLOCKS_"):
                 field = name.removeprefix("XENBLOCKS_").lower().split("__")[0]
                 assert field in Settings.model_fields, name
