@@ -15,7 +15,7 @@ Timestamp = Annotated[StrictInt, Field(ge=0)]
 
 
 class NetworkStatus(StrEnum):
-    """What the XenBlocks network made of a block (issue #19).
+    """What the XenBlocks network made of a block.
 
     ``unconfirmed`` until an answer is recorded: the rig relays the node's answer to its
     ``/verify`` (``accepted``; ``duplicate``, saved earlier, counts as accepted; ``refused``

@@ -525,7 +525,9 @@ export interface paths {
         };
         /**
          * Lease Blocks
-         * @description Blocks reported under the lease, newest first, each with its verdict.
+         * @description Every block reported under the lease, newest first: our verdict (``verified``,
+         *     ``reason``) and the XenBlocks network's (``network_status``: unconfirmed, accepted,
+         *     duplicate (counts as accepted), refused with ``network_reason``, or unreachable).
          */
         get: operations["lease_blocks_api_leases__lease_id__blocks_get"];
         put?: never;
@@ -1125,6 +1127,18 @@ export interface components {
             found_at: number;
             /** Recorded At */
             recorded_at: number;
+            /** @default unconfirmed */
+            network_status: components["schemas"]["NetworkStatus"];
+            /** Network Reason */
+            network_reason?: string | null;
+            /** Network At */
+            network_at?: number | null;
+            /**
+             * Network Accepted
+             * @description True when the network holds the block (accepted, or a duplicate of one it had),
+             *     False when it refused it, None while unknown.
+             */
+            readonly network_accepted: boolean | null;
         };
         /**
          * BlockKind
@@ -1958,6 +1972,17 @@ export interface components {
             /** Leases */
             leases: number;
         };
+        /**
+         * NetworkStatus
+         * @description What the XenBlocks network made of a block.
+         *
+         *     ``unconfirmed`` until an answer is recorded: the rig relays the node's answer to its
+         *     ``/verify`` (``accepted``; ``duplicate``, saved earlier, counts as accepted; ``refused``
+         *     with the node's reason; ``unreachable`` when the rig gave up), or the network job finds
+         *     the block with the node's read API.
+         * @enum {string}
+         */
+        NetworkStatus: "unconfirmed" | "accepted" | "duplicate" | "refused" | "unreachable";
         /** NonceOut */
         NonceOut: {
             /**
@@ -2192,6 +2217,16 @@ export interface components {
              * @description When the platform verified it, epoch seconds
              */
             recorded_at: number;
+            /**
+             * @description The XenBlocks network's answer: unconfirmed until one is recorded; duplicate counts as accepted
+             * @default unconfirmed
+             */
+            network_status: components["schemas"]["NetworkStatus"];
+            /**
+             * Network Reason
+             * @description The node's reason to refuse
+             */
+            network_reason?: string | null;
         };
         /**
          * RentRequest

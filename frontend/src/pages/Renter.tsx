@@ -4,7 +4,8 @@ import { useLeaseBlocks, useLeases, useMyBlocks, useStopLease, useWorker } from 
 import type { LeaseOut } from "../api/types";
 import { useAddress, useLive, useNow } from "../app/context";
 import { RequireAuth } from "../components/Auth";
-import { BlockKindBadge, BlockList, LiveHashrate } from "../components/domain";
+import { BlockList, LiveHashrate } from "../components/domain";
+import { LeaseBlockList } from "../components/LeaseBlocks";
 import { Sparkline } from "../components/TimeSeriesChart";
 import {
   Badge,
@@ -41,24 +42,7 @@ function LeaseBlocks({ leaseId }: { leaseId: string }) {
   if (blocks.isError) return <ErrorState error={blocks.error} onRetry={() => void blocks.refetch()} />;
   const items = blocks.data.items;
   if (items.length === 0) return <p className="text-sm text-muted">No blocks reported under this lease yet.</p>;
-  return (
-    <ul className="divide-y divide-border text-sm">
-      {items.map((b) => (
-        <li key={b.hash} className="flex flex-wrap items-center justify-between gap-2 py-1.5">
-          <span className="flex items-center gap-2">
-            {b.verified ? <BlockKindBadge kind={b.kind ?? null} /> : <Badge tone="danger">Rejected</Badge>}
-            <span className="font-mono text-xs text-muted" title={b.hash}>
-              {shortId(b.hash, 10, 6)}
-            </span>
-          </span>
-          <span className="flex items-center gap-2 text-xs text-muted">
-            {!b.verified && <span title={b.reason}>{b.reason}</span>}
-            <Time ts={b.recorded_at} />
-          </span>
-        </li>
-      ))}
-    </ul>
-  );
+  return <LeaseBlockList blocks={items} />;
 }
 
 function ActiveLease({ lease, highlight }: { lease: LeaseOut; highlight: boolean }) {

@@ -90,6 +90,7 @@ export function block(overrides: Partial<RecentBlock> = {}): RecentBlock {
     difficulty: 8,
     found_at: 1_700_000_100,
     recorded_at: 1_700_000_101,
+    network_status: "unconfirmed",
     ...overrides,
   };
 }
