@@ -2,11 +2,16 @@
 
 - **Policy**: ``functions.ports.aws_iot.device_policy_document`` (the one definition the API
   attaches to every certificate it issues): connect only as your thing, publish and subscribe
-  only under ``xenminer/<your thing name>/``, also through Basic Ingest.
+  only under ``xenminer/<your thing name>/``, also through this stage's Basic Ingest rules.
 - **Rules**: generated from ``functions.routing.ROUTES``: the rule name, SQL and topic come
   from the route. Heartbeats are published by rigs to the Basic Ingest topic
   ``$aws/rules/<rule>/xenminer/<id>/heartbeat`` (no broker messaging charge); the rule's
   ``FROM`` still matches rigs that publish to the plain topic.
+- **Stages in one account**: topics are ``xenminer/<worker id>/…`` for every stage (the
+  rigs' contract), so each rule takes only its stage's workers: ``WHERE
+  startswith(topic(2), '<stage>_')``, the prefix of every worker id the stage's API issues
+  (``functions.logic.enrolment.worker_id_prefix``); the policy's Basic Ingest resources name
+  this stage's rules only. Nothing one stage's rigs send reaches another stage's rules.
 - **Heartbeats** (the batched routes, nearly all the traffic): the rule's action puts each
   into a Kinesis stream (partition key: the worker id, so a rig's heartbeats stay in
   order); ``functions.handlers.ingest.batch_handler`` reads it in batches (up to 10,000
@@ -40,6 +45,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from functions.logic.enrolment import worker_id_prefix
 from functions.ports.aws_iot import device_policy_document
 from functions.routing import ROUTES, Route
 from infra import access
@@ -91,7 +97,7 @@ class DevicePlane(Construct):
             "DevicePolicy",
             policy_name=self.policy_name,
             policy_document=device_policy_document(
-                partition=Aws.PARTITION, region=Aws.REGION, account=Aws.ACCOUNT_ID
+                partition=Aws.PARTITION, region=Aws.REGION, account=Aws.ACCOUNT_ID, stage=stage
             ),
         )
 
@@ -215,7 +221,7 @@ class DevicePlane(Construct):
             f"{route.name.title()}Rule",
             rule_name=route.rule_name(stage),
             topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
-                sql=route.sql(),
+                sql=rule_sql(route, stage),
                 aws_iot_sql_version=IOT_SQL_VERSION,
                 rule_disabled=False,
                 description=f"xenblocks {stage}: {route.topic_filter} via {how} to {where}",
@@ -238,6 +244,11 @@ class DevicePlane(Construct):
             source_account=Aws.ACCOUNT_ID,
         )
         return rule
+
+
+def rule_sql(route: Route, stage: str) -> str:
+    """The route's SQL (``Route.sql``) for this stage's workers only."""
+    return f"{route.sql()} WHERE startswith(topic(2), '{worker_id_prefix(stage)}')"
 
 
 def _describe_endpoint() -> cr.AwsSdkCall:

@@ -24,7 +24,7 @@ from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.alerts import AlertRuleService
-from functions.logic.enrolment import EnrolmentService
+from functions.logic.enrolment import EnrolmentService, worker_id_prefix
 from functions.logic.network import NetworkView
 from functions.logic.pricing import PriceIndexService
 from functions.ports.certificates import CertificateAuthority
@@ -114,4 +114,5 @@ class ApiContext:
 
     @property
     def enrolment(self) -> EnrolmentService:
-        return EnrolmentService(self.workers, self.ca)
+        prefix = worker_id_prefix(self.settings.stage)
+        return EnrolmentService(self.workers, self.ca, worker_id_prefix=prefix)

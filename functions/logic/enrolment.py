@@ -30,21 +30,34 @@ class Enrolment:
     private_key_pem: str | None  # only when the platform made the key
 
 
-def new_worker_id() -> str:
+def worker_id_prefix(stage: str) -> str:
+    """What every worker id a stage issues starts with: ``<stage>_``.
+
+    Stages of one AWS account share IoT Core (thing names, topics, rules): each stage's
+    rules take only the topics of its own workers by this prefix (``infra/device_plane.py``).
+    A stage name has no ``_`` (``functions.settings``), so no stage's prefix is the start of
+    another's (``prod_`` and ``prod-eu_``)."""
+    return f"{stage}_"
+
+
+def new_worker_id(prefix: str = "") -> str:
     # Thing-name safe, unguessable, short enough to type.
-    return f"rig-{secrets.token_hex(8)}"
+    return f"{prefix}rig-{secrets.token_hex(8)}"
 
 
 class EnrolmentService:
-    def __init__(self, workers: WorkerRepository, ca: CertificateAuthority) -> None:
+    def __init__(
+        self, workers: WorkerRepository, ca: CertificateAuthority, *, worker_id_prefix: str = ""
+    ) -> None:
         self._workers = workers
         self._ca = ca
+        self._prefix = worker_id_prefix
 
     def enrol(self, owner: str, *, csr_pem: str | None, name: str, now: int) -> Enrolment:
         name = name.strip()
         if len(name) > MAX_NAME_LENGTH or not name.isprintable():
             raise InvalidInput(f"name must be at most {MAX_NAME_LENGTH} printable characters")
-        worker_id = new_worker_id()
+        worker_id = new_worker_id(self._prefix)
         private_key_pem = None
         if csr_pem is None:
             private_key_pem, csr_pem = generate_key_and_csr(worker_id)

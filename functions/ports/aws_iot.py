@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from functions.errors import Conflict
 from functions.ports.certificates import CertificateRequestInvalid, IssuedCertificate
 from functions.ports.csr import load_csr
+from functions.routing import ROUTES
 from protocol.topics import TOPIC_ROOT, validate_worker_id
 
 if TYPE_CHECKING:
@@ -76,13 +77,26 @@ class IotCallFailed(RuntimeError):
     """An AWS IoT call failed; the message names the operation, the cause is chained."""
 
 
-def device_policy_document(*, partition: str = "aws", region: str, account: str) -> dict[str, Any]:
-    """The deployment's device policy: connect as your thing, use only your own topics.
+def device_policy_document(
+    *, partition: str = "aws", region: str, account: str, stage: str = "local"
+) -> dict[str, Any]:
+    """The deployment's device policy: connect as your thing, use only your own topics,
+    reach only your own stage's Basic Ingest rules.
 
-    The single definition: the CDK app creates the policy from it, tests assert on it.
+    The single definition: the CDK app creates the policy from it (``stage`` is its stage;
+    the default names the local stage's rules), tests assert on it.
     """
     arn = f"arn:{partition}:iot:{region}:{account}"
     own_topics = f"{TOPIC_ROOT}/{THING_NAME_VARIABLE}/*"
+    # The Basic Ingest form lets a rig publish straight to a rule, skipping the broker's
+    # messaging charge: only to this stage's rules, each for its own kind of message (never
+    # $aws/rules/*, which would reach every stage's rules in the account).
+    basic_ingest = [
+        f"{arn}:topic/$aws/rules/{route.rule_name(stage)}/{TOPIC_ROOT}/"
+        f"{THING_NAME_VARIABLE}/{route.suffix}"
+        for route in ROUTES
+        if route.basic_ingest
+    ]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -97,12 +111,7 @@ def device_policy_document(*, partition: str = "aws", region: str, account: str)
             {
                 "Effect": "Allow",
                 "Action": "iot:Publish",
-                # The Basic Ingest form lets a rig publish straight to a rule, skipping the
-                # broker's messaging charge.
-                "Resource": [
-                    f"{arn}:topic/{own_topics}",
-                    f"{arn}:topic/$aws/rules/*/{own_topics}",
-                ],
+                "Resource": [f"{arn}:topic/{own_topics}", *basic_ingest],
             },
             {
                 "Effect": "Allow",

@@ -6,9 +6,16 @@ from typing import Any
 
 import pytest
 
+from functions.logic.enrolment import worker_id_prefix
 from functions.ports.aws_iot import THING_NAME_VARIABLE, device_policy_document
 from functions.routing import ROUTES, Route
-from infra.device_plane import BATCH_HANDLER, INGEST_HANDLER, VERIFY_ROUTES, policy_name
+from infra.device_plane import (
+    BATCH_HANDLER,
+    INGEST_HANDLER,
+    VERIFY_ROUTES,
+    policy_name,
+    rule_sql,
+)
 from tests.infra.assembly import Assembly, as_list, resolve
 from tests.infra.conftest import STAGE
 
@@ -38,7 +45,10 @@ def test_one_rule_per_route(assembly: Assembly) -> None:
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
 def test_rule_sql_is_the_routes(assembly: Assembly, route: Route) -> None:
     payload = _rule(assembly, route)["TopicRulePayload"]
-    assert payload["Sql"] == route.sql()
+    assert payload["Sql"] == rule_sql(route, STAGE)
+    assert payload["Sql"].startswith(route.sql())
+    # Only this stage's rigs (tests/infra/test_stages.py: two stages in one account).
+    assert payload["Sql"].endswith(f" WHERE startswith(topic(2), '{worker_id_prefix(STAGE)}')")
     assert f"FROM '{route.topic_filter}'" in payload["Sql"]
     assert payload["AwsIotSqlVersion"] == "2016-03-23"
     assert payload["RuleDisabled"] is False
@@ -172,7 +182,10 @@ def _device_policy(assembly: Assembly) -> dict[str, Any]:
 
 def test_device_policy_is_the_ports_document(assembly: Assembly) -> None:
     expected = device_policy_document(
-        partition="<AWS::Partition>", region="<AWS::Region>", account="<AWS::AccountId>"
+        partition="<AWS::Partition>",
+        region="<AWS::Region>",
+        account="<AWS::AccountId>",
+        stage=STAGE,
     )
     assert _device_policy(assembly) == expected
 
@@ -189,7 +202,13 @@ def test_device_policy_is_scoped_to_the_thing_name(assembly: Assembly) -> None:
     assert connect["Condition"] == {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
     publish = next(s for s in statements if s["Action"] == "iot:Publish")
     assert any(r.endswith(f"topic/xenminer/{THING_NAME_VARIABLE}/*") for r in publish["Resource"])
-    assert any("topic/$aws/rules/*/xenminer/" in r for r in publish["Resource"])
+    heartbeat = next(route for route in ROUTES if route.basic_ingest)
+    basic_ingest = [r for r in publish["Resource"] if "topic/$aws/rules/" in r]
+    # This stage's heartbeat rule, for heartbeats only: never $aws/rules/*.
+    assert basic_ingest == [
+        "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/$aws/rules/"
+        f"{heartbeat.rule_name(STAGE)}/xenminer/{THING_NAME_VARIABLE}/heartbeat"
+    ]
 
 
 def test_functions_attach_this_policy_and_connect_rigs_to_the_ats_endpoint(

@@ -9,8 +9,8 @@ from functions.settings import Settings
 from infra import access
 from infra.device_plane import BATCH_HANDLER, INGEST_HANDLER
 from infra.functions import NETWORK_URL_ENV, RUNTIME
-from infra.packaging import PYTHON_VERSION
 from infra.live import HANDLERS as LIVE_HANDLERS
+from infra.packaging import PYTHON_VERSION
 from infra.schedules import JOBS
 from tests.infra.assembly import Assembly
 from tests.infra.conftest import ADMIN, STAGE

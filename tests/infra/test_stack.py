@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from functions.dal.specs import ALL_TABLES
-from infra.nag import stack_suppressions
 from infra.functions import RUNTIME
+from infra.nag import stack_suppressions
 from infra.packaging import PLACEHOLDER_NOTE, code_files, pyc_path
 from tests.infra.assembly import Assembly
 from tests.infra.conftest import ROOT

@@ -529,7 +529,8 @@ def test_the_policy_ties_the_client_id_and_topics_to_the_thing_name():
     assert connect["Condition"] == {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
     assert _statement(document, "iot:Publish")["Resource"] == [
         f"{arn}:topic/xenminer/{THING_VAR}/*",
-        f"{arn}:topic/$aws/rules/*/xenminer/{THING_VAR}/*",
+        # Basic Ingest: this stage's heartbeat rule only, for heartbeats only.
+        f"{arn}:topic/$aws/rules/xenblocks_local_heartbeat/xenminer/{THING_VAR}/heartbeat",
     ]
     assert _statement(document, "iot:Subscribe")["Resource"] == (
         f"{arn}:topicfilter/xenminer/{THING_VAR}/*"
