@@ -65,6 +65,8 @@ REGISTER_FILE = "register.json"
 # A rig that connects without registering (the C++ miner after the bridge restarted: it
 # only resubscribes) is announced with its remembered register after this long.
 REGISTER_GRACE_SECONDS = 2.0
+# The rig's last heartbeat follows a (re)registration if it is no older than this.
+HEARTBEAT_REPLAY_SECONDS = 60.0
 RETRY_MIN_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 MAX_NAME_LENGTH = 64
@@ -129,6 +131,7 @@ class RigLink:
         self._rig_address = rig_address(self._register or {})
         self._warned_address: str | None = None
         self._active_gpus = 0
+        self._heartbeat: tuple[dict[str, Any], float] | None = None  # the last, and when
         self.online = False  # the rig is on the LAN
         self._announced = False  # registered on the current platform connection
         self._listed_online = False  # the platform was told it is online, not yet offline
@@ -275,13 +278,15 @@ class RigLink:
 
     def _on_heartbeat(self, payload: dict[str, Any]) -> None:
         with self._lock:
-            self._seen()
+            self._set_online()
             self._note_address(rig_address(payload))
-            if not self._can_publish():
-                return
             heartbeat = heartbeat_for(payload, worker_id=self._worker_id, now=int(self._now()))
             self._active_gpus = heartbeat.active_gpus
-            self._publish(Uplink.HEARTBEAT, encode(heartbeat), qos=0)
+            self._heartbeat = (payload, self._now())
+            if not self._announced:
+                self._announce()  # registers it, then sends this heartbeat
+            elif self._can_publish():
+                self._publish(Uplink.HEARTBEAT, encode(heartbeat), qos=0)
 
     def _on_status(self, payload: dict[str, Any]) -> None:
         if is_offline_status(payload):
@@ -425,6 +430,12 @@ class RigLink:
         self._announced = True
         self._listed_online = True
         self._register_due = None
+        # Its figures at once, not at its next heartbeat (the C++ miner's come every 30 s).
+        if self._heartbeat is not None:
+            payload, at = self._heartbeat
+            if self._now() - at <= HEARTBEAT_REPLAY_SECONDS:
+                heartbeat = heartbeat_for(payload, worker_id=self._worker_id, now=int(at))
+                self._publish(Uplink.HEARTBEAT, encode(heartbeat), qos=0)
 
     def _note_address(self, address: str | None) -> None:
         owner = self._owner

@@ -397,3 +397,22 @@ def test_a_rig_that_left_while_the_platform_was_away_is_offline_on_its_return(
     platform.come_up()
     assert [s.state for s in platform.messages(Uplink.STATUS)] == [WorkerState.OFFLINE]
     assert len(platform.messages(Uplink.REGISTER)) == 1  # not announced: it is not there
+
+
+def test_a_heartbeat_before_the_platform_is_up_follows_the_register(tmp_path: Path) -> None:
+    farm = Farm(tmp_path / "fleet", up=False)
+    try:
+        client = cpp_client_id(MAC)
+        farm.publish(client, MAC, Uplink.REGISTER, cpp_register(MAC, PROVIDER))
+        farm.publish(client, MAC, Uplink.HEARTBEAT, cpp_heartbeat(MAC, PROVIDER, hashrate=77.0))
+        platform = farm.platform()
+        assert platform.sent == []
+        platform.come_up()
+        assert [parse_topic(name).suffix for name, _, _ in platform.sent] == [
+            Uplink.REGISTER,
+            Uplink.HEARTBEAT,
+        ]
+        (heartbeat,) = platform.messages(Uplink.HEARTBEAT)
+        assert (heartbeat.worker_id, heartbeat.hashrate) == (platform.worker_id, 77.0)
+    finally:
+        farm.bridge.stop()
