@@ -5,6 +5,10 @@ the next start) and then runs exactly like ``xenblocks-miner run``: its own MQTT
 connection, outbox and state machine. CPU rigs really hash (one worker process each by
 default); ``--simulated`` rigs hash nothing and report ``--hashrate``, to load a platform
 with many rigs cheaply.
+
+Started by another program (``xenblocks local``), the fleet is given a lifeline
+(``--lifeline-fd``, see ``miner.lifeline``): it stops when that program is gone, however it
+went, rather than mine and heartbeat into nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from miner.enroll import (
     resolve_credentials,
     wallet_address,
 )
+from miner.lifeline import watch_lifeline
 from miner.runner import RigRunner
 from miner.search import Job
 from miner.status import configure_logging, format_hashrate
@@ -36,6 +41,8 @@ from miner.status import configure_logging, format_hashrate
 log = logging.getLogger(__name__)
 
 DEFAULT_FLEET_DIR = Path(".xenblocks/fleet")
+# Once its lifeline closed, how long the fleet may take to stop before it exits outright.
+LIFELINE_GRACE_SECONDS = 15.0
 
 
 def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +58,11 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--hashrate", type=float, default=1000.0, help="a simulated rig's H/s (default 1000)"
+    )
+    parser.add_argument(
+        "--lifeline-fd",
+        type=int,
+        help="a pipe's read end from the program starting the fleet: stop when it closes",
     )
 
 
@@ -115,6 +127,9 @@ def run_fleet_command(args: argparse.Namespace, config: MinerConfig) -> int:
     from miner.cli import install_stop_signals
 
     configure_logging(json_mode=config.json_logs, verbose=getattr(args, "verbose", False))
+    stop = threading.Event()
+    if args.lifeline_fd is not None:  # first: the starter may die while we enrol
+        watch_lifeline(args.lifeline_fd, stop, grace=LIFELINE_GRACE_SECONDS)
     if not 1 <= args.count <= 1000:
         raise ConfigError("--count must be between 1 and 1000")
     if args.simulated and not args.hashrate > 0:
@@ -135,7 +150,6 @@ def run_fleet_command(args: argparse.Namespace, config: MinerConfig) -> int:
         print(f"xenblocks-miner fleet: {error}", file=sys.stderr)
         return error.exit_code
 
-    stop = threading.Event()
     install_stop_signals(stop)
     kind = "simulated" if args.simulated else "CPU"
     print(f"{len(bundles)} {kind} rigs; Ctrl-C stops them", flush=True)

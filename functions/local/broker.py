@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
 from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority
+from functions.local.children import die_with_parent
 from functions.local.stack import PortInUse
 from functions.ports.aws_iot import MAX_MQTT_PAYLOAD_BYTES
 from protocol.topics import TOPIC_ROOT
@@ -325,6 +326,7 @@ class _Mosquitto(RunningBroker):
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(),  # SIGTERM when we die without stopping it
         )
         broker = cls(process, log_file, log_offset, ca, host, port, state_dir)
         broker.watch_interval = watch_interval

@@ -4,8 +4,11 @@ The local provider is a wallet generated once per state directory (``provider.ke
 so its rigs, listings and earnings survive a restart and a test or a browser can sign in as
 it. Its rigs are enrolled exactly as an operator's are (``POST /api/devices`` with a CSR),
 then run as one ``xenblocks-miner fleet`` process in its own process group, which the stack
-stops (and, if it must, kills) on the way out. Once a rig reports a hashrate, it is listed
-on the marketplace at its measured hashrate.
+stops (and, if it must, kills) on the way out. Should the stack die without a way out
+(SIGKILL, a crash), the fleet dies with it (``functions.local.children``): the kernel's
+parent-death signal on Linux, and a lifeline pipe everywhere; its hashing workers follow
+it. Once a rig reports a hashrate, it is listed on the marketplace at its measured
+hashrate.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from functions.local.children import die_with_parent, lifeline
 from protocol.jsonlimits import restore_recursion_limit
 
 log = logging.getLogger(__name__)
@@ -112,30 +116,40 @@ def local_miners(
         f"--heartbeat-seconds={HEARTBEAT_SECONDS}",
         "--json",
     ]
-    with log_path.open("ab") as output:
-        # Its own session: Ctrl-C in the terminal reaches the stack, which stops the
-        # fleet in order (outboxes flushed) instead of the fleet dying mid-publish.
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+    # The lifeline's write end stays open here until the fleet has stopped.
+    with lifeline() as lifeline_fd:
+        with log_path.open("ab") as output:
+            # Its own session: Ctrl-C in the terminal reaches the stack, which stops the
+            # fleet in order (outboxes flushed) instead of the fleet dying mid-publish.
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [*command, f"--lifeline-fd={lifeline_fd}"],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(lifeline_fd,),
+                preexec_fn=die_with_parent(),  # one prctl between fork and exec
+            )
+        miners = LocalMiners(
+            count=count,
+            provider=wallet_address(key),
+            process=process,
+            log_path=log_path,
+            worker_ids=[bundle.worker_id for bundle in bundles],
         )
-    miners = LocalMiners(
-        count=count,
-        provider=wallet_address(key),
-        process=process,
-        log_path=log_path,
-        worker_ids=[bundle.worker_id for bundle in bundles],
-    )
-    stop = threading.Event()
-    lister = threading.Thread(
-        target=_list_when_measured, args=(miners, api_url, key, stop), name="lister", daemon=True
-    )
-    lister.start()
-    try:
-        yield miners
-    finally:
-        stop.set()
-        _stop_group(process)
-        lister.join(timeout=10)
+        stop = threading.Event()
+        lister = threading.Thread(
+            target=_list_when_measured,
+            args=(miners, api_url, key, stop),
+            name="lister",
+            daemon=True,
+        )
+        lister.start()
+        try:
+            yield miners
+        finally:
+            stop.set()
+            _stop_group(process)
+            lister.join(timeout=10)
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:

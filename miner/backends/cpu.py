@@ -14,6 +14,8 @@ from a ``forkserver`` (or ``spawn``) context, never a plain ``fork``: the miner 
 (paho-mqtt's network loop, the status line) and forking a threaded process can copy a held
 lock into the child. A worker that dies (OOM killer, a stray signal) breaks the pool: every
 batch still pending fails with ``BackendError`` and the next ``start`` builds a fresh pool.
+A pool whose owner dies, however it dies, dies with it: each worker watches a pipe whose
+only write end the owner holds (``_watch_owner``).
 Every wait has a deadline, so a stuck pool is an error too, never a hang. Under forkserver
 and spawn each worker imports the main module again, so a program using this backend keeps
 its work under ``if __name__ == "__main__":`` (console scripts do).
@@ -28,6 +30,7 @@ high difficulties.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -38,6 +41,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,7 +59,6 @@ CHUNKS_PER_PROCESS = 4  # finer than one chunk a process: a slowed core holds up
 MAX_KEYS_PER_PROCESS = 1 << 16  # caps a batch at the easiest difficulties (4 MiB of hashes)
 MIN_TIMEOUT = 60.0  # seconds: covers starting the pool (interpreter start-up and imports)
 TIMEOUT_FACTOR = 20.0  # a batch fails after this many times its expected duration
-_PARENT_POLL_SECONDS = 1.0
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters
 
 _Chunk = tuple[ProcessPoolExecutor, Future[bytes]]  # a chunk's future and the pool running it
@@ -89,10 +92,10 @@ def hash_one(key: bytes, salt: bytes, difficulty: int) -> bytes:
 # ---- what runs inside a worker process -----------------------------------------------------
 
 
-def _init_worker() -> None:
-    """Pool initializer: keep Argon2's memory mapped between hashes; exit with the parent."""
+def _init_worker(owner: Connection) -> None:
+    """Pool initializer: keep Argon2's memory mapped between hashes; exit with the owner."""
     _keep_heap()
-    _watch_parent()
+    _watch_owner(owner)
 
 
 def _keep_heap() -> None:
@@ -114,21 +117,23 @@ def _keep_heap() -> None:
     mallopt(_M_MMAP_MAX, 0)
 
 
-def _watch_parent() -> None:
-    """Exit when the process that started us is gone.
+def _watch_owner(owner: Connection) -> None:
+    """Exit as soon as the process that owns the pool is gone, however it went.
 
-    A pool whose owner was killed (SIGKILL, OOM) would otherwise leave its workers waiting
-    on their task queue forever. Under forkserver the parent is the fork server, which
-    exits with the miner; either way the parent pid changes.
+    ``owner`` is the read end of a pipe whose only write end the owner holds, so it reads
+    end-of-file when the owner dies (SIGKILL, OOM) or closes the pool. The parent pid would
+    not tell: under forkserver the parent is the fork server, which the workers themselves
+    keep alive (each holds its liveness pipe), as they keep their task queue open; without
+    this they would wait on it, or finish their chunk at full CPU, for ever.
     """
-    parent = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_PARENT_POLL_SECONDS)
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                owner.recv_bytes()  # nothing is ever sent
         os._exit(1)
 
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+    threading.Thread(target=watch, name="watch-owner", daemon=True).start()
 
 
 def _hash_range(stem: str, start: int, count: int, salt: bytes, difficulty: int) -> bytes:
@@ -200,6 +205,7 @@ class CpuBackend:
         self._batch_seconds = batch_seconds
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self._lifelines: dict[ProcessPoolExecutor, tuple[Connection, Connection]] = {}
         self._cost: tuple[float, float] | None = None  # seconds per hash: (fixed, per KiB)
 
     @property
@@ -255,7 +261,7 @@ class CpuBackend:
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            _terminate(executor)
+            self._stop_pool(executor)
 
     def worker_pids(self) -> list[int]:
         """The pool's live worker processes (diagnostics and tests); empty before a batch."""
@@ -298,11 +304,16 @@ class CpuBackend:
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
+                context = mp_context()
+                # The workers get the read end; the write end never leaves this process.
+                reader, writer = context.Pipe(duplex=False)
                 self._executor = ProcessPoolExecutor(
                     max_workers=self._processes,
-                    mp_context=mp_context(),
+                    mp_context=context,
                     initializer=_init_worker,
+                    initargs=(reader,),
                 )
+                self._lifelines[self._executor] = (reader, writer)
             return self._executor
 
     def _discard(self, executor: ProcessPoolExecutor) -> None:
@@ -310,7 +321,14 @@ class CpuBackend:
         with self._lock:
             if self._executor is executor:
                 self._executor = None
+        self._stop_pool(executor)
+
+    def _stop_pool(self, executor: ProcessPoolExecutor) -> None:
         _terminate(executor)
+        with self._lock:
+            lifeline = self._lifelines.pop(executor, ())
+        for end in lifeline:
+            end.close()
 
     def _timeout(self, count: int, difficulty: int) -> float:
         expected = count * self.seconds_per_hash(difficulty) / self._processes
