@@ -1,9 +1,16 @@
 """The API construct: the FastAPI app (through Mangum) behind an API Gateway HTTP API.
 
 One ``$default`` route sends every path to the function, so FastAPI answers unknown paths in
-the platform's own error format. CORS admits the dashboard's origin only; the stage throttles
-(``xenblocks:apiRateLimit`` / ``apiBurstLimit``) and writes JSON access logs. Authorization is
-the application's (wallet sign-in, HS256 session tokens verified per route).
+the platform's own error format. CORS admits the dashboard's origin only; the stage writes
+JSON access logs. Authorization is the application's (wallet sign-in, HS256 session tokens
+verified per route).
+
+Throttling is per route, not one budget for all: every route gets the stage's default
+(``xenblocks:apiRateLimit`` / ``apiBurstLimit``, requests/s), and the routes that cost the
+most per call (``ROUTE_THROTTLES``: sign-in's nonce write and signature recovery,
+enrolment's certificate, renting's transaction, the estimate's listing reads) are their own
+API Gateway routes with lower limits of their own, so a flood of them cannot take the
+budget of the rest.
 """
 
 from __future__ import annotations
@@ -32,6 +39,15 @@ CORS_METHODS = (
     apigw.CorsHttpMethod.DELETE,
     apigw.CorsHttpMethod.OPTIONS,
 )
+
+# Route key → (requests/s, burst): the costly routes' own limits (never above the default).
+ROUTE_THROTTLES: Mapping[str, tuple[int, int]] = {
+    "GET /api/auth/nonce": (10, 20),  # a nonce written per call
+    "POST /api/auth/verify": (5, 10),  # signature recovery (CPU), a session written
+    "POST /api/devices": (2, 5),  # IoT issues a certificate (an account-wide IoT quota)
+    "POST /api/leases": (10, 20),  # a transaction across the lease, listing and balances
+    "GET /api/marketplace/estimate": (10, 20),  # reads and prices many listings
+}
 
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -95,17 +111,18 @@ class Api(Construct):
             retention=retention_days(config.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
+        integration = integrations.HttpLambdaIntegration(
+            "Lambda",
+            fn.function,
+            payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0,
+        )
         self.http_api = apigw.HttpApi(
             self,
             "HttpApi",
             api_name=f"xenblocks-{config.stage}-api",
             description=f"xenblocks {config.stage}: HTTP API",
             create_default_stage=False,
-            default_integration=integrations.HttpLambdaIntegration(
-                "Lambda",
-                fn.function,
-                payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0,
-            ),
+            default_integration=integration,
             cors_preflight=apigw.CorsPreflightOptions(
                 allow_origins=[dashboard_origin],
                 allow_methods=list(CORS_METHODS),
@@ -122,9 +139,31 @@ class Api(Construct):
             ),
             access_log_settings=AccessLogs(self.access_logs, ACCESS_LOG_FORMAT),
         )
+        self._throttle_routes(integration, config.api_rate_limit, config.api_burst_limit)
         # The API's origin, without a trailing slash and without /api (the dashboard's
         # config.json form).
         self.url = f"https://{self.http_api.api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+
+    def _throttle_routes(
+        self, integration: apigw.HttpRouteIntegration, rate: int, burst: int
+    ) -> None:
+        """Each costly route as its own route (same function) with its own limits."""
+        settings = {}
+        routes = []
+        for key, (route_rate, route_burst) in ROUTE_THROTTLES.items():
+            method, path = key.split(" ", 1)
+            routes += self.http_api.add_routes(
+                path=path, methods=[apigw.HttpMethod(method)], integration=integration
+            )
+            settings[key] = {
+                "ThrottlingRateLimit": min(route_rate, rate),
+                "ThrottlingBurstLimit": min(route_burst, burst),
+            }
+        stage = self.stage.node.default_child
+        assert isinstance(stage, apigw.CfnStage)
+        stage.add_property_override("RouteSettings", settings)
+        for route in routes:  # a route's settings need the route
+            stage.node.add_dependency(route)
 
 
 def enrolment_statements(scope: Construct, policy_name: str) -> list[iam.PolicyStatement]:

@@ -21,6 +21,13 @@ from functions.settings import Settings, integer_default
 
 PREFIX = "xenblocks:"
 
+# IoT Core's account-wide log level (AWS::IoT::Logging), or "unmanaged": another stage of
+# the account (or its owner) manages it, since an account has one.
+IOT_LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "DISABLED")
+IOT_LOGGING_UNMANAGED = "unmanaged"
+# Lambda keeps this much of an account's concurrency unreserved, whatever is asked.
+LAMBDA_UNRESERVED_MINIMUM = 100
+
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 
@@ -63,6 +70,18 @@ class DeployConfig:
     api_rate_limit: int
     api_burst_limit: int
     dependencies: Dependencies
+    # Storm controls: concurrency reserved for the IoT-invoked functions, out of the
+    # account's quota (so the API, live updates and jobs keep the rest), and IoT Core logs.
+    lambda_concurrency: int = 1000
+    ingest_concurrency: int = 10
+    verify_concurrency: int = 50
+    iot_log_level: str | None = "WARN"
+
+    @property
+    def reserved_concurrency(self) -> int:
+        """What this stage reserves in all: register/status, block/share, and one per
+        heartbeat shard (the stream's consumer never runs more than one per shard)."""
+        return self.ingest_concurrency + self.verify_concurrency + self.heartbeat_shards
 
     @property
     def table_prefix(self) -> str:
@@ -132,6 +151,20 @@ class DeployConfig:
         shards = reader.integer("heartbeatShards", 1)
         if not 1 <= shards <= 100:
             raise ConfigError(f"{PREFIX}heartbeatShards: 1 to 100")
+        lambda_concurrency = reader.integer("lambdaConcurrency", 1000)
+        ingest_concurrency = reader.integer("ingestConcurrency", 10)
+        verify_concurrency = reader.integer("verifyConcurrency", 50)
+        if min(ingest_concurrency, verify_concurrency) < 0 or lambda_concurrency < 1:
+            raise ConfigError(
+                f"{PREFIX}lambdaConcurrency, ingestConcurrency and verifyConcurrency: "
+                "positive (0: nothing reserved)"
+            )
+        iot_log_level: str | None = reader.string("iotLogLevel", "WARN")
+        if iot_log_level == IOT_LOGGING_UNMANAGED:
+            iot_log_level = None
+        elif iot_log_level not in IOT_LOG_LEVELS:
+            choices = ", ".join((*IOT_LOG_LEVELS, IOT_LOGGING_UNMANAGED))
+            raise ConfigError(f"{PREFIX}iotLogLevel: one of {choices}")
         config = cls(
             stage=reader.string("stage", "prod"),
             fee_bp=reader.integer("feeBp", 500),
@@ -158,8 +191,27 @@ class DeployConfig:
             api_rate_limit=rate,
             api_burst_limit=burst,
             dependencies=dependencies,
+            lambda_concurrency=lambda_concurrency,
+            ingest_concurrency=ingest_concurrency,
+            verify_concurrency=verify_concurrency,
+            iot_log_level=iot_log_level,
         )
+        config.check_concurrency()
         return config.validated()
+
+    def check_concurrency(self) -> None:
+        """The reservations leave the API its share: at most half the account's quota is
+        reserved, and never what Lambda keeps unreserved."""
+        reserved = self.reserved_concurrency
+        free = self.lambda_concurrency - reserved
+        if reserved * 2 > self.lambda_concurrency or free < LAMBDA_UNRESERVED_MINIMUM:
+            raise ConfigError(
+                f"{PREFIX}ingestConcurrency + verifyConcurrency + heartbeatShards reserve "
+                f"{reserved} of the account's {PREFIX}lambdaConcurrency {self.lambda_concurrency}: "
+                f"at most half may be reserved and at least {LAMBDA_UNRESERVED_MINIMUM} must "
+                "stay free for the API, live updates and jobs (raise the quota, or lower or "
+                "zero the reservations)"
+            )
 
     def validated(self) -> DeployConfig:
         """Check the platform values with ``Settings`` itself; admin addresses come back

@@ -27,13 +27,20 @@
   Lambda's asynchronous retries goes to the same queue. Alarms watch its depth.
 - **Endpoint**: the account's ``iot:Data-ATS`` endpoint, looked up at deploy time
   (``DescribeEndpoint``); rigs connect to it, the functions publish commands through it.
+- **Storms**: the functions the rules invoke have reserved concurrency
+  (``xenblocks:ingestConcurrency``, ``verifyConcurrency``; the batch one per shard): a
+  register or block storm queues in Lambda's asynchronous queue (then the dead-letter
+  queue) instead of taking the account's concurrency from the API. IoT Core's own logs
+  (``xenblocks:iotLogLevel``, WARN by default: failed connections and authorizations of
+  rigs, failed rule actions) go to ``AWSIotLogsV2``, kept ``logRetentionDays``; an account
+  has one such setting, so a second stage in the account sets ``iotLogLevel=unmanaged``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Aws, Duration
+from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
@@ -41,6 +48,7 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
@@ -49,7 +57,8 @@ from functions.logic.enrolment import worker_id_prefix
 from functions.ports.aws_iot import device_policy_document
 from functions.routing import ROUTES, Route
 from infra import access
-from infra.functions import PlatformFunction, Runtime
+from infra.config import DeployConfig
+from infra.functions import PlatformFunction, Runtime, retention_days
 
 INGEST_HANDLER = "functions.handlers.ingest.handler"
 BATCH_HANDLER = "functions.handlers.ingest.batch_handler"
@@ -58,6 +67,8 @@ BATCH_RETRY_ATTEMPTS = 3
 # Routes whose messages are verified with Argon2id (memory = difficulty KiB, CPU-bound).
 VERIFY_ROUTES = frozenset({"block", "share"})
 IOT_SQL_VERSION = "2016-03-23"
+# Where IoT Core writes its logs (fixed by IoT Core).
+IOT_LOG_GROUP = "AWSIotLogsV2"
 
 
 def policy_name(stage: str) -> str:
@@ -142,6 +153,7 @@ class DevicePlane(Construct):
             settings=device_settings,
             memory_mb=256,
             timeout=Duration.seconds(10),
+            reserved_concurrency=runtime.config.ingest_concurrency,
         )
         self.ingest_batch = PlatformFunction(
             self,
@@ -158,6 +170,8 @@ class DevicePlane(Construct):
             # line per batch still flows).
             log_level="WARNING",
             quiet_platform_logs=True,
+            # One batch per shard at a time: reserved, so the API cannot starve it either.
+            reserved_concurrency=runtime.config.heartbeat_shards,
         )
         self.ingest_batch.add_to_policy(
             *access.table_statements(access.TABLE_ACCESS["ingest_batch"], tables)
@@ -184,6 +198,7 @@ class DevicePlane(Construct):
             settings=device_settings,
             memory_mb=1024,
             timeout=Duration.seconds(30),
+            reserved_concurrency=runtime.config.verify_concurrency,
         )
         self.functions = (self.ingest, self.ingest_batch, self.verify)
         for fn in (self.ingest, self.verify):
@@ -199,6 +214,54 @@ class DevicePlane(Construct):
         for route in ROUTES:
             target = self.verify if route.name in VERIFY_ROUTES else self.ingest
             self.rules[route.name] = self._rule(route, stage, target)
+        level = runtime.config.iot_log_level
+        self.logging = self._iot_logging(runtime.config, level) if level else None
+
+    def _iot_logging(self, config: DeployConfig, level: str) -> iot.CfnLogging:
+        """IoT Core's logs at ``iotLogLevel`` through a role that may write only its group."""
+        role = iam.Role(
+            self,
+            "LoggingRole",
+            assumed_by=iam.ServicePrincipal(
+                "iot.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description=f"xenblocks {config.stage}: IoT Core writes its logs to {IOT_LOG_GROUP}",
+        )
+        group = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=IOT_LOG_GROUP,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:PutMetricFilter",
+                    "logs:PutRetentionPolicy",
+                ],
+                resources=[group, f"{group}:*"],
+            )
+        )
+        # IoT Core creates the group itself and would keep it forever.
+        logs.LogRetention(
+            self,
+            "LogsRetention",
+            log_group_name=IOT_LOG_GROUP,
+            retention=retention_days(config.log_retention_days),
+        )
+        logging = iot.CfnLogging(
+            self,
+            "Logging",
+            account_id=Aws.ACCOUNT_ID,
+            default_log_level=level,
+            role_arn=role.role_arn,
+        )
+        logging.node.add_dependency(role)
+        return logging
 
     def _action(self, route: Route, target: PlatformFunction) -> iot.CfnTopicRule.ActionProperty:
         if route.batched:

@@ -81,10 +81,12 @@ class PlatformFunction(Construct):
         tracing: bool = False,
         log_level: str = "INFO",
         quiet_platform_logs: bool = False,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.handler = handler
         self.service = service
+        self.timeout = timeout or Duration.seconds(10)
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -126,7 +128,10 @@ class PlatformFunction(Construct):
             layers=[runtime.layer],
             description=description,
             memory_size=memory_mb,
-            timeout=timeout or Duration.seconds(10),
+            timeout=self.timeout,
+            # At most this many at once (and always this many available): a storm of IoT
+            # messages cannot take the account's concurrency from the API.
+            reserved_concurrent_executions=reserved_concurrency or None,
             role=self.role,
             environment=environment,
             log_group=self.log_group,

@@ -17,10 +17,12 @@ from infra.functions import PlatformFunction
 
 # Account/region/partition placeholders as cdk-nag prints them.
 _IOT = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
+_LOGS = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>"
 
 # The singleton Lambdas that CDK's own constructs add at the stack's root.
 _BUCKET_DEPLOYMENT_PREFIX = "Custom::CDKBucketDeployment"
 _AWS_CUSTOM_RESOURCE_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+_LOG_RETENTION_PREFIX = "LogRetention"
 
 RUNTIME_REASON = (
     "Python 3.11 is the Python CI tests with (no registry it reaches serves a newer one) and "
@@ -132,6 +134,19 @@ def suppress(stack: Stack, *, has_custom_domain: bool) -> None:
             )
         ],
     )
+    if stack.node.find_child("DevicePlane").node.try_find_child("LoggingRole"):  # iotLogLevel
+        _path(
+            stack,
+            "DevicePlane/LoggingRole",
+            [
+                _s(
+                    "IAM5",
+                    "IoT Core names the log streams it writes in its log group AWSIotLogsV2; "
+                    "the grant is that one group's streams.",
+                    [f"Resource::{_LOGS}:log-group:AWSIotLogsV2:*"],
+                )
+            ],
+        )
     _path(
         stack,
         "Api/Handler",
@@ -179,6 +194,25 @@ def suppress(stack: Stack, *, has_custom_domain: bool) -> None:
                         "the dashboard bucket's objects (granted by CDK).",
                     ),
                     _s("L1", "The BucketDeployment handler's runtime is chosen by CDK."),
+                ],
+                apply_to_children=True,
+            )
+        elif child.node.id.startswith(_LOG_RETENTION_PREFIX):
+            NagSuppressions.add_resource_suppressions(
+                child,
+                [
+                    _s(
+                        "IAM4",
+                        "CDK's LogRetention handler (sets the retention of IoT Core's log group) "
+                        "uses the AWS-managed basic execution role for its logs.",
+                    ),
+                    _s(
+                        "IAM5",
+                        "CDK's LogRetention handler sets retention policies; CDK grants it "
+                        "logs:PutRetentionPolicy and logs:DeleteRetentionPolicy on any group.",
+                        ["Resource::*"],
+                    ),
+                    _s("L1", "The LogRetention handler's runtime is chosen by CDK."),
                 ],
                 apply_to_children=True,
             )

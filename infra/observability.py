@@ -1,8 +1,11 @@
 """The observability construct: alarms, a notification topic and a CloudWatch dashboard.
 
-Every platform function has an error and a throttle alarm; the dead-letter queue alarms on
-its first message; the HTTP API alarms on 5xx answers. Alarms notify an SNS topic (with an
-e-mail subscription when ``xenblocks:alarmEmail`` is set). The functions' Powertools
+Every platform function has an error, a throttle and a duration alarm (p99 at 80% of its
+timeout: it is about to time out); the dead-letter queue alarms on its first message; the
+HTTP API alarms on 5xx answers; the heartbeat stream on writes or reads over its shards'
+throughput (the rules' puts or the consumer throttled); every table on throttled reads or
+writes. Alarms notify an SNS topic (with an e-mail subscription when
+``xenblocks:alarmEmail`` is set). The functions' Powertools
 settings (service name, metrics namespace, log level) are set where each is made
 (``infra/functions.py``); log retention is ``xenblocks:logRetentionDays``.
 """
@@ -16,6 +19,7 @@ from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -25,6 +29,8 @@ from infra.functions import METRICS_NAMESPACE, PlatformFunction
 
 PERIOD = Duration.minutes(5)
 ITERATOR_AGE_MS = 120_000
+# A function whose p99 duration reaches this share of its timeout is about to time out.
+DURATION_ALARM_SHARE = 0.8
 # Ingest metrics (functions.handlers.ingest: <Accepted|Rejected|Malformed><Route>).
 INGEST_METRICS = (
     "AcceptedHeartbeat",
@@ -46,6 +52,7 @@ class Observability(Construct):
         functions: Sequence[PlatformFunction],
         stream_consumers: Sequence[PlatformFunction],
         dead_letters: sqs.IQueue,
+        heartbeats: kinesis.IStream,
         http_api: apigw.HttpApi,
         tables: Sequence[dynamodb.Table],
         alarm_email: str | None,
@@ -90,6 +97,13 @@ class Observability(Construct):
                 fn.function.metric_throttles(period=PERIOD, statistic="Sum"),
                 f"{fn.handler} was throttled",
             )
+            limit_ms = fn.timeout.to_milliseconds() * DURATION_ALARM_SHARE
+            alarm(
+                f"{name}Duration",
+                fn.function.metric_duration(period=PERIOD, statistic="p99"),
+                f"{fn.handler}: p99 duration at {DURATION_ALARM_SHARE:.0%} of its timeout",
+                threshold=limit_ms,
+            )
         alarm(
             "DeadLetters",
             dead_letters.metric_approximate_number_of_messages_visible(
@@ -110,6 +124,32 @@ class Observability(Construct):
                 ),
                 f"{fn.handler} is more than {ITERATOR_AGE_MS // 1000} s behind its stream",
                 threshold=ITERATOR_AGE_MS,
+            )
+        alarm(
+            "HeartbeatsWriteThrottled",
+            heartbeats.metric_write_provisioned_throughput_exceeded(period=PERIOD, statistic="Sum"),
+            "heartbeats refused by the stream (add xenblocks:heartbeatShards)",
+        )
+        alarm(
+            "HeartbeatsReadThrottled",
+            heartbeats.metric_read_provisioned_throughput_exceeded(period=PERIOD, statistic="Sum"),
+            "the heartbeat consumer's reads were throttled",
+        )
+        for table in tables:
+            throttled = cloudwatch.MathExpression(
+                expression="reads + writes",
+                using_metrics={
+                    "reads": table.metric("ReadThrottleEvents", period=PERIOD, statistic="Sum"),
+                    "writes": table.metric("WriteThrottleEvents", period=PERIOD, statistic="Sum"),
+                },
+                period=PERIOD,
+                label="throttled requests",
+            )
+            alarm(
+                f"{table.node.id}Throttled",
+                throttled,
+                "a table throttled requests (on-demand: a hot key or a sudden jump past "
+                "twice the previous peak)",
             )
         alarm(
             "Api5xx",

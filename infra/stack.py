@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from aws_cdk import Aws, CfnOutput, Environment, Stack, Tags
+from aws_cdk import Aws, CfnOutput, CfnResource, Environment, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.models.dashboard import dashboard_config
@@ -15,7 +17,7 @@ from infra.config import Dependencies, DeployConfig
 from infra.dashboard import Dashboard
 from infra.data import DataTables
 from infra.device_plane import DevicePlane
-from infra.functions import ARCH, RUNTIME, Runtime
+from infra.functions import ARCH, RUNTIME, Runtime, retention_days
 from infra.live import Live
 from infra.observability import Observability
 from infra.schedules import Schedules
@@ -106,11 +108,38 @@ class XenblocksStack(Stack):
             functions=self.functions,
             stream_consumers=[self.device_plane.ingest_batch, self.live.stream],
             dead_letters=self.device_plane.dead_letters,
+            heartbeats=self.device_plane.heartbeats,
             http_api=self.api.http_api,
             tables=list(tables.values()),
             alarm_email=config.alarm_email,
         )
+        self._keep_helper_logs(config.log_retention_days)
         self._outputs()
+
+    def _keep_helper_logs(self, days: int) -> None:
+        """CDK's own functions (the custom resources' providers: the IoT endpoint look-up,
+        the dashboard upload, the bucket emptier, the log retention setter) log into a
+        group of this stack with the deployment's retention, not a ``/aws/lambda`` group
+        that Lambda would create and keep forever. Their roles may already write any log
+        group (CDK gives them the basic execution role)."""
+        helpers = [
+            construct
+            for construct in self.node.find_all()
+            if isinstance(construct, CfnResource)
+            and construct.cfn_resource_type == "AWS::Lambda::Function"
+            and not (isinstance(construct, lambda_.CfnFunction) and construct.logging_config)
+        ]
+        for function in helpers:
+            # Its provider's path below the stack, e.g. AWS679f53f….
+            parts = function.node.path.split("/")[1:-1] or [function.node.id]
+            name = re.sub(r"[^A-Za-z0-9]", "", "".join(p[:1].upper() + p[1:] for p in parts))
+            group = logs.LogGroup(
+                self,
+                f"{name}Logs",
+                retention=retention_days(days),
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            function.add_property_override("LoggingConfig.LogGroup", group.log_group_name)
 
     def _dependencies_layer(self, config: DeployConfig) -> lambda_.LayerVersion:
         if config.dependencies is Dependencies.NONE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from infra.api import ROUTE_THROTTLES
 from infra.dashboard import CONFIG_OBJECT
 from tests.infra.assembly import Assembly, resolve
 from tests.infra.conftest import STAGE
@@ -39,16 +40,18 @@ def test_every_path_reaches_the_api_function_through_a_throttled_stage(
     assembly: Assembly,
 ) -> None:
     api_id, _ = _http_api(assembly)
-    (route,) = [
-        r["Properties"]
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
         for r in assembly.of_type("AWS::ApiGatewayV2::Route").values()
         if r["Properties"]["ApiId"] == {"Ref": api_id}
-    ]
-    assert route["RouteKey"] == "$default"
-    integration = assembly.props(resolve(route["Target"]).removeprefix("integrations/<")[:-1])
+    }
+    # $default, and the costly routes on their own (for their own limits).
+    assert set(routes) == {"$default", *ROUTE_THROTTLES}
     function_id = assembly.function_by_handler(API_HANDLER)
-    assert resolve(integration["IntegrationUri"]) == f"<{function_id}.Arn>"
-    assert integration["PayloadFormatVersion"] == "2.0"
+    for route in routes.values():
+        integration = assembly.props(resolve(route["Target"]).removeprefix("integrations/<")[:-1])
+        assert resolve(integration["IntegrationUri"]) == f"<{function_id}.Arn>"
+        assert integration["PayloadFormatVersion"] == "2.0"
     (stage,) = [
         r["Properties"]
         for r in assembly.of_type("AWS::ApiGatewayV2::Stage").values()
@@ -57,6 +60,41 @@ def test_every_path_reaches_the_api_function_through_a_throttled_stage(
     assert stage["StageName"] == "$default"
     assert stage["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
     assert "DestinationArn" in stage["AccessLogSettings"]
+
+
+def test_costly_routes_have_limits_of_their_own(assembly: Assembly) -> None:
+    api_id, _ = _http_api(assembly)
+    (stage_id,) = [
+        k
+        for k, r in assembly.of_type("AWS::ApiGatewayV2::Stage").items()
+        if r["Properties"]["ApiId"] == {"Ref": api_id}
+    ]
+    settings = assembly.props(stage_id)["RouteSettings"]
+    assert set(settings) == set(ROUTE_THROTTLES)
+    for key, (rate, burst) in ROUTE_THROTTLES.items():
+        assert settings[key] == {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
+        # Below the default every other route gets.
+        assert rate < 50
+        assert burst < 100
+    # A route's settings need the route: the stage is deployed after them.
+    route_ids = {
+        k
+        for k, r in assembly.of_type("AWS::ApiGatewayV2::Route").items()
+        if r["Properties"]["RouteKey"] in ROUTE_THROTTLES
+    }
+    assert route_ids <= set(assembly.resources[stage_id].get("DependsOn", []))
+
+
+def test_throttled_routes_are_routes_of_the_app() -> None:
+    from functions.api.app import ROUTERS
+
+    served = {
+        f"{method} {route.path}"
+        for module in ROUTERS
+        for route in module.router.routes
+        for method in getattr(route, "methods", ())
+    }
+    assert set(ROUTE_THROTTLES) <= served
 
 
 def test_sign_in_names_the_dashboard(assembly: Assembly) -> None:

@@ -90,3 +90,29 @@ def test_settings_env_refuses_unknown_fields() -> None:
     assert env == {"XENBLOCKS_FEE_BP": "5", "XENBLOCKS_RULES__DIFFICULTY": "8"}
     with pytest.raises(ValueError, match=r"not a functions\.settings\.Settings field"):
         settings_env({"fee_basis_points": 5})
+
+
+def test_storm_controls_default_to_reservations_the_api_can_live_with() -> None:
+    config = _config()
+    assert (config.ingest_concurrency, config.verify_concurrency) == (10, 50)
+    assert config.lambda_concurrency == 1000
+    assert config.reserved_concurrency == 10 + 50 + 1  # one per heartbeat shard
+    assert config.iot_log_level == "WARN"
+
+
+def test_reservations_leave_the_account_half_and_lambdas_floor() -> None:
+    assert _config(ingestConcurrency="0", verifyConcurrency="0").reserved_concurrency == 1
+    with pytest.raises(ConfigError, match="lambdaConcurrency"):
+        _config(verifyConcurrency="500")  # 511 of 1000: more than half
+    with pytest.raises(ConfigError, match="at least 100"):
+        _config(lambdaConcurrency="150", ingestConcurrency="10", verifyConcurrency="50")
+    with pytest.raises(ConfigError, match="positive"):
+        _config(ingestConcurrency="-1")
+    assert _config(lambdaConcurrency="400", verifyConcurrency="100").reserved_concurrency == 111
+
+
+def test_iot_logging_level_or_left_to_another_stage() -> None:
+    assert _config(iotLogLevel="ERROR").iot_log_level == "ERROR"
+    assert _config(iotLogLevel="unmanaged").iot_log_level is None
+    with pytest.raises(ConfigError, match="iotLogLevel"):
+        _config(iotLogLevel="loud")

@@ -222,3 +222,40 @@ def test_functions_attach_this_policy_and_connect_rigs_to_the_ats_endpoint(
     env = assembly.env(api)
     assert env["XENBLOCKS_IOT_POLICY_NAME"] == policy_name(STAGE)
     assert resolve(env["XENBLOCKS_MQTT_HOST"]) == f"<{lookup_id}.endpointAddress>"
+
+
+# --- storms ----------------------------------------------------------------------------
+
+
+def test_the_iot_invoked_functions_have_reserved_concurrency(assembly: Assembly) -> None:
+    # conftest's context keeps the defaults: 10 for register/status, 50 for block/share,
+    # one per heartbeat shard for the stream's consumer; the API and the rest keep the
+    # account's unreserved pool.
+    reserved = {}
+    for function_id in assembly.functions():
+        props = assembly.props(function_id)
+        memory = props["MemorySize"]
+        key = props["Handler"] if props["Handler"] != INGEST_HANDLER else f"ingest-{memory}"
+        reserved[key] = props.get("ReservedConcurrentExecutions")
+    assert reserved.pop("ingest-256") == 10
+    assert reserved.pop("ingest-1024") == 50
+    assert reserved.pop(BATCH_HANDLER) == 1
+    assert set(reserved.values()) == {None}
+
+
+def test_iot_core_logs_rig_failures_at_warn(assembly: Assembly) -> None:
+    (logging,) = assembly.of_type("AWS::IoT::Logging").values()
+    props = logging["Properties"]
+    assert props["DefaultLogLevel"] == "WARN"
+    assert props["AccountId"] == {"Ref": "AWS::AccountId"}
+    role_id = props["RoleArn"]["Fn::GetAtt"][0]
+    (trust,) = assembly.props(role_id)["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    group = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:AWSIotLogsV2"
+    resources = {r for s in assembly.role_statements(role_id) for r in s.resources}
+    assert resources == {group, f"{group}:*"}
+    # IoT Core's log group is kept logRetentionDays, not forever.
+    (retention,) = assembly.of_type("Custom::LogRetention").values()
+    assert retention["Properties"]["LogGroupName"] == "AWSIotLogsV2"
+    assert retention["Properties"]["RetentionInDays"] == 30

@@ -65,6 +65,18 @@ def test_runtime_layer_and_logging(assembly: Assembly) -> None:
         assert assembly.props(log_group)["RetentionInDays"] == 30, function_id
 
 
+def test_every_function_logs_into_a_group_with_retention(assembly: Assembly) -> None:
+    # CDK's helper functions (custom resource providers) included: none logs into a
+    # /aws/lambda group that Lambda would create and keep forever.
+    functions = assembly.of_type("AWS::Lambda::Function")
+    assert len(functions) > len(assembly.functions())  # the helpers are there
+    for function_id, function in functions.items():
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert assembly.props(log_group)["RetentionInDays"] == 30, function_id
+    for log_group_id in assembly.of_type("AWS::Logs::LogGroup"):
+        assert assembly.props(log_group_id)["RetentionInDays"] == 30, log_group_id
+
+
 def test_each_function_has_its_own_role(assembly: Assembly) -> None:
     roles = [assembly.role_of(f) for f in assembly.functions()]
     assert len(roles) == len(set(roles))

@@ -64,9 +64,41 @@ def test_alarms_cover_errors_throttles_and_dead_letters(assembly: Assembly) -> N
                 for a in alarms
             ), (function_id, metric)
     assert any(a["MetricName"] == "ApproximateNumberOfMessagesVisible" for a in alarms)
+    for function_id in assembly.functions():
+        # p99 duration at 80% of the timeout: about to time out.
+        (duration,) = [
+            a
+            for a in alarms
+            if a.get("MetricName") == "Duration"
+            and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+        ]
+        assert duration["ExtendedStatistic"] == "p99"
+        timeout_ms = assembly.props(function_id)["Timeout"] * 1000
+        assert duration["Threshold"] == pytest.approx(0.8 * timeout_ms)
     assert len(assembly.of_type("AWS::CloudWatch::Dashboard")) == 1
     subscriptions = assembly.of_type("AWS::SNS::Subscription").values()
     assert [s["Properties"]["Endpoint"] for s in subscriptions] == ["ops@example.com"]
+
+
+def test_alarms_cover_stream_and_table_throttling(assembly: Assembly) -> None:
+    alarms = [r["Properties"] for r in assembly.of_type("AWS::CloudWatch::Alarm").values()]
+    (stream,) = assembly.of_type("AWS::Kinesis::Stream")
+    for metric in ("WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded"):
+        assert any(
+            a.get("MetricName") == metric
+            and a["Dimensions"] == [{"Name": "StreamName", "Value": {"Ref": stream}}]
+            and a["Threshold"] == 1
+            for a in alarms
+        ), metric
+    throttles: dict[str, set[str]] = {}
+    for alarm in alarms:
+        for query in alarm.get("Metrics", []):
+            stat = query.get("MetricStat", {}).get("Metric", {})
+            if stat.get("MetricName") in ("ReadThrottleEvents", "WriteThrottleEvents"):
+                (dimension,) = stat["Dimensions"]
+                throttles.setdefault(dimension["Value"]["Ref"], set()).add(stat["MetricName"])
+    tables = set(assembly.of_type("AWS::DynamoDB::Table"))
+    assert throttles == {t: {"ReadThrottleEvents", "WriteThrottleEvents"} for t in tables}
 
 
 def _references(value: Any) -> Iterator[str]:

@@ -72,6 +72,8 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
             "xenblocks:stage": stage,
             "xenblocks:dependencies": "none",
             "xenblocks:adminAddresses": ADMIN,
+            # IoT Core's logging is the account's: the first stage manages it.
+            "xenblocks:iotLogLevel": "WARN" if stage == STAGES[0] else "unmanaged",
         }
         config = DeployConfig.from_context(context.get)
         XenblocksStack(app, stack_name(stage), config=config, dashboard_dir=Path(dist))
