@@ -109,6 +109,8 @@ def local_settings(options: LocalOptions, dynamodb_endpoint: str) -> Settings:
         heartbeat_seconds=5,
         heartbeat_write_seconds=5,
         heartbeat_history_seconds=60,
+        # The network job runs every 15 s here: a shorter grace for in-flight finds.
+        network_grace_seconds=30,
         live_coalesce_seconds=options.live_coalesce_seconds,
         # The dashboard is served at the API's origin: sign-in messages name that host,
         # so a browser wallet sees the page it is on.
@@ -156,6 +158,11 @@ def run_local(
         services.callback(server.stop)
         endpoint = f"http://{options.host}:{options.dynamodb_port}"
         settings = local_settings(options, endpoint)
+        # The node first: the platform follows it as a deployed stage follows the network.
+        node = services.enter_context(_node(options, settings))
+        network_url = node.url if node is not None else None
+        if network_url is not None:
+            settings = settings.model_copy(update={"network_url": network_url})
         tables = Tables(settings)
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
@@ -167,8 +174,6 @@ def run_local(
         services.callback(ingest.attach_live, None)
         api = services.enter_context(_api(options, settings, tables, device_plane, live.url))
         api_url = api.url
-        node = services.enter_context(_node(options, settings))
-        network_url = node.url if node is not None else None
         scheduler = services.enter_context(_schedules(settings, tables, device_plane, live))
         description = {
             "stage": settings.stage,
@@ -343,6 +348,7 @@ LOCAL_SCHEDULES = {
     "prices": 60,
     "reputation": 60,
     "alerts": 60,
+    "network": 15,  # the local XenBlocks node's difficulty, as the deployed job reads it
 }
 
 
@@ -366,6 +372,7 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _L
         "prices": jobs.refresh_prices,
         "reputation": jobs.refresh_reputation,
         "alerts": lambda now: run_alerts(settings, tables, webhooks, now),
+        "network": jobs.follow_network,
     }
     scheduler = LocalScheduler(
         [ScheduledJob(name, LOCAL_SCHEDULES[name], run) for name, run in runs.items()]
