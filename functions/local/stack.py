@@ -161,8 +161,9 @@ def run_local(
         # The node first: the platform follows it as a deployed stage follows the network.
         node = services.enter_context(_node(options, settings))
         network_url = node.url if node is not None else None
-        if network_url is not None:
-            settings = settings.model_copy(update={"network_url": network_url})
+        # Without a node the pin is explicit: the rules' difficulty, no network job reads.
+        follow = {"network_url": network_url} if network_url else {"follow_network": False}
+        settings = settings.model_copy(update=follow)
         tables = Tables(settings)
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
