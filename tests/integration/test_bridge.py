@@ -9,7 +9,6 @@ rig (its socket closed, no DISCONNECT) shows offline within 10 s.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.request
@@ -21,13 +20,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from functions.local.stack import LocalHandles, LocalOptions, run_local
+from functions.local.stack import LocalHandles
 from functions.logic.tokens import issue_token
 from miner.bridge.command import run_bridge_command
 from miner.bridge.link import OUTBOX_FILE
 from miner.cli import build_parser
 from miner.outbox import Outbox
 from protocol.xenblocks import compute_hash
+from tests.local_stack import free_port, running_stack
 from tests.mining import is_normal_block, mine
 from tests.wallet import Wallet
 from tests.xenminer_rigs import (
@@ -52,12 +52,6 @@ MOCK_RIG = "sim-worker-000"
 OTHER = "0x" + "5" * 40
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str, token: str) -> Any:
     request = urllib.request.Request(url)  # noqa: S310 (loopback)
     request.add_header("Authorization", f"Bearer {token}")
@@ -77,28 +71,13 @@ def _wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20.0) ->
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHandles]:
-    options = LocalOptions(
-        dynamodb_port=_free_port(),
-        mqtt_port=_free_port(),
-        api_port=_free_port(),
-        ws_port=_free_port(),
-        node_port=_free_port(),
-        state_dir=tmp_path_factory.mktemp("stack"),
+    with running_stack(
+        tmp_path_factory.mktemp("stack"),
+        node_port=free_port(),
         difficulty=DIFFICULTY,
         block_pattern=PATTERN,
-    )
-    handles: list[LocalHandles] = []
-    stop = threading.Event()
-    runner = threading.Thread(
-        target=run_local, args=(options,), kwargs={"stop": stop, "on_started": handles.append}
-    )
-    runner.start()
-    try:
-        _wait_for(lambda: handles, "the local stack starting", timeout=90)
-        yield handles[0]
-    finally:
-        stop.set()
-        runner.join(timeout=60)
+    ) as handles:
+        yield handles
 
 
 class BridgeProcess:
@@ -180,7 +159,7 @@ def test_a_farm_of_xenblocks_miner_rigs_joins_through_the_bridge(
     key_file.write_text(OWNER.account.key.hex())
     key_file.chmod(0o600)
     fleet_dir = tmp_path / "fleet"
-    port = _free_port()
+    port = free_port()
     argv = [
         "bridge",
         "--listen",

@@ -5,7 +5,6 @@ crashes mid-lease and no block the rig found is lost."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.request
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from functions.local.stack import LocalHandles, LocalOptions, run_local
+from functions.local.stack import LocalHandles
 from functions.logic.tokens import issue_token
 from miner.config import load_config
 from miner.engine import DeviceSpec, ErrorCallback, FindCallback, MiningEngine
@@ -26,18 +25,13 @@ from miner.runner import OUTBOX_FILE, RigRunner
 from miner.search import Find, FindKind
 from protocol.messages import WorkerState
 from tests.factories import PROVIDER, RENTER
+from tests.local_stack import running_stack
 
 # At 64 KiB one CPU process does a few thousand hashes a second: with "XEN" (one block in
 # about 3,000 hashes) and a lease listed at 50 H/s (a share in about 3,000), about one
 # block and one share a second, which the local ingest keeps up with on a busy CI box.
 DIFFICULTY = 64
 BLOCK_PATTERN = "XEN"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _call(url: str, *, token: str, body: dict | None = None, method: str | None = None) -> Any:
@@ -61,27 +55,12 @@ def _wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0) ->
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    options = LocalOptions(
-        dynamodb_port=_free_port(),
-        mqtt_port=_free_port(),
-        api_port=_free_port(),
-        ws_port=_free_port(),
-        state_dir=tmp_path_factory.mktemp("stack"),
+    with running_stack(
+        tmp_path_factory.mktemp("stack"),
         difficulty=DIFFICULTY,
         block_pattern=BLOCK_PATTERN,
-    )
-    handles: list[LocalHandles] = []
-    stop = threading.Event()
-    runner = threading.Thread(
-        target=run_local, args=(options,), kwargs={"stop": stop, "on_started": handles.append}
-    )
-    runner.start()
-    try:
-        _wait_for(lambda: handles, "the local stack starting", timeout=90)
-        yield handles[0]
-    finally:
-        stop.set()
-        runner.join(timeout=60)
+    ) as handles:
+        yield handles
 
 
 class RecordingEngine(MiningEngine):
