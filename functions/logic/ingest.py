@@ -169,6 +169,8 @@ class IngestService:
             self._commands.task(worker_id, RegisterAck(accepted=False, reason=reason))
             return Outcome(False, "wrong_owner", "register")
         lease = self._leases.active_for_worker(worker_id)
+        if lease is not None and not lease.is_running(now):
+            lease = None  # stopped or ended, waiting for settlement: nothing left to mine
         self._workers.record_registration(
             worker_id,
             version=message.version,

@@ -98,6 +98,11 @@ class Lease(Record):
     def is_active(self) -> bool:
         return self.status is LeaseStatus.ACTIVE
 
+    def is_running(self, now: int) -> bool:
+        """Whether the rig should be mining for it now: active, not stopped, not past its
+        end (a stopped or ended lease stays active until the settle job settles it)."""
+        return self.is_active and self.stopped_at is None and now < self.ends_at
+
     @property
     def elapsed_sec(self) -> int:
         """How long the lease ran (to its end, or to when it was stopped)."""

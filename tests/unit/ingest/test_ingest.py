@@ -123,6 +123,26 @@ def test_a_rig_restarting_mid_lease_gets_its_task_again(tables, service, publish
     assert WorkerRepository(tables).require(leased.worker_id).state is WorkerState.LEASED
 
 
+@pytest.mark.parametrize("how", ["stopped", "ended"])
+def test_a_rig_registering_after_its_lease_stopped_gets_no_task_until_settled(
+    tables, service, publisher, leased, how
+):
+    """A stopped (or ended) lease stays active until the settle job runs: a rig that
+    registers meanwhile is told only register_ack, and shows available."""
+    now = NOW + 60
+    if how == "stopped":
+        LeaseRepository(tables).stop(leased.lease_id, renter=RENTER, now=now)
+    else:
+        now = leased.ends_at + 1
+    payload = register_payload(leased.worker_id)
+    process(event("register", leased.worker_id, payload, now), service)
+    [ack] = sent_tasks(publisher)
+    assert ack.command == "register_ack"
+    assert ack.accepted
+    assert LeaseRepository(tables).require(leased.lease_id).is_active  # not settled yet
+    assert WorkerRepository(tables).require(leased.worker_id).state is WorkerState.AVAILABLE
+
+
 # -- heartbeat ---------------------------------------------------------------------------
 
 
