@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from websockets.sync.client import connect
 
 from functions.local.mqtt_client import ServiceClient
-from miner.enroll import CertificateBundle, PlatformApi
+from miner.enrolment.bundle import CertificateBundle
+from miner.enrolment.platform import PlatformApi
 from miner.fleet import enrol_fleet
 from protocol.codec import encode
 from protocol.topics import Uplink, topic

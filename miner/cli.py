@@ -23,7 +23,8 @@ from miner.backends.base import BackendError
 from miner.bench import add_bench_arguments, run_bench_command
 from miner.client import ClientSetupError
 from miner.config import ConfigError, MinerConfig, load_config
-from miner.enroll import BundleError, add_enroll_arguments, run_enroll_command
+from miner.enrolment.command import add_enroll_arguments, run_enroll_command
+from miner.enrolment.errors import BundleError
 from miner.outbox import OutboxError
 from protocol.addresses import salt_bytes, to_checksum
 from protocol.errors import ProtocolError
@@ -210,7 +211,7 @@ def _hash(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from miner.enroll import CertificateBundle
+    from miner.enrolment.bundle import CertificateBundle
     from miner.runner import RigRunner
     from miner.status import StatusDisplay, configure_logging
 

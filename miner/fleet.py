@@ -24,15 +24,12 @@ from pathlib import Path
 
 from miner.config import ConfigError, MinerConfig
 from miner.engine import DeviceSpec, ErrorCallback, FindCallback
-from miner.enroll import (
-    API_URL_ENV,
-    CertificateBundle,
-    EnrollError,
-    PlatformApi,
-    enroll,
-    resolve_credentials,
-    wallet_address,
-)
+from miner.enrolment.bundle import CertificateBundle
+from miner.enrolment.command import API_URL_ENV, resolve_credentials
+from miner.enrolment.errors import EnrollError
+from miner.enrolment.flow import enroll
+from miner.enrolment.keys import wallet_address
+from miner.enrolment.platform import PlatformApi
 from miner.lifeline import watch_lifeline
 from miner.runner import RigRunner
 from miner.search import Job

@@ -16,7 +16,7 @@ from miner.backends.base import BackendError
 from miner.client import BrokerEndpoint, PlatformClient
 from miner.config import ConfigError, MinerConfig
 from miner.engine import DeviceSpec, EngineFactory, MiningEngine
-from miner.enroll import CertificateBundle
+from miner.enrolment.bundle import CertificateBundle
 from miner.outbox import Outbox
 from miner.rig import Network, Rig, RigSettings
 from miner.telemetry import Telemetry

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from functions.ports.csr import generate_key_and_csr
-from miner.enroll import PlatformApi
+from miner.enrolment.platform import PlatformApi
 from protocol.codec import encode, parse_task
 from protocol.messages import Register
 from protocol.topics import Downlink, Uplink, topic

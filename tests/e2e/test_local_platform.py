@@ -17,7 +17,7 @@ import pytest
 import requests
 from websockets.sync.client import ClientConnection, connect
 
-from miner.enroll import PlatformApi
+from miner.enrolment.platform import PlatformApi
 from tests.wallet import Wallet
 
 

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from functions.local.xenblocks_node import NodeAdmin
-from miner.enroll import PlatformApi
+from miner.enrolment.platform import PlatformApi
 from protocol.codec import encode
 from protocol.messages import BlockFound
 from protocol.topics import Uplink, topic

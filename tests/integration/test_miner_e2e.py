@@ -18,7 +18,7 @@ from functions.local.stack import LocalHandles
 from functions.logic.tokens import issue_token
 from miner.config import load_config
 from miner.engine import DeviceSpec, ErrorCallback, FindCallback, MiningEngine
-from miner.enroll import enroll
+from miner.enrolment.flow import enroll
 from miner.fleet import enrol_fleet, run_fleet
 from miner.outbox import Outbox
 from miner.runner import OUTBOX_FILE, RigRunner

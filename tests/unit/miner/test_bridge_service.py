@@ -14,7 +14,7 @@ import pytest
 from miner.bridge.link import OUTBOX_FILE, REGISTER_FILE, REGISTER_GRACE_SECONDS, RigOptions
 from miner.bridge.service import Bridge
 from miner.client import MessageHandler
-from miner.enroll import CertificateBundle
+from miner.enrolment.bundle import CertificateBundle
 from miner.outbox import Outbox
 from protocol.codec import encode, parse_uplink
 from protocol.downlink import AssignTask, Control, RegisterAck, SetConfig

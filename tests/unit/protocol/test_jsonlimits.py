@@ -78,7 +78,7 @@ def test_no_entry_point_leaves_the_recursion_limit_raised(module):
     a runaway parse is a RecursionError, not a segfault."""
     probe = (
         f"import sys, json, {module}\n"
-        "import functions.logic.siwe, miner.enroll\n"
+        "import functions.logic.siwe, miner.enrolment.keys\n"
         "from functions.local.miners import wallet_address\n"
         "wallet_address('0x' + '11' * 32)\n"
         "print(sys.getrecursionlimit())\n"
