@@ -147,6 +147,9 @@ def run_local(
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(name, value)
     serialize_dynamodb_requests()
+    # `kill -USR1 <pid>` prints every thread's stack (stderr): where a stuck stack is stuck.
+    if threading.current_thread() is threading.main_thread():
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     # moto's server logs every request (werkzeug): thousands a minute here.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with ExitStack() as services:
@@ -231,7 +234,11 @@ def run_local(
             for stop_signal in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(stop_signal, lambda *_: done.set())
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way out
-            done.wait()
+            # Waking now and then: Python runs a signal's handler on the main thread only,
+            # and a wait without a timeout may sleep through a signal the kernel gave to
+            # another thread (seen once in CI: Ctrl-C ignored, the stack never stopped).
+            while not done.wait(timeout=0.5):
+                pass
         print("Stopping…", flush=True)
         # Should a service hang on the way out, say where (stderr) rather than hang silently.
         faulthandler.dump_traceback_later(SHUTDOWN_REPORT_SECONDS, exit=False)

@@ -55,7 +55,7 @@ def _local_platform(directory: Path, options: tuple[str, ...]) -> Iterator[Local
     command = [
         sys.executable,
         "-m",
-        "functions.cli",
+        "tools.cli",
         "local",
         f"--state-dir={state}",
         f"--dynamodb-port={ports['dynamodb']}",
@@ -82,8 +82,15 @@ def _local_platform(directory: Path, options: tuple[str, ...]) -> Iterator[Local
         try:
             code = process.wait(timeout=90)
         except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)  # the stack prints its threads' stacks
+            time.sleep(2)
             process.kill()
-            raise
+            process.wait()
+            log.close()
+            # The stack dumps its threads' tracebacks when its stop hangs: show them.
+            raise AssertionError(
+                "xenblocks local did not stop in 90s:\n" + log_path.read_text()[-12000:]
+            ) from None
         finally:
             log.close()
         if not platform.killed:
