@@ -4,7 +4,8 @@ amqtt asks TLS for a client certificate but accepts none (``CERT_OPTIONAL``), ha
 certificate identities, no per-client topic patterns, no message size cap and no way to
 close a client's connection from outside, so this module adds them: a broker subclass that
 requires the certificate, keeps refused CONNECTs harmless, disconnects a client whose
-PUBLISH payload is over IoT Core's cap before reading it, and closes the sessions of an
+PUBLISH payload is over IoT Core's cap before reading it, refuses retained messages (a
+retained PUBLISH or last will), and closes the sessions of an
 identity (or of revoked certificates); an auth plugin (certificate from the local CA, not
 revoked, client id = CN for a rig) and a topic plugin (a rig only under ``xenminer/<CN>/``;
 the service identity everywhere).
@@ -154,6 +155,7 @@ class MutualTlsBroker(Broker):  # type: ignore[misc]
     def __init__(self, config: dict[str, Any], ca: LocalCertificateAuthority) -> None:
         super().__init__(config)
         self._ca = ca
+        self._closing_tasks: set[asyncio.Future[Any]] = set()  # held until done
 
     async def disconnect_identity(self, name: str) -> int:
         """Close every connection made with a certificate for ``name`` and drop its session
@@ -222,11 +224,35 @@ class MutualTlsBroker(Broker):  # type: ignore[misc]
             await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
             await writer.close()
             return
+        if client_session.will_flag and client_session.will_retain:
+            # Nobody is granted iot:RetainPublish, a retained will included.
+            log.info("refused CONNECT from %r: a retained last will", client_session.client_id)
+            await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+            await writer.close()
+            return
         # A stored session (clean_session false) keeps its old TLS object: check the live one.
         client_session.ssl_object = tls
         await super()._handle_client_session(
             reader, writer, client_session, handler, server, listener_name
         )
+
+    async def _handle_message_delivery(
+        self, client_session: Session, handler: Any, wait_deliver: asyncio.Future[Any]
+    ) -> bool:
+        """A retained PUBLISH ends the connection unrelayed (IoT Core without
+        ``iot:RetainPublish``); everything else as amqtt does it."""
+        message = wait_deliver.result() if wait_deliver.done() else None
+        packet = getattr(message, "publish_packet", None)
+        if packet is not None and packet.retain_flag:
+            log.info("disconnecting %r: a retained publish", client_session.client_id)
+            # Leaving amqtt's client loop alone keeps the socket open: close the session
+            # from outside it, as disconnect_identity does.
+            closing = asyncio.ensure_future(self._cleanup_session(client_session.client_id))
+            self._closing_tasks.add(closing)
+            closing.add_done_callback(self._closing_tasks.discard)
+            return False
+        result: bool = await super()._handle_message_delivery(client_session, handler, wait_deliver)
+        return result
 
 
 def broker_config(

@@ -11,22 +11,27 @@ a background thread). The rules are the same for both:
   client's connection and is never relayed, as IoT Core does;
 - revoking a rig closes its open connection and drops its session: ``disconnect()``, which
   the CA's ``disconnect`` calls on every broker serving it in this process, first makes sure
-  new connections are checked against the revocation, so the rig cannot come back.
+  new connections are checked against the revocation, so the rig cannot come back;
+- no identity may retain: a retained PUBLISH ends the connection and a CONNECT with a
+  retained last will is refused (IoT Core without ``iot:RetainPublish``);
+- no rig can take over another rig's connection by using its client id.
 
-Where they differ: amqtt refuses a rig's CONNECT whose client id is not its CN and refuses a
-subscription outside its prefix; mosquitto 2.0 can bind neither, so it accepts both and
-the ACL still keeps every foreign message away. Revocations reach amqtt at once; mosquitto
-reads the CRL at start and on SIGHUP, which ``sync_revocations()`` sends when the CRL
-changed. Neither closes an open connection by itself: amqtt runs in this process and
-closes the session (without the rig's last will); mosquitto 2.0 has no call for it and a
-CRL reload leaves open connections alone, so the broker reads from mosquitto's log
-(``connection_messages``) which client ids the revoked CN holds and takes each over with
-the platform's certificate: mosquitto closes the rig's connection on the second CONNECT
-(and sends the rig's last will then). mosquitto caps the whole packet (``max_packet_size``:
-the cap plus a PUBLISH's overhead under IoT Core's longest topic), so a payload up to about
-260 bytes over the cap passes under a short topic; amqtt caps the payload exactly. A
-watcher (a thread for mosquitto, a task for amqtt) applies revocations made by another
-process (a CLI) within ``WATCH_INTERVAL`` seconds.
+Where they differ: amqtt refuses a rig's CONNECT whose client id is not its CN (as IoT Core
+does) and refuses a subscription outside its prefix; mosquitto 2.0 has no hook for either
+with certificate identities, so it renames every client to its CN
+(``use_username_as_clientid``: the impostor gets a connection under its own name, the owner
+keeps its own) and grants the subscription, the ACL keeping every foreign message away.
+Revocations reach amqtt at once; mosquitto reads the CRL at start and on SIGHUP, which
+``sync_revocations()`` sends when the CRL changed. Neither closes an open connection by
+itself: amqtt runs in this process and closes the session (without the rig's last will);
+mosquitto 2.0 has no call for it and a CRL reload leaves open connections alone, so the
+broker takes the revoked rig's connection over under its name (which mosquitto's log
+lists), with a throwaway certificate: mosquitto closes the rig's connection on the second
+CONNECT (and sends the rig's last will then). mosquitto caps the whole packet
+(``max_packet_size``: the cap plus a PUBLISH's overhead under IoT Core's longest topic), so
+a payload up to about 260 bytes over the cap passes under a short topic; amqtt caps the
+payload exactly. A watcher (a thread for mosquitto, a task for amqtt) applies revocations
+made by another process (a CLI) within ``WATCH_INTERVAL`` seconds.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -52,7 +58,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority
+from cryptography import x509
+
+from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority, certificate_id
 from functions.local.children import die_with_parent
 from functions.local.stack import PortInUse
 from functions.ports.aws_iot import MAX_MQTT_PAYLOAD_BYTES
@@ -259,6 +267,9 @@ def mosquitto_config(
             f"acl_file {acl_path}",
             # IoT Core's payload cap; mosquitto disconnects a client whose packet is bigger.
             f"max_packet_size {MAX_MQTT_PAYLOAD_BYTES + PUBLISH_OVERHEAD_BYTES}",
+            # No identity is granted iot:RetainPublish: a retained PUBLISH ends the client's
+            # connection and a CONNECT with a retained will is refused, as on IoT Core.
+            "retain_available false",
             "",
             f"listener {port} {host}",
             f"cafile {ca.ca_path}",
@@ -267,6 +278,10 @@ def mosquitto_config(
             f"crlfile {ca.crl_path}",
             "require_certificate true",
             "use_identity_as_username true",
+            # A client's id becomes its CN, whatever it asked for: no rig can take over
+            # (and so knock offline) another rig's connection. IoT Core refuses such a
+            # CONNECT outright; mosquitto 2.0 has no hook to refuse it (amqtt does).
+            "use_username_as_clientid true",
             "tls_version tlsv1.2",
             "",
         ]
@@ -299,7 +314,6 @@ class _Mosquitto(RunningBroker):
         self._log_read = log_offset
         self._users: dict[str, str] = {}  # client id -> user (CN) of its latest connection
         self._revoked = set(ca.revocations())  # certificate ids whose rigs were closed
-        self._identity: tuple[Path, Path] | None = None
 
     @classmethod
     def start(
@@ -394,42 +408,47 @@ class _Mosquitto(RunningBroker):
             self._revoked.update(revoked)
 
     def _close_connections_of(self, users: Iterable[str]) -> None:
-        """Take over every client id whose latest connection was made by one of ``users``.
+        """Take over the connection of each of ``users`` that has connected.
 
-        mosquitto closes a client id's connection when another CONNECT uses the id; the
-        platform's certificate may use any id, and the rig's certificate can no longer
-        connect (the caller reloaded the CRL first). A client id whose connection already
-        ended is taken over too, which only drops what mosquitto kept of its session.
+        mosquitto closes a client id's connection when another CONNECT uses the id, and
+        every client's id is its CN (``use_username_as_clientid``): the take-over connects
+        under the rig's own name, with a throwaway certificate for it that is revoked at
+        once; the rig's certificate can no longer connect (the caller reloaded the CRL
+        first). A name whose connection already ended is taken over too, which only drops
+        what mosquitto kept of its session.
         """
         from functions.local.mqtt_client import MqttError, ServiceClient
 
         users = set(users)
         self._read_log()
-        client_ids = sorted(cid for cid, user in self._users.items() if user in users)
-        if not client_ids:
-            return
-        cert_path, key_path = self._platform_identity()
-        for client_id in client_ids:
-            taker = ServiceClient(
-                host=self.host,
-                port=self.port,
-                ca_path=self.ca_path,
-                cert_path=cert_path,
-                key_path=key_path,
-                client_id=client_id,
-                clean_session=True,
-                timeout=5.0,
-            )
-            try:
-                taker.connect()  # the CONNACK comes after mosquitto closed the old connection
-            except MqttError as error:
-                raise BrokerError(
-                    f"mosquitto did not let the platform close {client_id!r}: {error}"
-                ) from error
-            finally:
-                taker.close()
-            self._users[client_id] = SERVICE_IDENTITY
-            log.info("closed the connection of client %r (revoked %s)", client_id, users)
+        names = sorted({user for user in self._users.values() if user in users})
+        for name in names:
+            with tempfile.TemporaryDirectory(prefix="takeover-") as directory:
+                cert_path, key_path = self._ca.issue_identity(name, Path(directory))
+                taker = ServiceClient(
+                    host=self.host,
+                    port=self.port,
+                    ca_path=self.ca_path,
+                    cert_path=cert_path,
+                    key_path=key_path,
+                    client_id=name,
+                    clean_session=True,
+                    timeout=5.0,
+                )
+                try:
+                    taker.connect()  # the CONNACK comes after mosquitto closed the old one
+                except MqttError as error:
+                    raise BrokerError(
+                        f"mosquitto did not let the platform close {name!r}: {error}"
+                    ) from error
+                finally:
+                    taker.close()
+                    throwaway = certificate_id(
+                        x509.load_pem_x509_certificate(cert_path.read_bytes())
+                    )
+                    self._ca.revoke(name, throwaway)
+                    self._revoked.add(throwaway)  # not a revocation to act on
+            log.info("closed the connection of %r (revoked)", name)
 
     def _read_log(self) -> None:
         """Who holds each client id, from the log lines written since the last read."""
@@ -442,11 +461,6 @@ class _Mosquitto(RunningBroker):
             connected = _CONNECTED.search(line)
             if connected is not None:
                 self._users[connected["client_id"]] = connected["username"]
-
-    def _platform_identity(self) -> tuple[Path, Path]:
-        if self._identity is None:
-            self._identity = self._ca.issue_identity(SERVICE_IDENTITY, self.state_dir / "platform")
-        return self._identity
 
     def _watch(self) -> None:
         """Revocations made by another process (a CLI) reach mosquitto too."""

@@ -150,13 +150,17 @@ class ServiceClient:
 
     # -- DevicePublisher ---------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+    def set_will(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """The last will the broker publishes if this connection drops (before ``connect``)."""
+        self._client.will_set(topic, payload, qos=1, retain=retain)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         """Publish and wait until the broker has it (PUBACK for QoS 1); raise otherwise.
 
         After a timeout paho still holds a QoS 1 message and sends it if the connection
         comes back: at least once, like every QoS 1 command, so rigs treat them as repeatable.
         """
-        info = self._client.publish(topic, payload, qos=qos)
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise MqttError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         # Not connected: paho keeps a QoS>0 message and sends it on reconnect, so waiting

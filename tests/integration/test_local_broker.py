@@ -259,29 +259,69 @@ def test_a_wildcard_subscription_only_brings_the_rigs_own_topics(
     assert inbox.topics() == {"xenminer/rig-a/task"}
 
 
-def test_the_client_id_does_not_lend_another_rigs_rights(broker, connect, identities, service):
+def test_another_rigs_client_id_neither_lends_its_rights_nor_knocks_it_offline(
+    broker, connect, identities, service
+):
     inbox = Inbox()
     service.subscribe("xenminer/#", inbox)
+    owner, commands = connect(identities("rig-a"), "rig-a"), Inbox()
+    owner.subscribe("xenminer/rig-a/task", commands)
     impostor_identity = identities("rig-b")
 
     if broker.kind == "amqtt":
-        # amqtt binds the client id to the certificate; the refused CONNECT leaves the
-        # owner's connection and subscriptions alone.
-        owner, commands = connect(identities("rig-a"), "rig-a"), Inbox()
-        owner.subscribe("xenminer/rig-a/task", commands)
+        # As IoT Core: the CONNECT is refused, before any take-over of the owner's session.
         with pytest.raises(ConnectionRefused, match="Not authorized"):
             connect(impostor_identity, "rig-a")
-        service.publish("xenminer/rig-a/task", b"still yours")
-        commands.wait_for("xenminer/rig-a/task", b"still yours")
-        assert owner.connected
     else:
-        # mosquitto cannot bind the client id (the owner would be taken over); the identity
-        # is still rig-b's certificate, and so are the rights.
+        # mosquitto 2.0 cannot refuse it: the client is renamed to its CN, so the owner's
+        # connection stays, and the rights are rig-b's.
         impostor = connect(impostor_identity, "rig-a")
         impostor.publish("xenminer/rig-a/heartbeat", b"forged")
         impostor.publish("xenminer/rig-b/heartbeat", b"after")
         inbox.wait_for("xenminer/rig-b/heartbeat", b"after")
         assert "xenminer/rig-a/heartbeat" not in inbox.topics()
+    service.publish("xenminer/rig-a/task", b"still yours")
+    commands.wait_for("xenminer/rig-a/task", b"still yours")
+    owner.publish("xenminer/rig-a/heartbeat", b"still here")
+    inbox.wait_for("xenminer/rig-a/heartbeat", b"still here")
+    assert owner.connected
+
+
+def test_a_retained_publish_ends_the_connection_and_is_never_relayed(
+    broker, connect, identities, service
+):
+    identity = identities("rig-a")
+    rig = connect(identity, "rig-a", timeout=2.0)
+    with contextlib.suppress(MqttError):  # never acknowledged: the broker hangs up
+        rig.publish("xenminer/rig-a/status", b"retained", retain=True)
+    _wait_disconnected(rig)
+    rig.close()  # or paho sends it again once it is back
+
+    inbox = Inbox()  # a subscriber that comes after would get a retained message at once
+    service.subscribe("xenminer/#", inbox)
+    again = connect(identity, "rig-a")
+    again.publish("xenminer/rig-a/heartbeat", b"sentinel")
+    inbox.wait_for("xenminer/rig-a/heartbeat", b"sentinel")
+    assert inbox.messages == [("xenminer/rig-a/heartbeat", b"sentinel")]
+
+
+def test_a_connect_with_a_retained_last_will_is_refused(broker, identities, service, tmp_path):
+    rig = ServiceClient(
+        host=broker.host,
+        port=broker.port,
+        ca_path=broker.ca_path,
+        cert_path=identities("rig-a")[0],
+        key_path=identities("rig-a")[1],
+        client_id="rig-a",
+        timeout=TIMEOUT,
+    )
+    rig.set_will("xenminer/rig-a/status", b'{"status":"offline"}', retain=True)
+    try:
+        with pytest.raises(MqttError):
+            rig.connect()
+    finally:
+        rig.close()
+    assert service.connected
 
 
 def test_a_revoked_certificate_is_refused(broker, connect, ca, tmp_path):
