@@ -54,7 +54,7 @@ def start_stack(state: Path, coalesce: float) -> tuple[subprocess.Popen[bytes], 
     command = [
         sys.executable,
         "-m",
-        "functions.cli",
+        "tools.cli",
         "local",
         f"--state-dir={state}",
         f"--dynamodb-port={ports[0]}",

@@ -29,8 +29,8 @@ from constructs import Construct
 from infra import access
 from infra.functions import AccessLogs, PlatformFunction, Runtime, retention_days
 from infra.secrets import Secrets
+from infra.sizing import API, API_HANDLER
 
-API_HANDLER = "functions.handlers.api.handler"
 CORS_HEADERS = ("authorization", "content-type", "idempotency-key")
 CORS_METHODS = (
     apigw.CorsHttpMethod.GET,
@@ -95,7 +95,8 @@ class Api(Construct):
                 "siwe_domain": dashboard_host,
                 "siwe_uri": dashboard_origin,
             },
-            memory_mb=512,
+            memory_mb=API.memory_mb,
+            log_level=API.log_level,
             timeout=Duration.seconds(29),  # HTTP API integrations time out at 30 s
             tracing=True,
         )

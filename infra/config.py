@@ -13,13 +13,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from functions.settings import Settings, integer_default
+from infra.packaging import ROOT
 
 PREFIX = "xenblocks:"
+# The defaults an operator edits (the CDK CLI reads its "context").
+CDK_JSON = ROOT / "cdk.json"
 
 # IoT Core's account-wide log level (AWS::IoT::Logging), or "unmanaged": another stage of
 # the account (or its owner) manages it, since an account has one.
@@ -224,6 +228,15 @@ class DeployConfig:
             )
             raise ConfigError(f"invalid deployment settings: {problems}") from None
         return replace(self, admin_addresses=settings.admin_addresses)
+
+
+def deployed_config(cdk_json: Path = CDK_JSON) -> DeployConfig:
+    """What ``cdk deploy`` deploys without ``-c`` overrides: cdk.json's context, or the
+    defaults where there is no cdk.json (an installed package)."""
+    context: Mapping[str, Any] = {}
+    if cdk_json.is_file():
+        context = json.loads(cdk_json.read_text()).get("context", {})
+    return DeployConfig.from_context(context.get)
 
 
 def _nest(values: Mapping[str, Any]) -> dict[str, Any]:

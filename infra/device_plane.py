@@ -59,13 +59,27 @@ from functions.routing import ROUTES, Route
 from infra import access
 from infra.config import DeployConfig
 from infra.functions import PlatformFunction, Runtime, retention_days
+from infra.sizing import (
+    BATCH_HANDLER,
+    BATCH_SIZE,
+    INGEST,
+    INGEST_BATCH,
+    INGEST_HANDLER,
+    VERIFY,
+    VERIFY_ROUTES,
+)
 
-INGEST_HANDLER = "functions.handlers.ingest.handler"
-BATCH_HANDLER = "functions.handlers.ingest.batch_handler"
-BATCH_SIZE = 10_000
+# The handler names are read from here too (tests, bench/coldstart.py).
+__all__ = [
+    "BATCH_HANDLER",
+    "INGEST_HANDLER",
+    "VERIFY_ROUTES",
+    "DevicePlane",
+    "policy_name",
+    "rule_sql",
+]
+
 BATCH_RETRY_ATTEMPTS = 3
-# Routes whose messages are verified with Argon2id (memory = difficulty KiB, CPU-bound).
-VERIFY_ROUTES = frozenset({"block", "share"})
 IOT_SQL_VERSION = "2016-03-23"
 # Where IoT Core writes its logs (fixed by IoT Core).
 IOT_LOG_GROUP = "AWSIotLogsV2"
@@ -147,11 +161,12 @@ class DevicePlane(Construct):
             self,
             "Ingest",
             runtime=runtime,
-            handler=INGEST_HANDLER,
+            handler=INGEST.handler,
             service="ingest",
             description="IoT rules: register, status",
             settings=device_settings,
-            memory_mb=256,
+            memory_mb=INGEST.memory_mb,
+            log_level=INGEST.log_level,
             timeout=Duration.seconds(10),
             reserved_concurrency=runtime.config.ingest_concurrency,
         )
@@ -159,16 +174,13 @@ class DevicePlane(Construct):
             self,
             "IngestBatch",
             runtime=runtime,
-            handler=BATCH_HANDLER,
+            handler=INGEST_BATCH.handler,
             service="ingest",
             description="Heartbeats from the Kinesis stream, in batches; live push",
             settings=device_settings,
-            # Its time is mostly waiting on DynamoDB and WebSocket posts, not CPU.
-            memory_mb=512,
+            memory_mb=INGEST_BATCH.memory_mb,
             timeout=Duration.seconds(120),
-            # Every heartbeat passes through it: keep its logs to warnings (one metrics
-            # line per batch still flows).
-            log_level="WARNING",
+            log_level=INGEST_BATCH.log_level,
             quiet_platform_logs=True,
             # One batch per shard at a time: reserved, so the API cannot starve it either.
             reserved_concurrency=runtime.config.heartbeat_shards,
@@ -192,11 +204,12 @@ class DevicePlane(Construct):
             self,
             "Verify",
             runtime=runtime,
-            handler=INGEST_HANDLER,
+            handler=VERIFY.handler,
             service="ingest",
             description="IoT rules: block and share reports, recomputed with Argon2id",
             settings=device_settings,
-            memory_mb=1024,
+            memory_mb=VERIFY.memory_mb,
+            log_level=VERIFY.log_level,
             timeout=Duration.seconds(30),
             reserved_concurrency=runtime.config.verify_concurrency,
         )

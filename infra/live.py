@@ -29,18 +29,11 @@ from constructs import Construct
 from infra import access
 from infra.functions import AccessLogs, PlatformFunction, Runtime, retention_days
 from infra.secrets import Secrets
+from infra.sizing import LIVE, STREAM_BATCH_SIZE, STREAM_BATCH_WINDOW_SECONDS
 
-HANDLERS = {
-    "connect": "functions.handlers.live.connect_handler",
-    "disconnect": "functions.handlers.live.disconnect_handler",
-    "default": "functions.handlers.live.default_handler",
-    "stream": "functions.handlers.live.stream_handler",
-}
+HANDLERS = {key: sizing.handler for key, sizing in LIVE.items()}
 STREAMED_TABLES = ("workers", "leases", "blocks", "alerts")
 STAGE_NAME = "live"
-# The stream consumer's batching (see the module docstring).
-STREAM_BATCH_SIZE = 100
-STREAM_BATCH_WINDOW_SECONDS = 1
 STREAM_RETRY_ATTEMPTS = 2
 
 ACCESS_LOG_FORMAT = (
@@ -77,17 +70,18 @@ class Live(Construct):
         self.url = f"wss://{self.api.api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{STAGE_NAME}"
 
         def function(
-            key: str, description: str, memory_mb: int = 256, timeout: Duration | None = None
+            key: str, description: str, timeout: Duration | None = None
         ) -> PlatformFunction:
             fn = PlatformFunction(
                 self,
                 f"{key.title()}Function",
                 runtime=runtime,
-                handler=HANDLERS[key],
+                handler=LIVE[key].handler,
                 service="live",
                 description=description,
                 settings={"live_endpoint_url": self.endpoint_url},
-                memory_mb=memory_mb,
+                memory_mb=LIVE[key].memory_mb,
+                log_level=LIVE[key].log_level,
                 timeout=timeout,
             )
             fn.add_to_policy(*access.table_statements(access.TABLE_ACCESS[f"live_{key}"], tables))
@@ -95,11 +89,10 @@ class Live(Construct):
 
         self.connect = function("connect", "WebSocket $connect: sign the connection in")
         self.disconnect = function("disconnect", "WebSocket $disconnect: forget the connection")
-        self.default = function("default", "WebSocket $default: snapshot and ping", memory_mb=512)
+        self.default = function("default", "WebSocket $default: snapshot and ping")
         self.stream = function(
             "stream",
             "DynamoDB streams to dashboards: coalesced frames per connection",
-            memory_mb=512,
             timeout=Duration.seconds(60),
         )
         secrets.grant_jwt_secret(self.connect)

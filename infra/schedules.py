@@ -9,7 +9,6 @@ written to pick up what an earlier run left.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
@@ -17,61 +16,10 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from functions.logic.fleet_stats import SWEEP_SECONDS
 from infra import access
 from infra.functions import PlatformFunction, Runtime
 from infra.live import Live
-
-
-@dataclass(frozen=True)
-class Job:
-    key: str  # the access map's key (infra/access.py)
-    handler: str
-    every_minutes: int
-    description: str
-    timeout_seconds: int = 60
-    memory_mb: int = 256
-
-
-JOBS: tuple[Job, ...] = (
-    Job(
-        "settle",
-        "functions.handlers.jobs.settle_handler",
-        1,
-        "settles leases that ended: pay, fee, refund",
-        timeout_seconds=120,
-    ),
-    Job("pricing", "functions.handlers.jobs.pricing_handler", 5, "refreshes the price index"),
-    Job(
-        "reputation",
-        "functions.handlers.jobs.reputation_handler",
-        60,
-        "recomputes online workers' reputation",
-        timeout_seconds=120,
-    ),
-    Job(
-        "fleet_stats",
-        "functions.handlers.jobs.fleet_stats_handler",
-        SWEEP_SECONDS // 60,
-        "marks silent workers offline, writes the fleet figures, broadcasts the public summary",
-        timeout_seconds=120,
-    ),
-    Job(
-        "network",
-        "functions.handlers.jobs.network_handler",
-        1,
-        "follows the XenBlocks network's difficulty, pushes changes to leased rigs, "
-        "confirms leased blocks with the node",
-        timeout_seconds=60,
-    ),
-    Job(
-        "alerts",
-        "functions.handlers.alerts.handler",
-        1,
-        "evaluates alert rules and delivers webhooks",
-        timeout_seconds=90,
-    ),
-)
+from infra.sizing import JOBS
 
 
 class Schedules(Construct):

@@ -128,12 +128,6 @@ def test_heartbeat_schedule_is_the_deployments(assembly: Assembly) -> None:
         assert [env[k] for k in keys] == ["30", "600", "900"]
 
 
-def test_the_cost_model_prices_the_deployed_schedules() -> None:
-    from functions.cost import JOB_EVERY_MINUTES
-
-    assert {job.key: job.every_minutes for job in JOBS} == JOB_EVERY_MINUTES
-
-
 def test_alerts_job_may_run_a_minute(assembly: Assembly) -> None:
     alerts = assembly.function_by_handler("functions.handlers.alerts.handler")
     assert assembly.props(alerts)["Timeout"] >= 60
@@ -141,7 +135,7 @@ def test_alerts_job_may_run_a_minute(assembly: Assembly) -> None:
 
 @pytest.mark.parametrize("job", JOBS, ids=lambda j: j.key)
 def test_job_runs_on_its_schedule(assembly: Assembly, job: object) -> None:
-    from infra.schedules import Job
+    from infra.sizing import Job
 
     assert isinstance(job, Job)
     function_id = assembly.function_by_handler(job.handler)

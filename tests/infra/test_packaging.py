@@ -149,6 +149,32 @@ def test_code_asset_leaves_out_the_local_stack_and_caches() -> None:
     assert not [f for f in files if not f.startswith(("functions/", "protocol/"))]
 
 
+# What runs on a workstation only: the local stack, the CLI, the cost model (and moto).
+WORKSTATION_ONLY = ("functions.local", "tools", "moto")
+
+
+def _workstation_only(module: str) -> bool:
+    return any(module == top or module.startswith(f"{top}.") for top in WORKSTATION_ONLY)
+
+
+def test_the_bundle_holds_no_tool_and_imports_none(staged_code: Path) -> None:
+    # The bundle as infra/packaging.py builds it for Lambda (``staged_code``).
+    modules = {
+        ".".join(path.relative_to(staged_code).with_suffix("").parts)
+        for path in staged_code.rglob("*.py")
+    }
+    assert "functions.handlers.live" in modules
+    assert sorted(m for m in modules if _workstation_only(m)) == []
+    assert sorted(m for m in modules if m.rsplit(".", 1)[-1] in ("cost", "cli")) == []
+    imported = {
+        f"{path.relative_to(staged_code)}: {module}"
+        for path in staged_code.rglob("*.py")
+        for module, _ in _imports(path)
+        if _workstation_only(module)
+    }
+    assert sorted(imported) == []
+
+
 def test_dependency_hash_follows_the_lock(tmp_path: Path) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text("a==1 \\\n    --hash=sha256:00\n")

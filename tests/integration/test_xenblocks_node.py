@@ -148,7 +148,7 @@ def _free_port() -> int:
 
 def test_xenblocks_node_runs_as_its_own_process(tmp_path: Path):
     port = _free_port()
-    command = [sys.executable, "-m", "functions.cli", "node", "--port", str(port)]
+    command = [sys.executable, "-m", "tools.cli", "node", "--port", str(port)]
     command += ["--difficulty", "8", "--block-pattern", PATTERN, "--state-dir", str(tmp_path)]
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from functions.cli import main as xenblocks
 from functions.dal.specs import ALL_TABLES
 from miner.cli import main as miner
 from protocol.xenblocks import compute_hash
+from tools.cli import main as xenblocks
 
 KEY = "ab" * 32
 ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from functions.cli import build_parser
 from functions.local import xenblocks_node
 from functions.local.xenblocks_node import (
     ALREADY_EXISTS,
@@ -36,6 +35,7 @@ from miner.network import verify_body
 from protocol.addresses import salt_bytes
 from protocol.xenblocks import argon2_raw, b64_nopad
 from tests.factories import PROVIDER, RENTER
+from tools.cli import build_parser
 
 # Easy patterns so blocks, XUNI and both at once are mined in milliseconds at 8 KiB.
 EASY = NodeRules(block_pattern="XE", xuni_pattern=r"Y[0-9]")

@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from functions.cost import add_cost_arguments, run_cost
 from functions.dal.specs import ALL_TABLES
 from protocol.xenblocks import MIN_DIFFICULTY
+from tools.cost.command import add_cost_arguments, run_cost
 
 MAX_LOCAL_MINERS = 16
 LOCAL_BLOCK_PATTERN = "XEN1"
