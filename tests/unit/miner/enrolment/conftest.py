@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from functions.api.context import ApiContext
 from functions.local.ca import LocalCertificateAuthority
-from functions.ports.devices import RecordingPublisher
 from miner.enrolment.flow import enroll
-from tests.api_client import api_settings, client_for, token_for
-from tests.factories import NOW, PROVIDER
+from tests.api_client import api_context, client_for, token_for
+from tests.factories import PROVIDER
 from tests.unit.miner.enrolment.support import API, AppTransport, session_with
 from tests.wallet import Wallet
 
@@ -22,14 +20,7 @@ def ca(tmp_path):
 
 @pytest.fixture
 def client(settings, tables, ca):
-    context = ApiContext(
-        settings=api_settings(settings),
-        tables=tables,
-        ca=ca,
-        publisher=RecordingPublisher(),
-        clock=lambda: NOW,
-    )
-    return client_for(context)
+    return client_for(api_context(settings, tables, ca=ca))
 
 
 @pytest.fixture
