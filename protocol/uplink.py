@@ -5,12 +5,13 @@ extensions; they are optional or on their own topic, so v2 messages stay valid.
 """
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, StrictFloat
+from pydantic import Field, StrictFloat, model_validator
 
 from protocol.addresses import EthAddress
 from protocol.base import Message
+from protocol.encoded_hash import decode_block_hash, is_encoded_hash
 from protocol.fields import (
     MAX_GPUS,
     DecimalText,
@@ -62,6 +63,12 @@ class Heartbeat(Message):
     uptime_sec: NonNegativeInt
     timestamp: Timestamp
     gpus: list[GpuTelemetry] | None = Field(default=None, max_length=MAX_GPUS)
+    # What the XenblocksMiner C++ rigs add (WorkerReporter::sendHeartbeat): the address it
+    # mines for, as typed (any text), the key prefix and the block pattern it uses now
+    # ("" for its defaults: no prefix, XEN11).
+    address: ShortText | None = None
+    prefix: ShortText | None = None
+    block_pattern: ShortText | None = None
 
 
 class WorkerState(StrEnum):
@@ -81,6 +88,16 @@ class Status(Message):
     detail: LongText | None = None
     timestamp: Timestamp
 
+    @model_validator(mode="before")
+    @classmethod
+    def _cpp_last_will(cls, data: Any) -> Any:
+        """The C++ rigs' last will (and clean stop) says ``"status": "offline"`` where v2
+        says ``"state"``: the same state."""
+        if isinstance(data, dict) and "state" not in data and data.get("status") == "offline":
+            data = {name: value for name, value in data.items() if name != "status"}
+            data["state"] = WorkerState.OFFLINE.value
+        return data
+
 
 class BlockFound(Message):
     """A block a rig reports. The model checks form only; protocol.xenblocks judges it."""
@@ -95,6 +112,16 @@ class BlockFound(Message):
     timestamp: Timestamp
     # Extension: the memory cost the rig hashed with; absent means the current difficulty.
     difficulty: Difficulty | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encoded_hash(cls, data: Any) -> Any:
+        """The C++ rigs send the node's encoded form: checked against the report, then its
+        raw part and its ``m`` are what the report says (protocol.encoded_hash)."""
+        hash_text = data.get("hash") if isinstance(data, dict) else None
+        if isinstance(hash_text, str) and is_encoded_hash(hash_text):
+            return decode_block_hash(data)
+        return data
 
     @property
     def hashrate_value(self) -> float:

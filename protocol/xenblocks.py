@@ -26,7 +26,9 @@ MIN_DIFFICULTY = 8  # Argon2's minimum memory cost in KiB for parallelism 1
 ARGON2_VERSION = 19  # v1.3
 BASE64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
+MAX_NODE_KEY_LENGTH = 128  # the node takes any hex key up to this long
 _KEY = re.compile(r"[0-9a-f]{64}")
+_NODE_KEY = re.compile(r"[0-9a-fA-F]{1,128}")
 _PREFIX = re.compile(r"[0-9a-f]{16}")
 
 
@@ -155,6 +157,14 @@ def validate_prefix(prefix: str) -> str:
 def validate_key(key: str) -> str:
     if not _KEY.fullmatch(key):
         raise ProtocolError(f"must be {KEY_LENGTH} lowercase hex characters", field="key")
+    return key
+
+
+def validate_node_key(key: str) -> str:
+    """A key as the node takes it (any rig's, not only ours): 1-128 hex characters, either
+    case. The key is hashed as the text it is, so its case is part of the work."""
+    if not _NODE_KEY.fullmatch(key):
+        raise ProtocolError(f"must be 1-{MAX_NODE_KEY_LENGTH} hex characters", field="key")
     return key
 
 

@@ -26,7 +26,13 @@ from protocol.addresses import to_checksum
 from protocol.errors import ProtocolError
 from protocol.messages import BlockFound, Share
 from protocol.shares import SharePattern
-from protocol.xenblocks import BlockKind, BlockRules, classify, compute_hash, validate_key
+from protocol.xenblocks import (
+    BlockKind,
+    BlockRules,
+    classify,
+    compute_hash,
+    validate_node_key,
+)
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ def _check_account(reported: str, expected: str) -> None:
 
 def _check_key(key: str, prefix: str) -> None:
     try:
-        validate_key(key)
+        validate_node_key(key)  # what the node takes, so the C++ rigs' keys count too
     except ProtocolError:
         raise _Refused("bad_key") from None
     if not key.startswith(prefix):

@@ -21,17 +21,15 @@ and ``set_config`` with ``difficulty``, ``address``, ``prefix``, ``block_pattern
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from protocol.addresses import salt_bytes, to_checksum
+from protocol.addresses import to_checksum
 from protocol.downlink import AssignTask, Control, RegisterAck, Release, TaskMessage
+from protocol.encoded_hash import EncodedHashError, decode_block_hash, is_encoded_hash
 from protocol.errors import ProtocolError
 from protocol.fields import MAX_GPUS
 from protocol.topics import validate_worker_id
@@ -44,17 +42,11 @@ from protocol.uplink import (
     Status,
     WorkerState,
 )
-from protocol.xenblocks import ARGON2_VERSION, HASH_LENGTH, MIN_DIFFICULTY
 
 # Client ids of the rigs we know: the C++ miner's, then mock_fleet's.
 RIG_CLIENT_PREFIXES = ("xenminer_", "sim-")
-SALT_LENGTH = 20  # an address's bytes: the XenBlocks salt
 UNKNOWN_VERSION = "unknown"
 
-_ENCODED = re.compile(
-    r"\$argon2id\$v=(?P<v>[0-9]{1,3})\$m=(?P<m>[0-9]{1,10}),t=(?P<t>[0-9]{1,3}),p=(?P<p>[0-9]{1,3})"
-    r"\$(?P<salt>[A-Za-z0-9+/]{1,128})\$(?P<hash>[A-Za-z0-9+/]{1,200})"
-)
 _DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 _STATES = {state.value.upper(): state for state in WorkerState}
 
@@ -103,46 +95,6 @@ def same_address(text: str | None, address: str) -> bool:
         return to_checksum(text.lower()) == to_checksum(address.lower())
     except ProtocolError:
         return False
-
-
-# -- the encoded hash --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EncodedHash:
-    """``$argon2id$v=19$m=<memory_cost>,t=1,p=1$<salt>$<hash>`` taken apart."""
-
-    memory_cost: int
-    salt: bytes
-    hash_b64: str  # the raw hash, base64 without padding: what the platform judges
-
-
-def is_encoded_hash(text: str) -> bool:
-    return text.startswith("$argon2")
-
-
-def parse_encoded_hash(text: str) -> EncodedHash:
-    """The parts of an XenBlocks encoded hash, or Untranslatable (``bad_encoding``)."""
-    match = _ENCODED.fullmatch(text)
-    if match is None:
-        raise Untranslatable("bad_encoding", "not $argon2id$v=19$m=…,t=1,p=1$<salt>$<hash>")
-    if (match["v"], match["t"], match["p"]) != (str(ARGON2_VERSION), "1", "1"):
-        raise Untranslatable("bad_encoding", "XenBlocks hashes are v=19, t=1, p=1")
-    memory_cost = int(match["m"])
-    if not MIN_DIFFICULTY <= memory_cost <= 2**32 - 1:
-        raise Untranslatable("bad_encoding", f"m={memory_cost} is not a memory cost")
-    salt = _b64decode(match["salt"])
-    raw = _b64decode(match["hash"])
-    if salt is None or raw is None or len(raw) != HASH_LENGTH:
-        raise Untranslatable("bad_encoding", f"no salt, or no {HASH_LENGTH}-byte hash, in base64")
-    return EncodedHash(memory_cost, salt, match["hash"].rstrip("="))
-
-
-def _b64decode(text: str) -> bytes | None:
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 # -- rig → platform ----------------------------------------------------------------------
@@ -242,18 +194,13 @@ def block_for(payload: dict[str, Any], *, worker_id: str, now: int) -> BlockFoun
     hash_text = payload.get("hash")
     if not isinstance(hash_text, str):
         raise Untranslatable("malformed", "block.hash is missing")
-    difficulty: int | None
+    hash_b64, difficulty = hash_text, claimed
     if is_encoded_hash(hash_text):
-        encoded = parse_encoded_hash(hash_text)
-        if encoded.salt != salt_bytes(account):
-            raise Untranslatable("salt_mismatch", f"the hash's salt is not {account}")
-        if claimed is not None and claimed != encoded.memory_cost:
-            raise Untranslatable(
-                "difficulty_mismatch", f"m={encoded.memory_cost} but difficulty {claimed}"
-            )
-        hash_b64, difficulty = encoded.hash_b64, encoded.memory_cost
-    else:
-        hash_b64, difficulty = hash_text, claimed
+        try:
+            decoded = decode_block_hash({**payload, "account": account, "difficulty": claimed})
+        except EncodedHashError as error:
+            raise Untranslatable(error.code, error.reason) from None
+        hash_b64, difficulty = decoded["hash"], decoded["difficulty"]
     lease_id = payload.get("lease_id", "")
     try:
         return BlockFound(

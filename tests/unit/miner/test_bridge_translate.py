@@ -15,7 +15,6 @@ from miner.bridge.translate import (
     check_block_account,
     heartbeat_for,
     is_offline_status,
-    parse_encoded_hash,
     register_for,
     rig_address,
     rig_control,
@@ -27,6 +26,7 @@ from miner.bridge.translate import (
 )
 from protocol.addresses import salt_bytes
 from protocol.downlink import AssignTask, Control, RegisterAck, Release, SetConfig
+from protocol.encoded_hash import parse_encoded_hash
 from protocol.uplink import WorkerState
 from protocol.xenblocks import compute_hash, generate_key
 from tests.factories import PROVIDER, RENTER
