@@ -7,30 +7,21 @@ honour an ``Idempotency-Key`` header: a retry with the same key returns the firs
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel, Field, StrictInt
 
 from functions.api.auth import AdminPrincipal, Context, CurrentPrincipal
-from functions.api.context import ApiContext
 from functions.api.schemas import ID_PATTERN, Body, Cursor, Limit, PageOut
 from functions.dal.pagination import clamp_limit
-from functions.errors import Conflict, DuplicateEntry, Forbidden, InvalidInput
+from functions.logic.funds import Deposited, FundsService
 from functions.models.accounts import Account, EntryKind, LedgerEntry, Withdrawal
-from functions.models.money import MICRO_PER_CREDIT
-from protocol.addresses import to_checksum
-from protocol.errors import ProtocolError
 
 router = APIRouter(tags=["accounts"])
 
-# One faucet call credits at most 1,000 credits (local stage only).
-FAUCET_MAX = 1_000 * MICRO_PER_CREDIT
 # The largest amount a browser's JSON numbers hold exactly.
 MAX_AMOUNT = 2**53 - 1
-ADMIN_DEPOSIT_PATH = "POST /api/accounts/{address}/deposit"
 
 Amount = Annotated[
     StrictInt,
@@ -122,38 +113,17 @@ class WithdrawalReceipt(BaseModel):
     replayed: bool = Field(description="True when the Idempotency-Key was seen: nothing held")
 
 
-def _checksum(address: str) -> str:
-    try:
-        return to_checksum(address)
-    except ProtocolError as error:
-        raise InvalidInput(f"address: {error}") from None
+def service(context: Context) -> FundsService:
+    return FundsService(settings=context.settings, accounts=context.accounts, ledger=context.ledger)
 
 
-def _keyed_id(kind: str, address: str, key: str | None) -> str:
-    """A new id, or one derived from the caller's Idempotency-Key so a retry collides."""
-    if key is None:
-        return uuid.uuid4().hex
-    digest = hashlib.sha256(f"{kind}\n{address}\n{key}".encode()).hexdigest()
-    return digest[:32]
-
-
-def _credit(
-    context: ApiContext, address: str, amount: int, entry_id: str, response: Response
-) -> DepositOut:
-    """Deposit once per ``entry_id``; a replay answers the first entry with 200."""
-    try:
-        entry = context.accounts.deposit(address, amount, entry_id=entry_id, now=context.clock())
-        replayed = False
-    except DuplicateEntry:
-        found = context.ledger.get(entry_id)
-        if found is None or (found.to_party, found.amount) != (address, amount):
-            raise Conflict("this key was already used for a different deposit") from None
-        entry, replayed = found, True
+def _deposit_out(deposited: Deposited, response: Response) -> DepositOut:
+    if deposited.replayed:
         response.status_code = 200
     return DepositOut(
-        entry=EntryOut.of(entry),
-        account=AccountOut.of(context.accounts.get(address)),
-        replayed=replayed,
+        entry=EntryOut.of(deposited.entry),
+        account=AccountOut.of(deposited.account),
+        replayed=deposited.replayed,
     )
 
 
@@ -171,13 +141,10 @@ def faucet_deposit(
     idempotency_key: IdempotencyKey = None,
 ) -> DepositOut:
     """Local stage only: a faucet that credits the caller (at most 1,000 credits a call)."""
-    if not context.settings.is_local:
-        raise Forbidden(f"deposits are credited by an admin on this stage: {ADMIN_DEPOSIT_PATH}")
-    if body.amount > FAUCET_MAX:
-        raise InvalidInput(f"the faucet gives at most {FAUCET_MAX} micro-credits a call")
-    address = principal.address
-    entry_id = "deposit:" + _keyed_id("faucet", address, idempotency_key)
-    return _credit(context, address, body.amount, entry_id, response)
+    deposited = service(context).faucet(
+        principal.address, body.amount, now=context.clock(), idempotency_key=idempotency_key
+    )
+    return _deposit_out(deposited, response)
 
 
 @router.post("/api/accounts/{address}/deposit", status_code=201, tags=["admin"])
@@ -190,12 +157,14 @@ def admin_deposit(
     idempotency_key: IdempotencyKey = None,
 ) -> DepositOut:
     """Admins credit an account with money received outside the platform."""
-    target = _checksum(address)
-    if body.reference is not None:
-        entry_id = f"deposit:{target}:ref:{body.reference}"
-    else:
-        entry_id = "deposit:" + _keyed_id("admin", target, idempotency_key)
-    return _credit(context, target, body.amount, entry_id, response)
+    deposited = service(context).credit(
+        address,
+        body.amount,
+        now=context.clock(),
+        reference=body.reference,
+        idempotency_key=idempotency_key,
+    )
+    return _deposit_out(deposited, response)
 
 
 @router.post("/api/accounts/me/withdraw", status_code=201)
@@ -208,23 +177,15 @@ def request_withdrawal(
 ) -> WithdrawalReceipt:
     """Hold ``amount`` out of the balance until an admin approves (paid to the caller's
     address) or rejects (returned to the balance). 402 if the balance is too low."""
-    address = principal.address
-    withdrawal_id = _keyed_id("withdraw", address, idempotency_key)
-    try:
-        withdrawal = context.accounts.request_withdrawal(
-            address, body.amount, withdrawal_id=withdrawal_id, now=context.clock()
-        )
-        replayed = False
-    except DuplicateEntry:
-        found = context.accounts.get_withdrawal(address, withdrawal_id)
-        if found is None or found.amount != body.amount:
-            raise Conflict("this key was already used for a different withdrawal") from None
-        withdrawal, replayed = found, True
+    held = service(context).request_withdrawal(
+        principal.address, body.amount, now=context.clock(), idempotency_key=idempotency_key
+    )
+    if held.replayed:
         response.status_code = 200
     return WithdrawalReceipt(
-        withdrawal=WithdrawalOut.of(withdrawal),
-        account=AccountOut.of(context.accounts.get(address)),
-        replayed=replayed,
+        withdrawal=WithdrawalOut.of(held.withdrawal),
+        account=AccountOut.of(held.account),
+        replayed=held.replayed,
     )
 
 
@@ -265,19 +226,13 @@ class DecisionOut(BaseModel):
 
 
 def _decide(
-    context: ApiContext, admin: str, address: str, withdrawal_id: str, *, approve: bool
+    context: Context, admin: str, address: str, withdrawal_id: str, *, approve: bool
 ) -> DecisionOut:
-    target = _checksum(address)
-    try:
-        decided = context.accounts.decide_withdrawal(
-            target, withdrawal_id, approve=approve, admin=admin, now=context.clock()
-        )
-    except DuplicateEntry:
-        current = context.accounts.get_withdrawal(target, withdrawal_id)
-        status = current.status if current is not None else "decided"
-        raise Conflict(f"withdrawal {withdrawal_id} is already {status}") from None
+    decided = service(context).decide_withdrawal(
+        address, withdrawal_id, approve=approve, admin=admin, now=context.clock()
+    )
     return DecisionOut(
-        withdrawal=WithdrawalOut.of(decided), account=AccountOut.of(context.accounts.get(target))
+        withdrawal=WithdrawalOut.of(decided.withdrawal), account=AccountOut.of(decided.account)
     )
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from functions.api.routers.accounts import FAUCET_MAX
 from functions.dal.accounts import AccountRepository
 from functions.dal.ledger import LedgerRepository
+from functions.logic.funds import FAUCET_MAX
 from functions.models.accounts import EntryKind
 from tests.api_client import api_context, auth, client_for
 from tests.factories import NOW, PROVIDER, RENTER, address
