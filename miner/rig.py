@@ -52,6 +52,7 @@ from protocol.uplink import (
     NetworkVerdict,
     Register,
     Share,
+    ShareMode,
     Status,
     WorkerState,
 )
@@ -267,6 +268,7 @@ class Rig:
             gpus=gpus,
             version=MINER_VERSION,
             timestamp=int(self.clock()),
+            share_mode=ShareMode.PATTERN,  # it finds and sends shares of any pattern
         )
         self.connection.publish(self.settings.topic_for(Uplink.REGISTER), encode(register))
         self._next_heartbeat = 0.0  # a fresh heartbeat right away

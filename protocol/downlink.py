@@ -24,12 +24,18 @@ from protocol.fields import (
 ControlAction = Literal["pause", "resume", "shutdown", "set_config"]
 
 
+MeasuredBy = Literal["shares", "blocks"]
+"""What the platform counts as a rig's delivered work under a lease: its verified shares,
+or (a rig that sends none) its verified blocks."""
+
+
 class RegisterAck(Message):
     command: Literal["register_ack"] = "register_ack"
     accepted: StrictBool
     reason: LongText | None = None  # required when accepted is false
     difficulty: Difficulty | None = None
     share_pattern: SharePatternText | None = None
+    measured_by: MeasuredBy | None = None  # on acceptance: how leases will measure this rig
 
     @model_validator(mode="after")
     def _rejection_has_reason(self) -> Self:

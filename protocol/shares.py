@@ -113,6 +113,26 @@ def share_pattern_for(
     return _pattern_of_shape(length, set_size, seed_chars)
 
 
+def block_literal_for(
+    hashrate_hs: float, min_interval_s: float = 30.0, block_pattern: str = "XEN11"
+) -> SharePattern:
+    """A pattern for a rig that reports a literal like a block (the C++ miner's
+    ``block_pattern``): the start of ``block_pattern`` (XEN11 on the network), so every
+    block still matches and none is lost; the most frequent such start a rig at
+    ``hashrate_hs`` matches no more often than once per ``min_interval_s`` on average (such
+    a rig also submits each match to the node, one at a time, so matches must stay rare);
+    the whole block pattern for a rig faster than that even there (its blocks are then its
+    only proof, as for a rig that sends no shares)."""
+    if not (math.isfinite(hashrate_hs) and hashrate_hs > 0):
+        raise ValueError("hashrate must be a positive number")
+    literals = [block_pattern[:length] for length in range(1, len(block_pattern) + 1)]
+    for literal in literals[:MAX_LITERAL]:
+        pattern = SharePattern(literal)
+        if pattern.expected_hashes() / hashrate_hs >= min_interval_s:
+            return pattern
+    return SharePattern(block_pattern[:MAX_LITERAL])
+
+
 def _expected_hashes(length: int, set_size: int) -> float:
     return SharePattern("A" * length, BASE64_CHARS[:set_size]).expected_hashes()
 

@@ -36,6 +36,19 @@ class GpuInfo(Message):
     bus_id: NonNegativeInt
 
 
+class ShareMode(StrEnum):
+    """How a rig can prove the work it delivers under a lease (extension, ``register``).
+
+    A rig that says nothing sends no shares (the v2 files, the C++ miner): it is measured
+    by its verified blocks alone.
+    """
+
+    PATTERN = "pattern"  # any share pattern (protocol.shares): this platform's miner
+    # A literal the rig reports like a block (the C++ miner's ``block_pattern``), so the
+    # pattern must be part of XEN11 for real blocks to be still found: the bridge's rigs.
+    BLOCK_PATTERN = "block_pattern"
+
+
 class Register(Message):
     worker_id: WorkerId
     eth_address: EthAddress
@@ -44,6 +57,7 @@ class Register(Message):
     gpus: list[GpuInfo] = Field(max_length=MAX_GPUS)
     version: ShortText
     timestamp: Timestamp
+    share_mode: ShareMode | None = None
 
 
 class GpuTelemetry(Message):

@@ -10,7 +10,7 @@ from functions.dal.workers import WorkerRepository
 from functions.models.market import Lease, Listing, max_cost
 from functions.models.workers import Worker
 from protocol.addresses import to_checksum
-from protocol.messages import GpuInfo, WorkerState
+from protocol.messages import GpuInfo, ShareMode, WorkerState
 from protocol.xenblocks import new_prefix
 
 NOW = 1_763_700_000  # a fixed "now" (2025-11-21) keeps tests deterministic
@@ -36,8 +36,15 @@ def enrolled_worker(tables: Tables, *, owner: str = PROVIDER, gpu: str = "RTX 40
     return WorkerRepository(tables).create(worker)
 
 
-def register_online(tables: Tables, worker_id: str, *, now: int = NOW) -> Worker:
-    """An enrolled rig's ``register``, as ingest writes it: one RTX 4090, online at ``now``."""
+def register_online(
+    tables: Tables,
+    worker_id: str,
+    *,
+    now: int = NOW,
+    share_mode: ShareMode | None = ShareMode.PATTERN,
+) -> Worker:
+    """An enrolled rig's ``register``, as ingest writes it: one RTX 4090, online at ``now``,
+    sending shares as this platform's miner does (``share_mode=None``: a rig without)."""
     return WorkerRepository(tables).record_registration(
         worker_id,
         version="1.0",
@@ -45,6 +52,7 @@ def register_online(tables: Tables, worker_id: str, *, now: int = NOW) -> Worker
         total_memory_gb=24,
         state=WorkerState.AVAILABLE,
         now=now,
+        share_mode=share_mode,
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from functions.logic.pricing import price_per_khs_hour
+from functions.logic.proofs import uncertainty
 from functions.models.market import Lease, LeaseStatus, Listing, ListingStatus
+from protocol.downlink import MeasuredBy
+from protocol.shares import SharePattern
 
 
 class ListingOut(BaseModel):
@@ -13,6 +16,14 @@ class ListingOut(BaseModel):
     worker_id: str
     provider: str
     gpu_model: str | None
+    measured_by: MeasuredBy = Field(
+        description="What a lease counts as delivered work: the rig's verified shares, or "
+        "(a rig that sends none) its verified blocks"
+    )
+    hourly_uncertainty: float | None = Field(
+        description="Relative standard deviation of an hour's delivered-work estimate at "
+        "the advertised hashrate, when measured by blocks (1.0 = ±100%)"
+    )
     price_per_hour: int = Field(description="Micro-credits per hour")
     advertised_hashrate: float = Field(description="H/s")
     price_per_khs_hour: float = Field(description="Micro-credits per hour per 1,000 H/s")
@@ -38,7 +49,15 @@ class ListingOut(BaseModel):
                 price_per_khs_hour(listing.price_per_hour, listing.advertised_hashrate), 3
             ),
             online=online,
+            hourly_uncertainty=_hourly_uncertainty(listing),
         )
+
+
+def _hourly_uncertainty(listing: Listing) -> float | None:
+    if listing.measured_by != "blocks":
+        return None  # shares come about once a minute: a lease's estimate is close
+    blocks = SharePattern("XEN11")  # the network's block pattern
+    return round(uncertainty(blocks, listing.advertised_hashrate, 3600), 3)
 
 
 class LeaseOut(BaseModel):
@@ -51,6 +70,7 @@ class LeaseOut(BaseModel):
     status: LeaseStatus
     prefix: str = Field(description="Every key mined for this lease starts with it")
     share_pattern: str
+    measured_by: MeasuredBy = Field(description="Verified shares, or verified blocks")
     price_per_hour: int
     advertised_hashrate: float
     delivered_hashrate: float = Field(description="H/s proven by verified shares so far")

@@ -14,7 +14,7 @@ from functions.dal.tables import Tables
 from functions.dal.transact import ErrorFactory, condition_failure_as
 from functions.errors import AlreadyExists, Conflict, NotFound
 from functions.models.workers import Reputation, Worker
-from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
+from protocol.messages import GpuInfo, GpuTelemetry, ShareMode, WorkerState
 
 # The partition of the sparse liveness index: every online worker is in it.
 LIVE_SHARD = "live"
@@ -78,11 +78,13 @@ class WorkerRepository:
         total_memory_gb: int,
         state: WorkerState,
         now: int,
+        share_mode: ShareMode | None = None,
     ) -> Worker:
         """The rig's ``register``: inventory replaced, online again."""
         gpu_model = gpus[0].name if gpus else None
         update = Update().set(
             version=version,
+            share_mode=share_mode.value if share_mode is not None else None,
             gpus=[g.model_dump(mode="json") for g in gpus],
             gpu_model=gpu_model,
             total_memory_gb=total_memory_gb,

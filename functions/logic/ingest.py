@@ -21,6 +21,7 @@ from functions.dal.workers import WorkerRepository
 from functions.errors import Conflict, DuplicateEntry, LeaseNotActive, NotFound
 from functions.logic.heartbeat_schedule import schedule_for
 from functions.logic.network import DifficultyRule, NetworkView
+from functions.logic.proofs import block_counts_as_share, measured_by
 from functions.logic.report_limits import ReportLimiter
 from functions.logic.verification import Clock, verify_block, verify_share
 from functions.models.blocks import Block, NetworkStatus
@@ -178,10 +179,14 @@ class IngestService:
             total_memory_gb=message.total_memory_gb,
             state=WorkerState.LEASED if lease else WorkerState.AVAILABLE,
             now=now,
+            share_mode=message.share_mode,
         )
         self.remember_write(worker_id, now)
         difficulty = self.network.difficulty()  # what the network publishes now
-        self._commands.task(worker_id, RegisterAck(accepted=True, difficulty=difficulty))
+        ack = RegisterAck(
+            accepted=True, difficulty=difficulty, measured_by=measured_by(message.share_mode)
+        )
+        self._commands.task(worker_id, ack)
         if lease is not None:
             # A rig that restarts mid-lease picks its lease up again.
             self._commands.task(worker_id, assign_task_for(lease, difficulty, now))
@@ -318,6 +323,10 @@ class IngestService:
             return Outcome(False, "duplicate", "block")
         if not verdict.verified:
             self._strike(worker_id, verdict.reason, now)
+        elif lease is not None and lease.is_active and block_counts_as_share(lease, block.hash):
+            # A rig without shares is measured by its blocks (logic/proofs.py).
+            work = SharePattern.parse(lease.share_pattern).expected_hashes()
+            self._record_share(lease, worker_id, message, verdict.difficulty, work, now)
         return Outcome(verdict.verified, verdict.reason, "block")
 
     # -- share ----------------------------------------------------------------------
@@ -341,24 +350,39 @@ class IngestService:
             self._strike(worker_id, verdict.reason, now)
             return Outcome(False, verdict.reason, "share")
         assert lease is not None
+        refused = self._record_share(
+            lease, worker_id, message, message.difficulty, verdict.work, now
+        )
+        return Outcome(False, refused, "share") if refused else Outcome(True, "verified", "share")
+
+    def _record_share(
+        self,
+        lease: Lease,
+        worker_id: str,
+        proof: Share | BlockFound,
+        difficulty: int,
+        work: float,
+        now: int,
+    ) -> str | None:
+        """Count a verified proof on its lease; the reason when it cannot count."""
         record = ShareRecord(
-            hash=message.hash,
+            hash=proof.hash,
             lease_id=lease.lease_id,
             worker_id=worker_id,
-            key=message.key,
-            difficulty=message.difficulty,
-            work=verdict.work,
-            found_at=message.timestamp,
+            key=proof.key,
+            difficulty=difficulty,
+            work=work,
+            found_at=proof.timestamp,
             recorded_at=now,
             expires_at=now + SHARE_RETENTION_SECONDS,
         )
         try:
             self._shares.record(record)
         except DuplicateEntry:
-            return Outcome(False, "duplicate", "share")
+            return "duplicate"
         except LeaseNotActive:
-            return Outcome(False, "lease_not_active", "share")
-        return Outcome(True, "verified", "share")
+            return "lease_not_active"
+        return None
 
     # -- verdict --------------------------------------------------------------------
 

@@ -25,11 +25,11 @@ from functions.errors import (
 from functions.logic.ingest import assign_task_for
 from functions.logic.matcher import Criteria, Matcher
 from functions.logic.network import NetworkView
+from functions.logic.proofs import lease_pattern, measured_by
 from functions.models.market import Lease, Listing, ListingStatus, max_cost
 from functions.ports.devices import DeviceCommands
 from functions.settings import Settings
 from protocol.downlink import Release
-from protocol.shares import share_pattern_for
 from protocol.xenblocks import new_prefix
 
 logger = logging.getLogger(__name__)
@@ -121,8 +121,13 @@ class LeaseService:
         self, listing: Listing, renter: str, duration_sec: int, lease_id: str, now: int
     ) -> Lease:
         cost = max_cost(listing.price_per_hour, duration_sec)
-        pattern = share_pattern_for(
-            listing.advertised_hashrate, self._settings.share_interval_seconds
+        worker = self._workers.get(listing.worker_id)
+        share_mode = worker.share_mode if worker is not None else None
+        pattern = lease_pattern(
+            share_mode,
+            listing.advertised_hashrate,
+            self._settings.share_interval_seconds,
+            self._settings.rules.block_pattern,
         )
         lease = Lease(
             lease_id=lease_id,
@@ -133,6 +138,7 @@ class LeaseService:
             gpu_model=listing.gpu_model,
             prefix=new_prefix(),
             share_pattern=str(pattern),
+            measured_by=measured_by(share_mode),
             price_per_hour=listing.price_per_hour,
             advertised_hashrate=listing.advertised_hashrate,
             fee_bp=self._settings.fee_bp,

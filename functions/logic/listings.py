@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functions.dal.listings import ListingRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import Conflict, InvalidInput, NotFound
+from functions.logic.proofs import measured_by
 from functions.models.market import Listing, ListingStatus
 from functions.models.workers import Worker
 
@@ -49,6 +50,7 @@ class ListingService:
             worker_id=worker_id,
             provider=provider,
             gpu_model=worker.gpu_model,
+            measured_by=measured_by(worker.share_mode),
             price_per_hour=terms.price_per_hour,
             advertised_hashrate=hashrate,
             min_duration_sec=terms.min_duration_sec,

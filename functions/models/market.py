@@ -10,6 +10,7 @@ from pydantic import Field, StrictInt, model_validator
 
 from functions.models.base import Record
 from functions.models.money import BasisPoints, Micro
+from protocol.downlink import MeasuredBy
 
 # H/s; a floor keeps prices per H/s (a Decimal sort key) finite and DynamoDB-storable.
 MIN_HASHRATE = 0.001
@@ -29,6 +30,8 @@ class Listing(Record):
     worker_id: str
     provider: str
     gpu_model: str | None = None
+    # What a lease on it counts as delivered work (logic/proofs.py), from the rig's register.
+    measured_by: MeasuredBy = "shares"
     price_per_hour: Annotated[Micro, Field(gt=0)]
     advertised_hashrate: PositiveHashrate
     min_duration_sec: Seconds = 600
@@ -88,6 +91,8 @@ class Lease(Record):
     # Verified delivery: shares and the hashes they stand for (expected value).
     shares: StrictInt = 0
     share_work: Annotated[float, Field(ge=0)] = 0.0
+    # What counts as the rig's proofs (logic/proofs.py): shares, or its verified blocks.
+    measured_by: MeasuredBy = "shares"
     blocks: StrictInt = 0
     # The split of the escrow at settlement.
     payout: Micro = 0

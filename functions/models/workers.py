@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, StrictInt
 
 from functions.models.base import Record
-from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
+from protocol.messages import GpuInfo, GpuTelemetry, ShareMode, WorkerState
 
 
 class Reputation(Record):
@@ -38,6 +38,8 @@ class Worker(Record):
     online: bool = False
     last_seen: StrictInt | None = None
     version: str | None = None
+    # How it proves delivered work (its register's share_mode; None: it sends no shares).
+    share_mode: ShareMode | None = None
     gpus: list[GpuInfo] = Field(default_factory=list)
     gpu_model: str | None = None
     total_memory_gb: StrictInt = 0

@@ -16,7 +16,7 @@ from functions.logic.fleet_stats import aggregate_fleet, count_verified_blocks, 
 from functions.models.blocks import Block
 from functions.models.telemetry import FLEET_SERIES, TelemetryPoint, owner_series
 from functions.models.workers import Worker
-from protocol.messages import GpuInfo, WorkerState
+from protocol.messages import GpuInfo, ShareMode, WorkerState
 from protocol.xenblocks import BlockKind
 from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
 
@@ -32,6 +32,7 @@ def bring_online(
     gpus: int = 1,
     hashrate: float = 1000.0,
     now: int = NOW,
+    share_mode: ShareMode | None = ShareMode.PATTERN,
 ) -> Worker:
     repo = WorkerRepository(tables)
     inventory = [GpuInfo(index=i, name=gpu, memory_gb=24, bus_id=i) for i in range(gpus)]
@@ -42,6 +43,7 @@ def bring_online(
         total_memory_gb=24 * gpus,
         state=WorkerState.AVAILABLE,
         now=now,
+        share_mode=share_mode,
     )
     return repo.record_heartbeat(
         worker_id,

@@ -446,6 +446,8 @@ export type LeaseOut = {
   /** Every key mined for this lease starts with it */
   prefix: string;
   share_pattern: string;
+  /** Verified shares, or verified blocks */
+  measured_by: "shares" | "blocks";
   price_per_hour: number;
   advertised_hashrate: number;
   /** H/s proven by verified shares so far */
@@ -487,6 +489,10 @@ export type ListingOut = {
   worker_id: string;
   provider: string;
   gpu_model: string | null;
+  /** What a lease counts as delivered work: the rig's verified shares, or (a rig that sends none) its verified blocks */
+  measured_by: "shares" | "blocks";
+  /** Relative standard deviation of an hour's delivered-work estimate at the advertised hashrate, when measured by blocks (1.0 = ±100%) */
+  hourly_uncertainty: number | null;
   /** Micro-credits per hour */
   price_per_hour: number;
   /** H/s */

@@ -13,6 +13,7 @@ from functions.dal.blocks import BlockRepository
 from functions.dal.workers import WorkerRepository
 from functions.handlers.ingest import process
 from protocol.messages import WorkerState
+from protocol.shares import SharePattern
 from protocol.xenblocks import compute_hash
 from tests.factories import NOW, PROVIDER, RENTER, enrolled_worker
 from tests.mining import is_normal_block
@@ -133,3 +134,43 @@ def test_the_v2_register_still_works_beside_them(tables, service):
         event("register", worker.worker_id, register_payload(worker.worker_id)), service
     )
     assert outcome.accepted
+
+
+# -- measured by what the rig can prove ----------------------------------------------------
+
+
+def test_register_ack_says_how_the_rig_will_be_measured(tables, service, publisher):
+    from tests.unit.ingest.test_ingest import sent_tasks
+
+    worker_id = _online(tables, service)  # the C++ register: no share_mode
+    ours = enrolled_worker(tables)
+    payload = {**register_payload(ours.worker_id), "share_mode": "pattern"}
+    process(event("register", ours.worker_id, payload), service)
+
+    first, second = sent_tasks(publisher)
+    assert (first.accepted, first.measured_by) == (True, "blocks")
+    assert (second.accepted, second.measured_by) == (True, "shares")
+    assert WorkerRepository(tables).require(worker_id).share_mode is None
+
+
+def test_under_a_lease_measured_by_blocks_each_verified_block_is_its_proof(tables, service):
+    from functions.dal.accounts import AccountRepository
+    from functions.dal.leases import LeaseRepository
+    from tests.factories import lease_for, open_listing
+    from tests.mining import mine
+
+    listing = open_listing(tables)
+    AccountRepository(tables).deposit(RENTER, 100_000_000, entry_id="fund", now=NOW)
+    terms = lease_for(listing).model_copy(update={"measured_by": "blocks", "share_pattern": "XEN"})
+    lease = LeaseRepository(tables).create(terms, listing)
+    key, _ = mine(RENTER, 8, is_normal_block, prefix=lease.prefix)
+    payload = cpp_block(
+        lease.worker_id, key=key, address=RENTER, difficulty=8, lease_id=lease.lease_id, now=NOW
+    )
+
+    outcome = process(event("block", lease.worker_id, dumps(payload)), service)
+
+    assert (outcome.accepted, outcome.reason) == (True, "normal")
+    counted = LeaseRepository(tables).require(lease.lease_id)
+    assert counted.shares == 1
+    assert counted.share_work == pytest.approx(SharePattern.parse("XEN").expected_hashes())

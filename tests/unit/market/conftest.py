@@ -5,7 +5,7 @@ import pytest
 from functions.dal.accounts import AccountRepository
 from functions.dal.workers import WorkerRepository
 from functions.ports.devices import RecordingPublisher
-from protocol.messages import GpuInfo, WorkerState
+from protocol.messages import GpuInfo, ShareMode, WorkerState
 from tests.api_client import api_context, client_for
 from tests.factories import NOW, PROVIDER, RENTER, enrolled_worker
 
@@ -38,8 +38,17 @@ def client(context):
     return client_for(context)
 
 
-def online_worker(tables, *, owner=PROVIDER, gpu="RTX 4090", hashrate=1000.0, now=NOW):
-    """An enrolled rig that registered and sent a heartbeat: online, with a measured rate."""
+def online_worker(
+    tables,
+    *,
+    owner=PROVIDER,
+    gpu="RTX 4090",
+    hashrate=1000.0,
+    now=NOW,
+    share_mode=ShareMode.PATTERN,
+):
+    """An enrolled rig that registered and sent a heartbeat: online, with a measured rate
+    (sending shares as this platform's miner does, unless ``share_mode`` says otherwise)."""
     worker = enrolled_worker(tables, owner=owner, gpu=gpu)
     workers = WorkerRepository(tables)
     workers.record_registration(
@@ -49,6 +58,7 @@ def online_worker(tables, *, owner=PROVIDER, gpu="RTX 4090", hashrate=1000.0, no
         total_memory_gb=24,
         state=WorkerState.AVAILABLE,
         now=now,
+        share_mode=share_mode,
     )
     return workers.record_heartbeat(
         worker.worker_id,

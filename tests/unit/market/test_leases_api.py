@@ -11,6 +11,7 @@ from functions.dal.ledger import LedgerRepository
 from functions.dal.listings import ListingRepository
 from functions.dal.workers import WorkerRepository
 from functions.models.accounts import escrow_account
+from protocol.messages import ShareMode
 from protocol.shares import SharePattern
 from tests.api_client import auth
 from tests.factories import NOW, PROVIDER, RENTER, address
@@ -19,8 +20,17 @@ from tests.unit.market.conftest import fund, online_worker
 OTHER = address(0xC0FFEE)
 
 
-def listed(client, tables, *, owner=PROVIDER, price=3_600_000, hashrate=1000.0, gpu="RTX 4090"):
-    worker = online_worker(tables, owner=owner, hashrate=hashrate, gpu=gpu)
+def listed(
+    client,
+    tables,
+    *,
+    owner=PROVIDER,
+    price=3_600_000,
+    hashrate=1000.0,
+    gpu="RTX 4090",
+    share_mode=ShareMode.PATTERN,
+):
+    worker = online_worker(tables, owner=owner, hashrate=hashrate, gpu=gpu, share_mode=share_mode)
     body = {"worker_id": worker.worker_id, "price_per_hour": price}
     response = client.post("/api/listings", json=body, headers=auth(owner))
     assert response.status_code == 201, response.text
@@ -33,6 +43,44 @@ def rent(client, renter=RENTER, headers=None, **body):
         json={"duration_sec": 3600, **body},
         headers={**auth(renter), **(headers or {})},
     )
+
+
+@pytest.mark.parametrize(
+    ("share_mode", "hashrate", "measured_by"),
+    [
+        # XenblocksMiner rigs behind the bridge: the start of the block pattern, which they
+        # report as a block, at least 30 s apart (they submit each to the node too)
+        (ShareMode.BLOCK_PATTERN, 50.0, "shares"),
+        (ShareMode.BLOCK_PATTERN, 3_000.0, "shares"),
+        (ShareMode.BLOCK_PATTERN, 10_000_000.0, "shares"),
+        # a rig that sends no shares: its verified blocks are the measure
+        (None, 3_000.0, "blocks"),
+    ],
+)
+def test_a_rig_is_measured_by_what_it_can_prove(
+    client, tables, settings, share_mode, hashrate, measured_by
+):
+    block_pattern = settings.rules.block_pattern
+    listing = listed(client, tables, hashrate=hashrate, share_mode=share_mode)
+    assert listing["measured_by"] == measured_by
+    if measured_by == "blocks":
+        # an hour of XEN11 at 3,000 H/s expects 0.8 blocks: the listing says how coarse
+        assert listing["hourly_uncertainty"] == pytest.approx(1.1, abs=0.05)
+    else:
+        assert listing["hourly_uncertainty"] is None
+    fund(tables)
+
+    lease = rent(client, listing_id=listing["listing_id"]).json()
+
+    pattern = lease["share_pattern"]
+    assert lease["measured_by"] == measured_by
+    assert block_pattern.startswith(pattern)  # every block matches it: none is missed
+    if share_mode is None:
+        assert pattern == block_pattern
+    if pattern != block_pattern:  # the most frequent start at least 30 s apart
+        assert SharePattern(pattern).expected_hashes() / hashrate >= 30
+        shorter = pattern[:-1]
+        assert not shorter or SharePattern(shorter).expected_hashes() / hashrate < 30
 
 
 def test_renting_escrows_the_maximum_cost_and_sends_the_rig_its_task(client, tables, publisher):
