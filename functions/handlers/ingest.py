@@ -50,7 +50,7 @@ from protocol.errors import ProtocolError
 from protocol.messages import Heartbeat, UplinkMessage
 
 if TYPE_CHECKING:  # imported when first needed: the per-message function never needs it
-    from functions.api.live import LiveService
+    from functions.logic.live_updates import LiveService
 
 logger = Logger(service="ingest")
 metrics = Metrics(namespace="XenBlocks", service="ingest")
@@ -97,7 +97,7 @@ def _default_live() -> LiveService | None:
         _live_loaded = True
         settings = load_settings()
         if settings.live_endpoint_url:
-            from functions.api.live import LiveService
+            from functions.logic.live_updates import LiveService
             from functions.ports.broadcast import ApiGatewayBroadcaster
 
             broadcaster = ApiGatewayBroadcaster.for_endpoint(

@@ -19,11 +19,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api.live import LiveService, PublishReport
 from functions.dal.tables import Tables
 from functions.errors import InvalidInput, Unauthorized
 from functions.handlers.secrets import with_jwt_secret
 from functions.logic.live import error_reply
+from functions.logic.live_updates import LiveService, PublishReport
 from functions.ports.broadcast import ApiGatewayBroadcaster, BroadcastError
 from functions.settings import Settings, load_settings
 
@@ -104,8 +104,7 @@ def default_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         logger.info("live request refused", extra={"error": str(error)})
         reply = error_reply(error, service.clock())
     try:
-        if not service.broadcaster.send(connection_id, reply.model_dump_json()):
-            service.disconnect(connection_id)
+        service.fanout.send(connection_id, reply.model_dump_json())  # forgets a gone one
     except BroadcastError as error:
         _count("LivePostFailed")
         logger.warning("live reply failed", extra={"error": str(error)})

@@ -30,7 +30,7 @@ from functions.logic.live import coalesce, error_reply, frame
 from functions.models.live import LiveMessage, MessageType
 
 if TYPE_CHECKING:
-    from functions.api.live import LiveService
+    from functions.logic.live_updates import LiveService
 
 log = logging.getLogger(__name__)
 SNAPSHOT_REQUEST = '{"action": "snapshot"}'

@@ -532,17 +532,17 @@ def _node(options: LocalOptions, settings: Settings) -> Any:
 class _Live:
     url: str
     hub: Any  # functions.local.live_hub.LiveHub
-    service: Any  # functions.api.live.LiveService
+    service: Any  # functions.logic.live_updates.LiveService
     tap: Any  # functions.local.streams.StreamTap
 
 
 @contextlib.contextmanager
 def _live(options: LocalOptions, settings: Settings, tables: Tables) -> Any:
     """The WebSocket hub, and the stream tap feeding table changes to the live service."""
-    from functions.api.live import LiveService
     from functions.dal.specs import ALERTS, BLOCKS, LEASES, WORKERS
     from functions.local.live_hub import LiveHub
     from functions.local.streams import StreamTap
+    from functions.logic.live_updates import LiveService
 
     hub = LiveHub(coalesce_seconds=settings.live_coalesce_seconds)
     service = LiveService(settings, tables, hub)

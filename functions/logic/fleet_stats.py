@@ -36,6 +36,7 @@ from functions.logic.heartbeat_schedule import silence_allowance
 from functions.models.blocks import Block
 from functions.models.market import ListingStatus
 from functions.models.telemetry import FLEET_SERIES, TelemetryPoint, owner_series
+from functions.models.views import FleetWorker
 from functions.models.workers import Worker
 from functions.settings import Settings
 
@@ -72,6 +73,29 @@ def is_live(worker: Worker, *, now: int, offline_after: int) -> bool:
         and not worker.revoked
         and worker.last_seen is not None
         and now - worker.last_seen <= offline_after
+    )
+
+
+def fleet_worker(
+    worker: Worker, *, now: int, offline_after: int, lease_id: str | None
+) -> FleetWorker:
+    """A worker as its fleet's dashboard shows it (the HTTP API and the live frames)."""
+    return FleetWorker(
+        worker_id=worker.worker_id,
+        name=worker.name,
+        state=worker.state,
+        online=worker.online,
+        offline=not is_live(worker, now=now, offline_after=offline_after),
+        last_seen=worker.last_seen,
+        seconds_silent=None if worker.last_seen is None else max(now - worker.last_seen, 0),
+        hashrate=worker.hashrate,
+        active_gpus=worker.active_gpus,
+        gpu_model=worker.gpu_model,
+        gpus=worker.gpus,
+        telemetry=worker.telemetry,
+        accepted_blocks=worker.accepted_blocks,
+        listing_id=worker.listing_id,
+        lease_id=lease_id,
     )
 
 

@@ -58,7 +58,7 @@ def test_the_fleet_jobs_broadcast_needs_no_web_framework() -> None:
     code = (
         "import json, sys\n"
         "from functions.handlers import jobs, live\n"
-        "from functions.api.live import fleet_message\n"
+        "from functions.logic.live_updates import fleet_message\n"
         "fleet_message({'hashrate': 1.0}, as_of=1, now=2.0)\n"
         f"print(json.dumps([m for m in {sorted(WEB)!r} if m in sys.modules]))"
     )

@@ -167,7 +167,7 @@ class _Run:
         self.rng = rng
         self.publisher = _CountingPublisher()
         self.ingest_service = ingest.build_service(settings, tables, self.publisher)
-        from functions.api.live import LiveService
+        from functions.logic.live_updates import LiveService
         from functions.ports.broadcast import RecordingBroadcaster
 
         # The batches' live push, with nobody connected: what it reads to find that out.

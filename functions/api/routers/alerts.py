@@ -14,11 +14,10 @@ from functions.logic.alerts import MAX_NAME_LENGTH, MAX_WEBHOOK_URL_LENGTH, Rule
 from functions.models.alerts import (
     MAX_COOLDOWN_SECONDS,
     MIN_COOLDOWN_SECONDS,
-    AlertEvent,
     AlertKind,
     AlertRule,
-    DeliveryStatus,
 )
+from functions.models.views import EventOut
 from protocol.topics import WORKER_ID_PATTERN
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -93,26 +92,6 @@ class RuleCreated(RuleOut):
     webhook_secret: str = Field(
         description="Signs this rule's webhook bodies. Shown only in this response: keep it."
     )
-
-
-class EventOut(BaseModel):
-    event_id: str
-    rule_id: str
-    rule_name: str
-    worker_id: str
-    kind: AlertKind
-    message: str
-    value: float = Field(description="What was measured, in the threshold's unit")
-    threshold: float
-    ts: int = Field(description="When it fired (epoch seconds)")
-    delivery: DeliveryStatus = Field(description="The webhook delivery: none if no webhook")
-    attempts: int = Field(description="Webhook attempts made")
-    delivered_at: int | None
-    delivery_error: str | None = Field(description="Why the last attempt failed")
-
-    @classmethod
-    def of(cls, event: AlertEvent) -> EventOut:
-        return cls.model_validate(event.model_dump())
 
 
 @router.get("/rules")

@@ -19,14 +19,11 @@ from functions.errors import Forbidden, InvalidInput, NotFound
 from functions.logic import fleet_stats
 from functions.logic.heartbeat_schedule import silence_allowance
 from functions.logic.tokens import Principal
-from functions.models.blocks import Block, NetworkStatus
 from functions.models.telemetry import owner_series, worker_series
-from functions.models.workers import Worker
+from functions.models.views import FleetWorker, RecentBlock
 from protocol.addresses import to_checksum
 from protocol.errors import ProtocolError
-from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
 from protocol.topics import WORKER_ID_PATTERN
-from protocol.xenblocks import BlockKind
 
 router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
 
@@ -54,48 +51,6 @@ def _scope(principal: Principal, owner: str | None) -> str:
     return address
 
 
-class FleetWorker(BaseModel):
-    worker_id: str
-    name: str
-    state: WorkerState
-    online: bool = Field(description="What the platform last recorded (rig connected)")
-    offline: bool = Field(
-        description="Flagged: not online, or silent longer than the offline threshold"
-    )
-    last_seen: int | None = Field(description="Epoch seconds of the rig's last message")
-    seconds_silent: int | None = Field(description="Seconds since last_seen")
-    hashrate: float = Field(description="Hashes per second at the last heartbeat")
-    active_gpus: int
-    gpu_model: str | None
-    gpus: list[GpuInfo] = Field(description="The rig's GPU inventory")
-    telemetry: list[GpuTelemetry] = Field(description="Per-GPU figures at the last heartbeat")
-    accepted_blocks: int = Field(description="Blocks the rig says it found (unverified)")
-    listing_id: str | None
-    lease_id: str | None = Field(description="The active lease, if the rig is leased now")
-
-
-def fleet_worker(
-    worker: Worker, *, now: int, offline_after: int, lease_id: str | None
-) -> FleetWorker:
-    return FleetWorker(
-        worker_id=worker.worker_id,
-        name=worker.name,
-        state=worker.state,
-        online=worker.online,
-        offline=not fleet_stats.is_live(worker, now=now, offline_after=offline_after),
-        last_seen=worker.last_seen,
-        seconds_silent=None if worker.last_seen is None else max(now - worker.last_seen, 0),
-        hashrate=worker.hashrate,
-        active_gpus=worker.active_gpus,
-        gpu_model=worker.gpu_model,
-        gpus=worker.gpus,
-        telemetry=worker.telemetry,
-        accepted_blocks=worker.accepted_blocks,
-        listing_id=worker.listing_id,
-        lease_id=lease_id,
-    )
-
-
 @router.get("/fleet")
 def fleet(
     principal: CurrentPrincipal,
@@ -115,7 +70,9 @@ def fleet(
     now = context.clock()
     offline_after = silence_allowance(context.settings)
     items = [
-        fleet_worker(w, now=now, offline_after=offline_after, lease_id=leases.get(w.worker_id))
+        fleet_stats.fleet_worker(
+            w, now=now, offline_after=offline_after, lease_id=leases.get(w.worker_id)
+        )
         for w in workers
     ]
     return PageOut[FleetWorker](items=items, next_cursor=page.cursor)
@@ -264,27 +221,6 @@ def hashrate_history(
         next_cursor=next_cursor,
         complete=complete,
     )
-
-
-class RecentBlock(BaseModel):
-    hash: str
-    worker_id: str
-    owner: str = Field(description="The worker's provider")
-    account: str = Field(description="The address the block was mined for")
-    kind: BlockKind | None
-    difficulty: int
-    found_at: int = Field(description="The rig's clock, epoch seconds")
-    recorded_at: int = Field(description="When the platform verified it, epoch seconds")
-    network_status: NetworkStatus = Field(
-        default=NetworkStatus.UNCONFIRMED,
-        description="The XenBlocks network's answer: unconfirmed until one is recorded; "
-        "duplicate counts as accepted",
-    )
-    network_reason: str | None = Field(default=None, description="The node's reason to refuse")
-
-    @classmethod
-    def of(cls, block: Block) -> RecentBlock:
-        return cls.model_validate(block.model_dump(), from_attributes=False)
 
 
 @router.get("/blocks/recent")

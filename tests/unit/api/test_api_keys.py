@@ -8,7 +8,6 @@ import re
 import pytest
 
 from functions.api.auth import KEY_SCOPES, SESSION_ONLY_READS, required_scope
-from functions.api.live import LiveService
 from functions.dal.specs import CREDENTIALS
 from functions.errors import Unauthorized
 from functions.logic.api_keys import (
@@ -17,6 +16,7 @@ from functions.logic.api_keys import (
     hash_secret,
     parse_key,
 )
+from functions.logic.live_updates import LiveService
 from functions.models.auth import Scope
 from functions.ports.broadcast import RecordingBroadcaster
 from tests.api_client import api_context, auth, client_for

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from functions.api.live import LiveService
 from functions.dal.sessions import SessionRepository
 from functions.errors import ConcurrentUpdate, Unauthorized
 from functions.handlers import live as live_handler
 from functions.local.lambda_context import LocalLambdaContext
 from functions.logic import sessions
+from functions.logic.live_updates import LiveService
 from functions.logic.sessions import SessionService
 from functions.logic.tokens import MAX_TOKEN_TTL_SECONDS, verify_token
 from functions.models.auth import SessionState
@@ -86,7 +86,7 @@ def test_the_websocket_connect_refuses_a_signed_out_token(client, live):
         connect_event("after-lambda", token), LocalLambdaContext(function_name="live")
     )
     assert refused["statusCode"] == 401
-    assert live.connections.get("after-lambda") is None
+    assert live.fanout.get("after-lambda") is None
 
 
 def test_logout_all_ends_every_older_session_and_a_new_sign_in_works(client, clock, live):

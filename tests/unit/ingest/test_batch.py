@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from functions.api.live import LiveService
 from functions.dal.workers import WorkerRepository
 from functions.handlers import ingest
 from functions.local.lambda_context import LocalLambdaContext
 from functions.local.rule_bridge import kinesis_event
+from functions.logic.live_updates import LiveService
 from functions.ports.broadcast import RecordingBroadcaster
 from tests.api_client import token_for
 from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker

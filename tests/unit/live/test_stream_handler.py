@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from functions.api.live import LiveService
 from functions.dal.accounts import AccountRepository
 from functions.dal.alerts import AlertRepository
 from functions.dal.blocks import BlockRepository
@@ -21,6 +20,7 @@ from functions.dal.workers import WorkerRepository
 from functions.handlers import live as live_handler
 from functions.local.lambda_context import LocalLambdaContext
 from functions.local.streams import StreamTap
+from functions.logic.live_updates import LiveService
 from functions.models.alerts import AlertEvent, AlertKind, DeliveryStatus
 from functions.models.blocks import Block
 from functions.models.live import ANONYMOUS

@@ -1,24 +1,25 @@
-"""The WebSocket API: who is connected, what each may see, and the frames they get.
+"""Live updates: who may see what, and when they are told.
 
 The same service runs behind API Gateway (``functions/handlers/live.py``) and behind the
-local hub (``functions/local/live_hub.py``):
+local hub (``functions/local/live_hub.py``); it reaches the dashboards only through the
+``Fanout`` port (``functions/ports/fanout.py``) and reads table changes decoded by
+``functions/dal/streams.py``.
 
 - ``connect``: a connection signs in with the API's session token or an API key with the
   ``read`` scope (``?token=``, checked as the HTTP API checks it: signed-out tokens and
-  revoked keys are refused) or stays anonymous; it is stored (with a TTL) under its
-  subject and a broadcast shard.
+  revoked keys are refused) or stays anonymous; it is stored (with a TTL).
 - ``request``: ``{"action": "snapshot"}`` answers everything the connection may see now;
   ``{"action": "ping"}`` answers ``pong``.
-- ``publish_records``: DynamoDB stream records of the workers, leases, blocks and alerts
-  tables become ``worker``/``lease``/``block``/``alert`` messages, addressed as the data
-  rules say (a provider sees its workers, a renter its leases and the workers it leases,
-  everyone verified blocks and the fleet figures), coalesced to one frame per connection.
+- ``publish_records``: changes to workers, leases, blocks and alert events become
+  ``worker``/``lease``/``block``/``alert`` messages for their audience: a provider sees its
+  workers, a renter its leases and the workers it leases, the owner its alerts, everyone
+  verified blocks and the fleet figures; one frame per connection, coalesced.
 - ``publish_telemetry``: heartbeats, straight from ingest's batches, as ``telemetry``
   messages to the same audience as ``worker`` (heartbeats are written only once per
   summary slot, so the stream alone would show a rig's figures minutes late).
 
-Messages carry the same shapes as the HTTP API (``FleetWorker``, ``LeaseOut``,
-``RecentBlock``, ``EventOut``), so a dashboard renders both with the same code.
+Messages carry the same shapes as the HTTP API (``functions/models/views.py``, and
+``LeaseOut``), so a dashboard renders both with the same code; none of them needs FastAPI.
 """
 
 from __future__ import annotations
@@ -26,43 +27,34 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from functions.api.market_schemas import LeaseOut
-from functions.dal import codec
-from functions.dal.alerts import EVENT_PREFIX
 from functions.dal.api_keys import ApiKeyRepository
 from functions.dal.blocks import BlockRepository
-from functions.dal.connections import ConnectionRepository, shard_for, shard_names
 from functions.dal.leases import LeaseRepository
-from functions.dal.pagination import Page
 from functions.dal.sessions import SessionRepository
-from functions.dal.specs import ALERTS, BLOCKS, LEASES, WORKERS, TableSpec
+from functions.dal.streams import StreamChange, StreamDecoder, UnreadableRecord
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import Unauthorized
 from functions.logic import live
+from functions.logic.fleet_stats import fleet_worker
 from functions.logic.heartbeat_schedule import silence_allowance
 from functions.logic.sessions import Authenticator
 from functions.models.alerts import AlertEvent
 from functions.models.auth import Scope
 from functions.models.blocks import Block
-from functions.models.live import (
-    ANONYMOUS,
-    Connection,
-    LiveMessage,
-    MessageType,
-    WorkerTelemetry,
-)
+from functions.models.live import ANONYMOUS, Connection, LiveMessage, MessageType, WorkerTelemetry
 from functions.models.market import Lease
 from functions.models.telemetry import FLEET_SERIES
+from functions.models.views import EventOut, RecentBlock
 from functions.models.workers import Worker
-from functions.ports.broadcast import Broadcaster, BroadcastError
+from functions.ports.broadcast import Broadcaster
+from functions.ports.fanout import Delivery, Fanout
 from functions.settings import Settings
 from protocol.messages import Heartbeat
 
@@ -74,7 +66,6 @@ SNAPSHOT_LEASES = 100
 SNAPSHOT_BLOCKS = 20
 # Fleet figures older than this are not "live" any more.
 FLEET_MAX_AGE = 3600
-_PAGE = 100
 # The public fleet figures, as the aggregation job writes them.
 FLEET_FIELDS = ("online_workers", "hashrate", "gpus", "leased_workers", "owners")
 
@@ -107,6 +98,12 @@ class PublishReport:
     connections: int = 0
     by_type: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
+    def delivered(self, delivery: Delivery) -> None:
+        self.connections = delivery.connections
+        self.frames += delivery.frames
+        self.gone += delivery.gone
+        self.failed += delivery.failed
+
 
 def fleet_message(values: Mapping[str, float], as_of: int, now: float) -> LiveMessage:
     figures: dict[str, Any] = {"as_of": as_of}
@@ -114,15 +111,6 @@ def fleet_message(values: Mapping[str, float], as_of: int, now: float) -> LiveMe
         value = float(values.get(name, 0.0))
         figures[name] = value if name == "hashrate" else int(value)
     return LiveMessage(type=MessageType.FLEET, data=figures, ts=now)
-
-
-def _table_name(record: Mapping[str, Any]) -> str:
-    # arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
-    arn = str(record.get("eventSourceARN", ""))
-    parts = arn.split(":", 5)
-    resource = parts[5] if len(parts) == 6 else ""
-    pieces = resource.split("/")
-    return pieces[1] if len(pieces) >= 2 and pieces[0] == "table" else ""
 
 
 class OwnerCache:
@@ -156,17 +144,14 @@ class LiveService:
     ) -> None:
         self.settings = settings
         self.tables = tables
-        self.broadcaster = broadcaster
+        self.fanout = Fanout.over(tables, broadcaster)
         self.clock = clock
-        self.connections = ConnectionRepository(tables)
         self.workers = WorkerRepository(tables)
         self.leases = LeaseRepository(tables)
         self.blocks = BlockRepository(tables)
         self.telemetry = TelemetryRepository(tables)
         self._owners = OwnerCache()
-        self._specs: dict[str, TableSpec] = {
-            tables.name(spec): spec for spec in (WORKERS, LEASES, BLOCKS, ALERTS)
-        }
+        self._decoder = StreamDecoder(tables)
 
     # --- connections -----------------------------------------------------------------
 
@@ -185,37 +170,28 @@ class LiveService:
             if not principal.allows(Scope.READ):
                 raise Unauthorized("this API key lacks the read scope")
             subject = principal.address
-        connection = Connection(
-            connection_id=connection_id,
-            subject=subject,
-            shard=shard_for(connection_id),
-            connected_at=now,
-            expires_at=now + self.settings.live_connection_ttl_seconds,
+        return self.fanout.open(
+            connection_id, subject, now=now, ttl=self.settings.live_connection_ttl_seconds
         )
-        self.connections.put(connection)
-        return connection
 
     def disconnect(self, connection_id: str) -> None:
-        self.connections.delete(connection_id)
+        self.fanout.forget(connection_id)
 
     def request(self, connection_id: str, text: str | bytes) -> LiveMessage:
         """The answer to one client frame; ``InvalidInput`` when it is not a request."""
         request = live.parse_request(text)
         if request.action is live.Action.PING:
             return LiveMessage(type=MessageType.PONG, data={}, ts=self.clock())
-        connection = self.connections.get(connection_id)
+        connection = self.fanout.get(connection_id)
         subject = connection.subject if connection is not None else ANONYMOUS
         return self.snapshot(None if subject == ANONYMOUS else subject)
 
     # --- snapshot --------------------------------------------------------------------
 
     def snapshot(self, subject: str | None) -> LiveMessage:
-        """Everything ``subject`` (None: anonymous) may see now, in one message."""
-        # The HTTP API's views live in its routers, which import FastAPI: imported where
-        # a view is built, so the functions that only connect, disconnect or broadcast
-        # the fleet figures (the fleet job) never load the web framework.
-        from functions.api.routers.monitoring import RecentBlock
-
+        """Everything ``subject`` (None: anonymous) may see now, in one message: its own
+        workers and those it leases, its leases (as renter or provider), and what everyone
+        sees (the latest verified blocks, the fleet figures)."""
         now = self.clock()
         workers: list[dict[str, Any]] = []
         leases: list[dict[str, Any]] = []
@@ -262,8 +238,6 @@ class LiveService:
         return dict(fleet_message(latest.values, as_of=latest.ts, now=now).data)
 
     def _worker_view(self, worker: Worker, lease_id: str | None, now: int) -> dict[str, Any]:
-        from functions.api.routers.monitoring import fleet_worker  # see snapshot
-
         view = fleet_worker(
             worker, now=now, offline_after=silence_allowance(self.settings), lease_id=lease_id
         )
@@ -294,14 +268,14 @@ class LiveService:
         inbox: dict[str, list[LiveMessage]] = defaultdict(list)
         public = [event.message for event in events if event.audience.public]
         if public:
-            for connection in self._every_connection():
+            for connection in self.fanout.everyone():
                 inbox[connection.connection_id].extend(public)
         private: dict[str, list[LiveMessage]] = defaultdict(list)
         for event in events:
             for subject in event.audience.subjects:
                 private[subject].append(event.message)
         for subject, messages in private.items():
-            for connection in self._connections_of(subject):
+            for connection in self.fanout.of_subject(subject):
                 inbox[connection.connection_id].extend(messages)
         self._deliver(inbox, report)
 
@@ -321,7 +295,7 @@ class LiveService:
                 latest[worker_id] = (heartbeat, received_at)
         watching: dict[str, list[str]] = defaultdict(list)
         if latest:
-            for connection in self._every_connection():
+            for connection in self.fanout.everyone():
                 if connection.subject != ANONYMOUS:
                     watching[connection.subject].append(connection.connection_id)
         if not watching:
@@ -358,73 +332,40 @@ class LiveService:
 
     def _deliver(self, inbox: Mapping[str, list[LiveMessage]], report: PublishReport) -> None:
         """One frame per connection: its messages in time order, coalesced."""
-        report.connections = len(inbox)
         now = self.clock()
-        for connection_id, messages in inbox.items():
-            ordered = sorted(messages, key=lambda message: message.ts)
-            self._send(connection_id, live.frame(live.coalesce(ordered), now), report)
+        frames = {
+            connection_id: live.frame(live.coalesce(sorted(messages, key=_by_time)), now)
+            for connection_id, messages in inbox.items()
+        }
+        report.delivered(self.fanout.deliver(frames))
 
-    def _send(self, connection_id: str, frame: str, report: PublishReport) -> None:
-        try:
-            delivered = self.broadcaster.send(connection_id, frame)
-        except BroadcastError as error:
-            report.failed += 1
-            logger.warning("live post failed", extra={"connection": connection_id, "error": error})
-            return
-        if delivered:
-            report.frames += 1
-            return
-        report.gone += 1
-        self.connections.delete(connection_id)
-
-    def _every_connection(self) -> Iterator[Connection]:
-        for shard in shard_names():
-            yield from self._all_pages(self.connections.by_shard, shard)
-
-    def _connections_of(self, subject: str) -> Iterator[Connection]:
-        return self._all_pages(self.connections.by_subject, subject)
-
-    @staticmethod
-    def _all_pages(query: Callable[..., Page[Connection]], value: str) -> Iterator[Connection]:
-        cursor: str | None = None
-        while True:
-            page = query(value, limit=_PAGE, cursor=cursor)
-            yield from page.items
-            cursor = page.cursor
-            if cursor is None:
-                return
-
-    # --- stream records → addressed messages ---------------------------------------------
+    # --- table changes → addressed messages ----------------------------------------------
 
     def _events(
         self, records: Iterable[Mapping[str, Any]], report: PublishReport
-    ) -> Iterator[Addressed]:
+    ) -> Iterable[Addressed]:
         latest_workers: dict[str, tuple[Worker, float]] = {}
         for record in records:
             report.records += 1
-            spec = self._specs.get(_table_name(record))
-            image = record.get("dynamodb", {}).get("NewImage")
-            if spec is None or record.get("eventName") == "REMOVE" or not image:
-                report.skipped += 1
-                continue
-            ts = float(record.get("dynamodb", {}).get("ApproximateCreationDateTime") or 0)
-            ts = ts or self.clock()
             try:
-                item = codec.from_item(image)
-                if spec is WORKERS:
-                    # Sent after the batch, once per worker, with its latest state.
-                    worker = Worker.model_validate(item)
-                    latest_workers.pop(worker.worker_id, None)
-                    latest_workers[worker.worker_id] = (worker, ts)
-                    continue
-                event = self._event(spec, record, item, ts)
-            except (ValidationError, ValueError, TypeError, KeyError) as error:
+                change = self._decoder.decode(record)
+            except UnreadableRecord as error:
                 report.malformed += 1
                 logger.warning(
                     "unreadable stream record skipped",
-                    extra={"table": spec.name, "error": str(error)[:200]},
+                    extra={"table": error.table.name, "error": str(error)[:200]},
                 )
                 continue
+            if change is None or change.event == "REMOVE" or change.new is None:
+                report.skipped += 1
+                continue
+            ts = change.ts or self.clock()
+            if isinstance(change.new, Worker):
+                # Sent after the batch, once per worker, with its latest state.
+                latest_workers.pop(change.new.worker_id, None)
+                latest_workers[change.new.worker_id] = (change.new, ts)
+                continue
+            event = self._event(change, ts)
             if event is None:
                 report.skipped += 1
             else:
@@ -434,40 +375,27 @@ class LiveService:
         for worker, ts in latest_workers.values():
             yield self._worker_event(worker, ts, now)
 
-    def _event(
-        self,
-        spec: TableSpec,
-        record: Mapping[str, Any],
-        item: dict[str, Any],
-        ts: float,
-    ) -> Addressed | None:
-        from functions.api.routers.alerts import EventOut  # see snapshot
-        from functions.api.routers.monitoring import RecentBlock
-
-        if spec is LEASES:
-            lease = Lease.model_validate(item)
-            data = LeaseOut.of(lease, now=int(self.clock())).model_dump(mode="json")
+    def _event(self, change: StreamChange, ts: float) -> Addressed | None:
+        """Who is told of a lease, block or alert event, and what; None: not news."""
+        item = change.new
+        if isinstance(item, Lease):
+            data = LeaseOut.of(item, now=int(self.clock())).model_dump(mode="json")
             message = LiveMessage(type=MessageType.LEASE, data=data, ts=ts)
-            return Addressed(message, Audience(subjects=frozenset({lease.renter, lease.provider})))
-        if spec is BLOCKS:
-            block = Block.model_validate(item)
-            old = record.get("dynamodb", {}).get("OldImage")
-            was_verified = bool(old) and codec.from_item(old).get("verified") is True
-            if not block.verified or was_verified:
+            return Addressed(message, Audience(subjects=frozenset({item.renter, item.provider})))
+        if isinstance(item, Block):
+            was_verified = isinstance(change.old, Block) and change.old.verified
+            if not item.verified or was_verified:
                 return None  # only news: a block becoming verified
             message = LiveMessage(
-                type=MessageType.BLOCK, data=RecentBlock.of(block).model_dump(mode="json"), ts=ts
+                type=MessageType.BLOCK, data=RecentBlock.of(item).model_dump(mode="json"), ts=ts
             )
             return Addressed(message, Audience(public=True))
-        if spec is ALERTS:
-            if record.get("eventName") != "INSERT" or not str(item.get("sk", "")).startswith(
-                EVENT_PREFIX
-            ):
-                return None  # rules, counters and cooldowns are not news
-            alert = AlertEvent.model_validate(item)
-            data = EventOut.of(alert).model_dump(mode="json")
+        if isinstance(item, AlertEvent):
+            if change.event != "INSERT":
+                return None  # a delivery's progress is not news
+            data = EventOut.of(item).model_dump(mode="json")
             message = LiveMessage(type=MessageType.ALERT, data=data, ts=ts)
-            return Addressed(message, Audience(subjects=frozenset({alert.owner})))
+            return Addressed(message, Audience(subjects=frozenset({item.owner})))
         return None
 
     def _worker_event(self, worker: Worker, ts: float, now: int) -> Addressed:
@@ -482,3 +410,7 @@ class LiveService:
             type=MessageType.WORKER, data=self._worker_view(worker, lease_id, now), ts=ts
         )
         return Addressed(message, Audience(subjects=frozenset(subjects)))
+
+
+def _by_time(message: LiveMessage) -> float:
+    return message.ts
