@@ -37,6 +37,7 @@ from miner.bridge.translate import (
     block_for,
     check_block_account,
     heartbeat_for,
+    is_network_block,
     is_offline_status,
     offline_status,
     register_for,
@@ -45,16 +46,18 @@ from miner.bridge.translate import (
     rig_set_config,
     rig_task,
     same_address,
+    share_for,
     status_for,
 )
 from miner.client import MessageHandler
 from miner.enroll import CertificateBundle, EnrollError
 from miner.outbox import Outbox, OutboxError
 from protocol.codec import decode_json, encode, parse_control, parse_task, parse_uplink
-from protocol.downlink import RegisterAck
+from protocol.downlink import AssignTask, RegisterAck, Release
 from protocol.errors import ProtocolError
+from protocol.shares import SharePattern
 from protocol.topics import Downlink, Uplink, topic, validate_worker_id
-from protocol.uplink import BlockFound
+from protocol.uplink import BlockFound, Share
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ HEARTBEAT_REPLAY_SECONDS = 60.0
 RETRY_MIN_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 MAX_NAME_LENGTH = 64
+NETWORK_BLOCK_PATTERN = "XEN11"  # what the C++ miner counts as a block by default
 
 
 class PlatformLink(Protocol):
@@ -131,6 +135,9 @@ class RigLink:
         self._rig_address = rig_address(self._register or {})
         self._warned_address: str | None = None
         self._active_gpus = 0
+        # The lease the rig mines for now, and its share pattern (a literal the rig was
+        # given as its block pattern): its hits are the lease's shares.
+        self._lease: tuple[str, SharePattern] | None = None
         self._heartbeat: tuple[dict[str, Any], float] | None = None  # the last, and when
         self.online = False  # the rig is on the LAN
         self._announced = False  # registered on the current platform connection
@@ -301,11 +308,22 @@ class RigLink:
     def _on_block(self, payload: dict[str, Any]) -> None:
         # The rig id stands in for the worker id until delivery (it may not be enrolled yet).
         block = block_for(payload, worker_id=self.rig_id, now=int(self._now()))
-        self.outbox.put(PLATFORM, Uplink.BLOCK.value, encode(block), kind="block")
+        with self._lock:
+            lease = self._lease
+        share = None
+        if lease is not None and block.lease_id == lease[0] and lease[1].matches(block.hash):
+            share = share_for(block)
+        if share is not None:
+            self.outbox.put(PLATFORM, Uplink.SHARE.value, encode(share), kind="share")
+        usual = self._context.options.block_pattern or NETWORK_BLOCK_PATTERN
+        is_block = share is None or is_network_block(block.hash, usual)
+        if is_block:
+            self.outbox.put(PLATFORM, Uplink.BLOCK.value, encode(block), kind="block")
         with self._lock:
             self.counters["received"] += 1
             self._seen()
-        log.info("rig %s found a block %s…", self.rig_id, block.hash[:16])
+        what = "a block" if is_block else "a share"
+        log.info("rig %s found %s %s…", self.rig_id, what, block.hash[:16])
         self._wake.set()
 
     def _set_online(self) -> None:
@@ -340,6 +358,10 @@ class RigLink:
                 self._to_rig(Downlink.TASK, rig_task(message))
                 if isinstance(message, RegisterAck):
                     self._on_register_ack(message)
+                elif isinstance(message, AssignTask):
+                    self._on_assign(message)
+                elif isinstance(message, Release):
+                    self._on_release(message)
                 return
             command = rig_control(parse_control(raw))
             if command is None:
@@ -367,6 +389,29 @@ class RigLink:
         if settings is not None:
             self._to_rig(Downlink.CONTROL, settings)
 
+    def _on_assign(self, task: AssignTask) -> None:
+        """The lease's share pattern becomes the rig's block pattern (the only pattern the
+        C++ miner takes), so its hits come back as block reports: the lease's shares."""
+        pattern = SharePattern.parse(task.share_pattern) if task.share_pattern else None
+        if pattern is None or pattern.char_set:
+            log.warning("rig %s: lease %s has no literal share pattern", self.rig_id, task.lease_id)
+            return
+        with self._lock:
+            self._lease = (task.lease_id, pattern)
+        settings = rig_set_config(block_pattern=str(pattern))
+        assert settings is not None
+        self._to_rig(Downlink.CONTROL, settings)
+
+    def _on_release(self, release: Release) -> None:
+        with self._lock:
+            if self._lease is None or release.lease_id not in ("", self._lease[0]):
+                return
+            self._lease = None
+        # Back to its usual block pattern ("" is the C++ miner's own, XEN11).
+        settings = rig_set_config(block_pattern=self._context.options.block_pattern or "")
+        assert settings is not None
+        self._to_rig(Downlink.CONTROL, settings)
+
     # -- delivery (the link's thread) --------------------------------------------------
 
     def _tick(self) -> None:
@@ -381,18 +426,19 @@ class RigLink:
         if client is None or bundle is None or not client.connected:
             return
         for entry in self.outbox.pending(PLATFORM, limit, due_only=False):
+            uplink = Uplink.SHARE if entry.topic == Uplink.SHARE.value else Uplink.BLOCK
             try:
-                stored = parse_uplink(Uplink.BLOCK, entry.payload)
-                assert isinstance(stored, BlockFound)
-                block = stored.model_copy(update={"worker_id": bundle.worker_id})
-                if self._owner is not None:
-                    check_block_account(block, self._owner)
+                stored = parse_uplink(uplink, entry.payload)
+                assert isinstance(stored, BlockFound | Share)
+                proof = stored.model_copy(update={"worker_id": bundle.worker_id})
+                if isinstance(proof, BlockFound) and self._owner is not None:
+                    check_block_account(proof, self._owner)
             except (ProtocolError, Untranslatable) as error:
                 self.outbox.remove(entry.id)
                 reason = error.reason if isinstance(error, Untranslatable) else "malformed"
-                self._drop("block", reason, str(error))
+                self._drop(uplink.value, reason, str(error))
                 continue
-            if client.deliver(self._topic(Uplink.BLOCK), encode(block)):
+            if client.deliver(self._topic(uplink), encode(proof)):
                 self.outbox.remove(entry.id)
                 with self._lock:
                     self.counters["delivered"] += 1

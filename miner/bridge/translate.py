@@ -39,6 +39,8 @@ from protocol.uplink import (
     GpuTelemetry,
     Heartbeat,
     Register,
+    Share,
+    ShareMode,
     Status,
     WorkerState,
 )
@@ -47,6 +49,7 @@ from protocol.uplink import (
 RIG_CLIENT_PREFIXES = ("xenminer_", "sim-")
 UNKNOWN_VERSION = "unknown"
 
+_XUNI = re.compile(r"XUNI[0-9]")
 _DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 _STATES = {state.value.upper(): state for state in WorkerState}
 
@@ -116,6 +119,8 @@ def register_for(payload: dict[str, Any], *, worker_id: str, owner: str, now: in
             gpus=gpus,
             version=_text(payload.get("version"), 128) or UNKNOWN_VERSION,
             timestamp=_count(payload, "timestamp", default=now),
+            # The bridge turns the rig's block pattern into a lease's share pattern.
+            share_mode=ShareMode.BLOCK_PATTERN,
         )
     except ValidationError as error:
         raise _malformed(error, "register") from None
@@ -216,6 +221,29 @@ def block_for(payload: dict[str, Any], *, worker_id: str, now: int) -> BlockFoun
         )
     except ValidationError as error:
         raise _malformed(error, "block") from None
+
+
+def is_network_block(hash_b64: str, block_pattern: str) -> bool:
+    """Whether a rig's hit is a block it would report without a lease's pattern: its usual
+    block pattern (XEN11 unless the bridge set another) or XUNI. Under a lease the rig's
+    block pattern is the lease's (a part of it), so most hits are shares only."""
+    return block_pattern in hash_b64 or _XUNI.search(hash_b64) is not None
+
+
+def share_for(block: BlockFound) -> Share | None:
+    """The lease's share a rig's hit under a lease stands for (the same proof: key, hash,
+    account, memory cost); None when it names no lease or no memory cost to check it at."""
+    if not block.lease_id or block.difficulty is None:
+        return None
+    return Share(
+        worker_id=block.worker_id,
+        lease_id=block.lease_id,
+        hash=block.hash,
+        key=block.key,
+        account=block.account,
+        difficulty=block.difficulty,
+        timestamp=block.timestamp,
+    )
 
 
 def check_block_account(block: BlockFound, owner: str) -> None:

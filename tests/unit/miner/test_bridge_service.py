@@ -17,7 +17,7 @@ from miner.client import MessageHandler
 from miner.enrolment.bundle import CertificateBundle
 from miner.outbox import Outbox
 from protocol.codec import encode, parse_uplink
-from protocol.downlink import AssignTask, Control, RegisterAck, SetConfig
+from protocol.downlink import AssignTask, Control, RegisterAck, Release, SetConfig
 from protocol.topics import Downlink, Uplink, parse_topic
 from protocol.uplink import BlockFound, Heartbeat, Register, Status, WorkerState
 from protocol.xenblocks import compute_hash, generate_key
@@ -220,8 +220,60 @@ def test_a_cpp_rig_is_enrolled_registered_and_relayed(farm: Farm, tmp_path: Path
                 "duration_sec": 3600,
             },
         ),
+        # the lease's share pattern becomes the rig's block pattern: its hits are shares
+        (f"xenminer/{MAC}/control", {"action": "set_config", "config": {"block_pattern": "XEN"}}),
         (f"xenminer/{MAC}/control", {"action": "pause"}),
     ]
+
+
+def test_under_a_lease_the_rigs_hits_are_its_shares_and_its_blocks_still_blocks(
+    farm: Farm,
+) -> None:
+    client = cpp_client_id(MAC)
+    farm.publish(client, MAC, Uplink.REGISTER, cpp_register(MAC, PROVIDER))
+    platform = farm.platform()
+    (register,) = wait_for(lambda: platform.messages(Uplink.REGISTER), "the register")
+    assert register.share_mode == "block_pattern"
+    task = AssignTask(
+        lease_id="lease-1",
+        consumer_id=RENTER,
+        consumer_address=RENTER,
+        prefix="ab" * 8,
+        share_pattern="XE",
+    )
+    platform.on_message(Downlink.TASK, encode(task))
+    assert farm.lan[-1] == (
+        f"xenminer/{MAC}/control",
+        {"action": "set_config", "config": {"block_pattern": "XE"}},
+    )
+
+    def hit(accept: Callable[[str], bool]) -> dict[str, Any]:
+        for _ in range(200_000):
+            key = generate_key(task.prefix)
+            if accept(compute_hash(key, RENTER, 8)):
+                return cpp_block(MAC, key=key, address=RENTER, difficulty=8, lease_id="lease-1")
+        raise AssertionError("no hit")
+
+    # the farm's usual block pattern here is XEN1 (the fixture's): a hit on XE alone is a
+    # share and only a share (as a block the platform would refuse it, and strike the rig)
+    share_only = hit(lambda h: "XE" in h and "XEN1" not in h and "XUNI" not in h)
+    both = hit(lambda h: "XE" in h and "XEN1" in h)
+    farm.publish(client, MAC, Uplink.BLOCK, share_only)
+    farm.publish(client, MAC, Uplink.BLOCK, both)
+
+    shares = wait_for(lambda: len(platform.messages(Uplink.SHARE)) == 2 and platform, "shares")
+    assert [s.lease_id for s in shares.messages(Uplink.SHARE)] == ["lease-1", "lease-1"]
+    assert all(s.difficulty == 8 for s in shares.messages(Uplink.SHARE))
+    (block,) = platform.messages(Uplink.BLOCK)
+    assert "XEN1" in block.hash
+    assert block.worker_id == platform.worker_id
+
+    # the lease ends: the rig gets its usual block pattern back
+    platform.on_message(Downlink.TASK, encode(Release(lease_id="lease-1")))
+    assert farm.lan[-1] == (
+        f"xenminer/{MAC}/control",
+        {"action": "set_config", "config": {"block_pattern": "XEN1"}},
+    )
 
 
 def test_mine_for_owner_asks_a_rig_mining_elsewhere_to_mine_for_the_owner(tmp_path: Path) -> None:
