@@ -26,13 +26,15 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.dal.streams import STREAMED
 from infra import access
 from infra.functions import AccessLogs, PlatformFunction, Runtime, retention_days
 from infra.secrets import Secrets
 from infra.sizing import LIVE, STREAM_BATCH_SIZE, STREAM_BATCH_WINDOW_SECONDS
 
 HANDLERS = {key: sizing.handler for key, sizing in LIVE.items()}
-STREAMED_TABLES = ("workers", "leases", "blocks", "alerts")
+# The tables whose changes reach the dashboards (the stream decoder reads the same list).
+STREAMED_TABLES = tuple(spec.name for spec in STREAMED)
 STAGE_NAME = "live"
 STREAM_RETRY_ATTEMPTS = 2
 
