@@ -52,11 +52,14 @@ MOCK_RIG = "sim-worker-000"
 OTHER = "0x" + "5" * 40
 
 
-def _get(url: str, token: str) -> Any:
-    request = urllib.request.Request(url)  # noqa: S310 (loopback)
+def _get(url: str, token: str, body: dict[str, Any] | None = None) -> Any:
+    """GET ``url``, or POST ``body`` to it."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data)  # noqa: S310 (loopback)
     request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 (loopback)
-        return json.loads(response.read())
+        return json.loads(response.read() or b"null")
 
 
 def _wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
@@ -257,6 +260,9 @@ def test_a_farm_of_xenblocks_miner_rigs_joins_through_the_bridge(
         assert again["worker_id"] == worker_id
         assert len(devices()) == 3  # nobody enrolled twice
 
+        # Rented: the C++ rig proves its work through its block pattern, and is paid for it.
+        _rent_and_settle(api, stack, token, cpp, worker_id)
+
         # Killed rigs, with the C++ last will and without (mock_fleet): offline within 10 s.
         _wait_for(lambda: devices()[CPP_RIG]["online"], "the C++ rig online again")
         killed_at = time.monotonic()
@@ -274,3 +280,66 @@ def test_a_farm_of_xenblocks_miner_rigs_joins_through_the_bridge(
             rig.client.loop_stop()
             rig.client.disconnect()
         assert bridge.stop() == 0
+
+
+def _rent_and_settle(
+    api: str, stack: LocalHandles, owner_token: str, rig: LanRig, worker_id: str
+) -> None:
+    """A renter rents the C++ rig; the rig mines as the C++ miner does under a lease (the
+    lease's prefix and the renter's address, every hash containing its block pattern
+    reported as a block); the lease's shares are verified and it settles with pay."""
+    secret = stack.settings.jwt_secret.get_secret_value()
+    renter = Wallet.numbered(21)
+    renter_token = issue_token(renter.address, secret=secret, now=int(time.time()), ttl=3600)
+    # Listed slow, so its share pattern (the start of XEN) is easy here.
+    listing = _get(
+        f"{api}/api/listings",
+        owner_token,
+        {
+            "worker_id": worker_id,
+            "price_per_hour": 1_000_000,
+            "advertised_hashrate": 0.5,
+            "min_duration_sec": 60,
+        },
+    )
+    assert listing["measured_by"] == "shares"
+    _get(f"{api}/api/accounts/me/deposit", renter_token, {"amount": 5_000_000})
+    lease = _get(
+        f"{api}/api/leases",
+        renter_token,
+        {"listing_id": listing["listing_id"], "duration_sec": 600},
+    )
+    pattern, prefix, lease_id = lease["share_pattern"], lease["prefix"], lease["lease_id"]
+    assert PATTERN.startswith(pattern)
+    assert pattern != PATTERN  # a part of it: the rig's hits are shares, its blocks blocks
+    told = {"action": "set_config", "config": {"block_pattern": pattern}}
+    _wait_for(lambda: (f"xenminer/{CPP_RIG}/control", told) in rig.received, "the lease's pattern")
+
+    hits = 5
+    for _ in range(hits):
+        key, _hash = mine(renter.address, DIFFICULTY, lambda h: pattern in h, prefix=prefix)
+        payload = cpp_block(
+            CPP_RIG, key=key, address=renter.address, difficulty=DIFFICULTY, lease_id=lease_id
+        )
+        rig.publish("block", payload)
+
+    def lease_now() -> dict[str, Any]:
+        return _get(f"{api}/api/leases/{lease_id}", renter_token)
+
+    _wait_for(lambda: lease_now()["shares"] == hits, "the rig's hits verified as shares")
+    # A lease is billed by the second: one stopped in its first second costs nothing.
+    _wait_for(lambda: time.time() >= lease["created_at"] + 2, "the lease's second second")
+    before_stop = len(rig.received)
+    _get(f"{api}/api/leases/{lease_id}/stop", renter_token, {})
+    settled = _wait_for(
+        lambda: (found := lease_now())["status"] == "settled" and found,
+        "the lease settled",
+        timeout=60,
+    )
+    assert settled["payout"] > 0, settled  # paid for its verified work
+    assert settled["payout"] + settled["fee"] + settled["refund"] == settled["max_cost"]
+    usual = {"action": "set_config", "config": {"block_pattern": PATTERN}}
+    _wait_for(
+        lambda: (f"xenminer/{CPP_RIG}/control", usual) in rig.received[before_stop:],
+        "the rig's usual block pattern back",
+    )
