@@ -212,6 +212,19 @@ function ListingCard({ listing, onRent }: { listing: ListingOut; onRent: () => v
             )}
           </dd>
         </div>
+        <div className="col-span-2" data-testid={`measured-${listing.listing_id}`}>
+          <dt className="text-xs text-muted">Paid for</dt>
+          <dd className="text-xs">
+            {listing.measured_by === "blocks" ? (
+              <span title="This rig sends no shares: a lease pays for its verified blocks, a coarse measure">
+                verified blocks
+                {listing.hourly_uncertainty != null && ` (±${formatPercent(listing.hourly_uncertainty)} over an hour)`}
+              </span>
+            ) : (
+              <span title="A lease pays for the work its verified shares prove">verified shares</span>
+            )}
+          </dd>
+        </div>
       </dl>
       <footer className="mt-auto flex items-center justify-between gap-2">
         <span className="text-xs text-muted">
