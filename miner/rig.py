@@ -298,13 +298,15 @@ class Rig:
             if not ack.accepted:
                 self.fatal = f"the platform refused this rig: {ack.reason}"
                 log.error(self.fatal)
-                self._set_state(WorkerState.ERROR, detail=ack.reason)
+                self._set_state(
+                    WorkerState.ERROR, detail=ack.reason, correlation_id=ack.correlation_id
+                )
                 self.stop_requested.set()
                 return
             if ack.difficulty is not None:
                 self._platform_says(ack.difficulty)
             if self.state in (WorkerState.IDLE, WorkerState.COMPLETED):
-                self._set_state(WorkerState.AVAILABLE)
+                self._set_state(WorkerState.AVAILABLE, correlation_id=ack.correlation_id)
             self._post_job()
 
     def _on_assign(self, task: AssignTask) -> None:
@@ -325,10 +327,10 @@ class Rig:
             )
             if not renewing:
                 log.info("lease %s: mining for %s", task.lease_id, task.consumer_address)
-                self._set_state(WorkerState.LEASED)
+                self._set_state(WorkerState.LEASED, correlation_id=task.correlation_id)
             self._post_job()
             if self.engine.job is not None:
-                self._set_state(WorkerState.MINING)
+                self._set_state(WorkerState.MINING, correlation_id=task.correlation_id)
 
     def _on_release(self, release: Release) -> None:
         with self._lock:
@@ -336,15 +338,18 @@ class Rig:
                 log.info("ignoring a release of lease %r: not ours", release.lease_id)
                 return
             log.info("lease %s released by the platform", release.lease_id)
-            self._finish_lease("released")
+            self._finish_lease("released", correlation_id=release.correlation_id)
 
-    def _finish_lease(self, why: str) -> None:
+    def _finish_lease(self, why: str, *, correlation_id: str | None = None) -> None:
+        """``correlation_id``: the release's, when the platform ended the lease."""
         assert self.lease is not None
         lease_id = self.lease.lease_id
         self.lease = None
         self.counters.leases_completed += 1
-        self._set_state(WorkerState.COMPLETED, lease_id=lease_id, detail=why)
-        self._set_state(WorkerState.AVAILABLE)
+        self._set_state(
+            WorkerState.COMPLETED, lease_id=lease_id, detail=why, correlation_id=correlation_id
+        )
+        self._set_state(WorkerState.AVAILABLE, correlation_id=correlation_id)
         self._post_job()
 
     # -- control commands --------------------------------------------------------------
@@ -631,8 +636,15 @@ class Rig:
         connection.publish(self.settings.topic_for(Uplink.HEARTBEAT), encode(heartbeat), qos=0)
 
     def _set_state(
-        self, state: WorkerState, *, lease_id: str | None = None, detail: str | None = None
+        self,
+        state: WorkerState,
+        *,
+        lease_id: str | None = None,
+        detail: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
+        """Publish a status on a change. ``correlation_id``: the platform command's that
+        caused it (``protocol.downlink``), echoed so the platform can tie the two."""
         if state is self.state and detail is None:
             return
         self.state = state
@@ -643,6 +655,7 @@ class Rig:
             lease_id=lease_id if lease_id is not None else current_lease,
             detail=detail,
             timestamp=int(self.clock()),
+            correlation_id=correlation_id,
         )
         connection = self.connection
         if connection is not None and connection.connected:

@@ -1,7 +1,9 @@
 """Messages the cloud publishes to a rig (cloud → rig), as in ``platform_to_worker.json``.
 
-``difficulty`` and ``share_pattern`` on ``register_ack``/``assign_task`` and the
-``set_config`` control action are this platform's extensions, all optional.
+``difficulty`` and ``share_pattern`` on ``register_ack``/``assign_task``, the
+``set_config`` control action and ``correlation_id`` on every command are this platform's
+extensions, all optional. ``correlation_id`` ties a command to the request or run that
+sent it; this platform's miner echoes it in the ``status`` the command causes.
 """
 
 from typing import Annotated, Literal, Self
@@ -12,6 +14,7 @@ from protocol.addresses import EthAddress
 from protocol.base import Message
 from protocol.errors import ProtocolError
 from protocol.fields import (
+    CorrelationId,
     Difficulty,
     Identifier,
     KeyPrefix,
@@ -36,6 +39,7 @@ class RegisterAck(Message):
     difficulty: Difficulty | None = None
     share_pattern: SharePatternText | None = None
     measured_by: MeasuredBy | None = None  # on acceptance: how leases will measure this rig
+    correlation_id: CorrelationId | None = None
 
     @model_validator(mode="after")
     def _rejection_has_reason(self) -> Self:
@@ -53,11 +57,13 @@ class AssignTask(Message):
     duration_sec: PositiveInt = 3600
     difficulty: Difficulty | None = None
     share_pattern: SharePatternText | None = None
+    correlation_id: CorrelationId | None = None
 
 
 class Release(Message):
     command: Literal["release"] = "release"
     lease_id: OptionalIdentifier = ""  # "" or another lease: the rig ignores the release
+    correlation_id: CorrelationId | None = None
 
 
 TaskMessage = RegisterAck | AssignTask | Release
@@ -80,6 +86,7 @@ class Control(Message):
 
     action: ControlAction
     config: SetConfig | None = None  # with action "set_config" only, and then required
+    correlation_id: CorrelationId | None = None
 
     @model_validator(mode="after")
     def _config_iff_set_config(self) -> Self:

@@ -4,7 +4,8 @@ Every string has a maximum length and every integer is strict (no floats, string
 bools) and within int64, so a hostile payload cannot smuggle in oversize or odd values.
 """
 
-from typing import Annotated
+import re
+from typing import Annotated, TypeGuard
 
 from pydantic import AfterValidator, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
 
@@ -26,6 +27,11 @@ WorkerId = Annotated[StrictStr, StringConstraints(pattern=WORKER_ID_PATTERN)]
 # Lease and consumer ids are ours; keep them to characters safe in keys, logs and topics.
 Identifier = Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 OptionalIdentifier = Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{0,128}$")]
+# Ties one piece of work together across API, commands, rig statuses and logs: a caller's
+# ``X-Correlation-Id``, an API Gateway request id or a uuid4 hex.
+CORRELATION_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+CorrelationId = Annotated[StrictStr, StringConstraints(pattern=CORRELATION_ID_PATTERN)]
+_CORRELATION_ID = re.compile(CORRELATION_ID_PATTERN)  # fullmatch: no trailing newline
 ShortText = Annotated[StrictStr, StringConstraints(max_length=128)]
 LongText = Annotated[StrictStr, StringConstraints(max_length=512)]
 
@@ -48,3 +54,8 @@ def _canonical_share_pattern(text: str) -> str:
 SharePatternText = Annotated[
     StrictStr, StringConstraints(max_length=80), AfterValidator(_canonical_share_pattern)
 ]
+
+
+def is_correlation_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` may be a ``CorrelationId`` (1 to 64 of ``[A-Za-z0-9._-]``)."""
+    return isinstance(value, str) and _CORRELATION_ID.fullmatch(value) is not None

@@ -1,7 +1,8 @@
 """Messages a rig publishes (rig → cloud), as in the v2 ``worker_to_platform.json``.
 
-``GpuTelemetry``, ``Heartbeat.gpus``, ``Share`` and ``NetworkVerdict`` are this platform's
-extensions; they are optional or on their own topic, so v2 messages stay valid.
+``GpuTelemetry``, ``Heartbeat.gpus``, ``Status.correlation_id``, ``Share`` and
+``NetworkVerdict`` are this platform's extensions; they are optional or on their own topic,
+so v2 messages stay valid.
 """
 
 from enum import StrEnum
@@ -14,6 +15,7 @@ from protocol.base import Message
 from protocol.encoded_hash import decode_block_hash, is_encoded_hash
 from protocol.fields import (
     MAX_GPUS,
+    CorrelationId,
     DecimalText,
     Difficulty,
     Hashrate,
@@ -101,6 +103,8 @@ class Status(Message):
     lease_id: OptionalIdentifier | None = None
     detail: LongText | None = None
     timestamp: Timestamp
+    # The command's (protocol.downlink) when the status answers one: a lease taken or left.
+    correlation_id: CorrelationId | None = None
 
     @model_validator(mode="before")
     @classmethod

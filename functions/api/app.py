@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from functions.api.context import ApiContext
+from functions.api.correlation import CorrelationIds
 from functions.api.errors import ERROR_RESPONSES, install_error_handlers
 from functions.api.limits import RequestLimits
 from functions.api.routers import (
@@ -49,8 +50,10 @@ def create_app(context: ApiContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
-    # Outermost: an oversized or deeply nested body never reaches a parser.
+    # An oversized or deeply nested body never reaches a parser...
     app.add_middleware(RequestLimits)
+    # ...and outermost, so even that refusal is logged and answered with its correlation id.
+    app.add_middleware(CorrelationIds)
     install_error_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router, responses=ERROR_RESPONSES)

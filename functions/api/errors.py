@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,8 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from functions.errors import DomainError
-
-logger = logging.getLogger(__name__)
+from functions.observability import CORRELATION_HEADER, current_correlation_id, logger
 
 
 class ErrorDetail(BaseModel):
@@ -67,8 +65,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         # A bug or an outage: logged with its trace, answered in the one format.
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal error; it has been logged")
+        logger.exception(
+            "unhandled error", extra={"method": request.method, "path": request.url.path}
+        )
+        response = error_response(500, "internal_error", "internal error; it has been logged")
+        # Answered outside every middleware: the correlation id is added here.
+        correlation_id = current_correlation_id()
+        if correlation_id is not None:
+            response.headers[CORRELATION_HEADER] = correlation_id
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> JSONResponse:

@@ -10,14 +10,11 @@ enrolment's CSR (about 1 KB), so the cap leaves a wide margin.
 
 from __future__ import annotations
 
-import logging
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api.errors import error_response
+from functions.observability import logger
 from protocol.jsonlimits import MAX_JSON_DEPTH, json_depth_exceeds
-
-logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.dal.alerts import AlertRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
-from functions.handlers.schedule import scheduled_time
+from functions.handlers.schedule import correlated_run, scheduled_time
 from functions.logic.alerts import AlertJob, AlertRunSummary
+from functions.observability import logger
 from functions.ports.webhooks import UrllibWebhookSender, WebhookSender
 from functions.settings import Settings, load_settings
 
-logger = Logger(service="alerts")
 metrics = Metrics(namespace="XenBlocks", service="alerts")
 
 # Built on the first event of a cold start, reused by the following ones.
@@ -70,9 +70,10 @@ def _count_blocked() -> None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@correlated_run
 def handler(event: dict[str, Any], context: object) -> dict[str, int]:
     settings, tables, sender = _dependencies()
-    summary = run_alerts(settings, tables, sender, scheduled_time(event, logger)).as_dict()
+    summary = run_alerts(settings, tables, sender, scheduled_time(event)).as_dict()
     for field, metric in _METRICS.items():
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=summary[field])
     logger.info("alerts run", extra=summary)

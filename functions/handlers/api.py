@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 
@@ -18,10 +18,10 @@ from functions.api.app import create_app
 from functions.api.context import ApiContext
 from functions.dal.tables import Tables
 from functions.handlers.secrets import with_jwt_secret
+from functions.observability import logger
 from functions.ports.aws_iot import IotCertificateAuthority, IotDevicePublisher, iot_data_client
 from functions.settings import Settings, load_settings
 
-logger = Logger(service="api")
 metrics = Metrics(namespace="XenBlocks", service="api")
 tracer = Tracer(service="api")
 _handler: Mangum | None = None

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -42,17 +42,17 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.ingest import IngestService, Outcome
 from functions.logic.report_limits import LIMIT_REASONS
+from functions.observability import correlated, logger
 from functions.ports.devices import DeviceCommands, DevicePublisher
 from functions.routing import ROUTES, IngestEvent
 from functions.settings import Settings, load_settings
 from protocol.codec import parse_uplink
 from protocol.errors import ProtocolError
-from protocol.messages import Heartbeat, UplinkMessage
+from protocol.messages import Heartbeat, Status, UplinkMessage
 
 if TYPE_CHECKING:  # imported when first needed: the per-message function never needs it
     from functions.logic.live_updates import LiveService
 
-logger = Logger(service="ingest")
 metrics = Metrics(namespace="XenBlocks", service="ingest")
 
 _service: IngestService | None = None
@@ -156,12 +156,15 @@ def receive(event: object, service: IngestService) -> Received:
             extra={"worker_id": ingest.worker_id, "payload_worker_id": message.worker_id},
         )
     received_at = ingest.received_at_ms // 1000
-    outcome = service.accept(ingest.worker_id, message, received_at)
-    log = logger.info if outcome.accepted else logger.warning
-    log(
-        "message accepted" if outcome.accepted else "message rejected",
-        extra={"route": outcome.kind, "worker_id": ingest.worker_id, "reason": outcome.reason},
-    )
+    # A status answering a command carries the command's correlation id: every line about
+    # it (and any command it leads to) carries it too.
+    with correlated(message.correlation_id if isinstance(message, Status) else None):
+        outcome = service.accept(ingest.worker_id, message, received_at)
+        log = logger.info if outcome.accepted else logger.warning
+        log(
+            "message accepted" if outcome.accepted else "message rejected",
+            extra={"route": outcome.kind, "worker_id": ingest.worker_id, "reason": outcome.reason},
+        )
     return Received(outcome, ingest.worker_id, message, received_at)
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.dal.tables import Tables
 from functions.handlers import live
-from functions.handlers.schedule import scheduled_time
+from functions.handlers.schedule import correlated_run, scheduled_time
 from functions.logic.jobs import Jobs
+from functions.observability import logger
 from functions.settings import load_settings
 
-logger = Logger(service="jobs")
 metrics = Metrics(namespace="XenBlocks", service="jobs")
 
 _jobs: Jobs | None = None
@@ -48,8 +48,9 @@ def _count(name: str, value: int) -> None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@correlated_run
 def settle_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    run = _default_jobs().settle(scheduled_time(event, logger))
+    run = _default_jobs().settle(scheduled_time(event))
     _count("LeasesSettled", run.settled)
     _count("LeasesSettleRetry", run.retry_later)
     logger.info("settlement run", extra={"settled": run.settled, "retry": run.retry_later})
@@ -58,24 +59,27 @@ def settle_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@correlated_run
 def pricing_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    index = _default_jobs().refresh_prices(scheduled_time(event, logger))
+    index = _default_jobs().refresh_prices(scheduled_time(event))
     _count("PriceIndexModels", len(index.models))
     return {"models": sorted(index.models)}
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@correlated_run
 def reputation_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    refreshed = _default_jobs().refresh_reputation(scheduled_time(event, logger))
+    refreshed = _default_jobs().refresh_reputation(scheduled_time(event))
     _count("ReputationsRefreshed", refreshed)
     return {"refreshed": refreshed}
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@correlated_run
 def fleet_stats_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    totals = _default_jobs().aggregate_fleet(scheduled_time(event, logger))
+    totals = _default_jobs().aggregate_fleet(scheduled_time(event))
     values = totals.fleet_values()
     _count("FleetOnlineWorkers", int(values.get("online_workers", 0)))
     _count("WorkersMarkedOffline", totals.marked_offline)
@@ -91,8 +95,9 @@ def fleet_stats_handler(event: dict[str, Any], context: object) -> dict[str, Any
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@correlated_run
 def network_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    run = _default_jobs().follow_network(scheduled_time(event, logger))
+    run = _default_jobs().follow_network(scheduled_time(event))
     if run.status == "failed":
         _count("NetworkReadFailed", 1)
     if run.status == "changed":

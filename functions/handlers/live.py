@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.dal.tables import Tables
@@ -24,10 +24,10 @@ from functions.errors import InvalidInput, Unauthorized
 from functions.handlers.secrets import with_jwt_secret
 from functions.logic.live import error_reply
 from functions.logic.live_updates import LiveService, PublishReport
+from functions.observability import logger
 from functions.ports.broadcast import ApiGatewayBroadcaster, BroadcastError
 from functions.settings import Settings, load_settings
 
-logger = Logger(service="live")
 metrics = Metrics(namespace="XenBlocks", service="live")
 
 _service: LiveService | None = None

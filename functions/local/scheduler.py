@@ -1,7 +1,8 @@
 """The local stack's stand-in for EventBridge schedules: each job on its own interval.
 
-One thread runs the jobs in turn when they are due. A job that raises is logged and runs
-again at its next slot, like a scheduled Lambda that failed; it never stops the others.
+One thread runs the jobs in turn when they are due, each run under a correlation id of its
+own, as a scheduled Lambda's. A job that raises is logged and runs again at its next slot,
+like a scheduled Lambda that failed; it never stops the others.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from functions.observability import correlated, new_correlation_id
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,8 @@ class LocalScheduler:
                 continue
             job.next_at = now + job.every_seconds
             try:
-                job.run(int(now))
+                with correlated(new_correlation_id()):
+                    job.run(int(now))
                 job.runs += 1
             except Exception as error:
                 job.failures += 1

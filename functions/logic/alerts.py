@@ -17,11 +17,11 @@ to the rule's webhook, and the delivery's outcome recorded on the event.
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import statistics
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,10 +47,9 @@ from functions.models.alerts import (
 from functions.models.telemetry import worker_series
 from functions.models.workers import Worker
 from functions.netguard import Host, HostRefused, is_internal_name, is_public_address, url_host
+from functions.observability import logger
 from functions.ports.webhooks import WebhookSender
 from functions.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 MAX_RULES_PER_OWNER = 50
 MAX_NAME_LENGTH = 64
@@ -358,7 +357,12 @@ class AlertJob:
             deliveries += [(rule, e) for e in fired if e.delivery is DeliveryStatus.PENDING]
         if deliveries:
             with ThreadPoolExecutor(max_workers=_DELIVERY_THREADS) as pool:
-                results = list(pool.map(lambda d: self._deliver_safely(*d, now=now), deliveries))
+                # Each in a copy of this context: its log lines carry the run's correlation id.
+                futures = [
+                    pool.submit(copy_context().run, self._deliver_safely, rule, event, now=now)
+                    for rule, event in deliveries
+                ]
+                results = [future.result() for future in futures]
             summary.deliveries_ok += sum(1 for ok in results if ok)
             summary.deliveries_failed += sum(1 for ok in results if not ok)
         return summary

@@ -9,7 +9,6 @@ upserts), so a failed invocation can simply be retried.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from functions.dal.blocks import BlockRepository
@@ -30,6 +29,7 @@ from functions.models.market import Lease
 from functions.models.network import Verdict
 from functions.models.telemetry import TelemetryPoint, worker_series
 from functions.models.workers import Worker
+from functions.observability import logger
 from functions.ports.devices import DeviceCommands
 from functions.settings import Settings
 from protocol.messages import (
@@ -45,8 +45,6 @@ from protocol.messages import (
     WorkerState,
 )
 from protocol.shares import SharePattern
-
-logger = logging.getLogger(__name__)
 
 SHARE_RETENTION_SECONDS = 90 * 86_400
 _DAY = 86_400

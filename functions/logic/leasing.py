@@ -8,7 +8,6 @@ fails the lease still stands: the rig gets its task again when it next registers
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 
 from functions.dal.leases import LeaseRepository
@@ -27,12 +26,11 @@ from functions.logic.matcher import Criteria, Matcher
 from functions.logic.network import NetworkView
 from functions.logic.proofs import lease_pattern, measured_by
 from functions.models.market import Lease, Listing, ListingStatus, max_cost
+from functions.observability import logger
 from functions.ports.devices import DeviceCommands
 from functions.settings import Settings
 from protocol.downlink import Release
 from protocol.xenblocks import new_prefix
-
-logger = logging.getLogger(__name__)
 
 # How many of the matcher's best candidates a rent tries when others win the race.
 _MATCH_ATTEMPTS = 3
@@ -176,8 +174,8 @@ class LeaseService:
             self._commands.task(lease.worker_id, task)
         except Exception:
             logger.warning(
-                "assign_task for lease %s not published; the rig gets it on its next register",
-                lease.lease_id,
+                "assign_task not published; the rig gets it on its next register",
+                extra={"lease_id": lease.lease_id, "worker_id": lease.worker_id},
                 exc_info=True,
             )
 
@@ -200,5 +198,9 @@ class LeaseService:
         try:
             self._commands.task(lease.worker_id, Release(lease_id=lease_id))
         except Exception:
-            logger.warning("release of lease %s not published", lease_id, exc_info=True)
+            logger.warning(
+                "release not published",
+                extra={"lease_id": lease_id, "worker_id": lease.worker_id},
+                exc_info=True,
+            )
         return stopped

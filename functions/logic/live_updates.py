@@ -24,7 +24,6 @@ Messages carry the same shapes as the HTTP API (``functions/models/views.py``, a
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -53,12 +52,11 @@ from functions.models.market import Lease
 from functions.models.telemetry import FLEET_SERIES
 from functions.models.views import EventOut, RecentBlock
 from functions.models.workers import Worker
+from functions.observability import logger
 from functions.ports.broadcast import Broadcaster
 from functions.ports.fanout import Delivery, Fanout
 from functions.settings import Settings
 from protocol.messages import Heartbeat
-
-logger = logging.getLogger(__name__)
 
 # What a snapshot holds at most (a dashboard pages the HTTP API for more).
 SNAPSHOT_WORKERS = 500

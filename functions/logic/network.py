@@ -27,7 +27,6 @@ cost``). Then the job confirms recent unconfirmed leased blocks against the node
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,12 +37,11 @@ from functions.dal.network import NetworkRepository
 from functions.errors import Conflict
 from functions.models.blocks import Block, NetworkStatus
 from functions.models.network import HISTORY, DifficultyChange, NetworkState, Verdict
+from functions.observability import logger
 from functions.ports.devices import DeviceCommands
 from functions.ports.xenblocks_node import NodeError, XenBlocksNode
 from functions.settings import Settings
 from protocol.downlink import Control, SetConfig
-
-logger = logging.getLogger(__name__)
 
 # A block's memory cost may be at most this many times the highest difficulty of the recent
 # history: recomputing it costs ``m`` KiB and its time, and no honest rig mines far above
@@ -251,7 +249,9 @@ class NetworkFollower:
         try:
             value = self._node.difficulty()
         except NodeError as error:
-            logger.warning("network difficulty not read; keeping the last value: %s", error)
+            logger.warning(
+                "network difficulty not read; keeping the last value", extra={"error": str(error)}
+            )
             try:
                 self._network.save_state(
                     failed(state, str(error), now, fallback=fallback), expected_version=expected
@@ -289,7 +289,9 @@ class NetworkFollower:
                 run.pushed += 1
             except Exception:
                 run.push_failures += 1
-                logger.warning("set_config not pushed to %s", worker_id, exc_info=True)
+                logger.warning(
+                    "set_config not pushed", extra={"worker_id": worker_id}, exc_info=True
+                )
 
     def _confirm(self, now: int, run: NetworkRun) -> None:
         """Ask the node's read API about recent leased blocks that have no final verdict."""
@@ -317,7 +319,9 @@ class NetworkFollower:
                 held = self._node.block(block.key)
             except NodeError as error:
                 run.confirm_failures += 1
-                logger.warning("node read API failed; confirming later: %s", error)
+                logger.warning(
+                    "node read API failed; confirming later", extra={"error": str(error)}
+                )
                 return
             if held is None or held.hash != block.hash:
                 run.confirm_missing += 1

@@ -37,7 +37,6 @@ renter's favour); then ``0 ≤ charge ≤ accrued ≤ escrow``, ``payout + fee =
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
 
@@ -45,11 +44,10 @@ from functions.dal.leases import LeaseRepository
 from functions.errors import AlreadySettled, ConcurrentUpdate
 from functions.models.market import Lease
 from functions.models.money import BASIS_POINTS, fee_of
+from functions.observability import logger
 from functions.ports.devices import DeviceCommands
 from protocol.downlink import Release
 from protocol.shares import SharePattern
-
-logger = logging.getLogger(__name__)
 
 ALREADY = "already"
 RETRY = "retry"
@@ -173,20 +171,29 @@ class SettlementService:
         except AlreadySettled:
             return ALREADY
         except ConcurrentUpdate:
-            logger.warning("lease %s: concurrent update, settling on a later run", lease.lease_id)
+            logger.warning(
+                "concurrent update: the lease settles on a later run",
+                extra={"lease_id": lease.lease_id},
+            )
             return RETRY
         logger.info(
-            "lease %s settled: charge %d (payout %d, fee %d), refund %d, delivered %.1f%%%s",
-            lease.lease_id,
-            split.charge,
-            split.payout,
-            split.fee,
-            split.refund,
-            split.delivered_ratio * 100,
-            " (shortfall)" if split.shortfall else "",
+            "lease settled",
+            extra={
+                "lease_id": lease.lease_id,
+                "charge": split.charge,
+                "payout": split.payout,
+                "fee": split.fee,
+                "refund": split.refund,
+                "delivered_pct": round(split.delivered_ratio * 100, 1),
+                "shortfall": split.shortfall,
+            },
         )
         try:
             self._commands.task(lease.worker_id, Release(lease_id=lease.lease_id))
         except Exception:
-            logger.warning("release of lease %s not published", lease.lease_id, exc_info=True)
+            logger.warning(
+                "release not published",
+                extra={"lease_id": lease.lease_id, "worker_id": lease.worker_id},
+                exc_info=True,
+            )
         return split

@@ -8,7 +8,6 @@ loser of a race is refused and a forged attempt leaves the nonce to its owner.
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 import string
@@ -19,12 +18,11 @@ from functions.dal.nonces import NonceRepository
 from functions.errors import InvalidInput, Unauthorized
 from functions.logic.tokens import issue_token
 from functions.models.auth import Nonce
+from functions.observability import logger
 from functions.settings import Settings
 from protocol.addresses import to_checksum
 from protocol.errors import ProtocolError
 from protocol.jsonlimits import restore_recursion_limit
-
-logger = logging.getLogger(__name__)
 
 # EIP-4361: a nonce is at least 8 alphanumeric characters. 24 from 62 is ~143 bits.
 NONCE_ALPHABET = string.ascii_letters + string.digits
@@ -188,5 +186,5 @@ class SignInService:
 
     @staticmethod
     def _refuse(address: str, reason: str, message: str) -> Unauthorized:
-        logger.warning("sign-in refused for %s: %s", address, reason)
+        logger.warning("sign-in refused", extra={"address": address, "reason": reason})
         return Unauthorized(message)

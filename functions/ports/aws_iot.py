@@ -13,7 +13,6 @@ still publish (ingest refuses a revoked worker's messages all the same).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from functions.errors import Conflict
+from functions.observability import logger
 from functions.ports.certificates import CertificateRequestInvalid, IssuedCertificate
 from functions.ports.csr import load_csr
 from functions.routing import ROUTES
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from mypy_boto3_iot.client import IoTClient
     from mypy_boto3_iot_data.client import IoTDataPlaneClient
 
-logger = logging.getLogger(__name__)
 
 # Amazon Root CA 1: what rigs trust when they verify the AWS IoT (ATS) endpoint.
 # SHA-256 fingerprint 8ECDE688 4F3D87B1 125BA31A C3FCB13D 7016DE7F 57CC904F E1CB97C6 AE98196E.
@@ -324,7 +323,7 @@ class IotCertificateAuthority:
         try:
             call(*args, **kwargs)
         except Exception:
-            logger.exception("AWS IoT clean-up failed: could not %s", what)
+            logger.exception("AWS IoT clean-up failed", extra={"step": what})
 
 
 def iot_data_client(region: str, endpoint_host: str) -> IoTDataPlaneClient:

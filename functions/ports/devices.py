@@ -2,13 +2,16 @@
 
 Adapters only publish bytes on a topic (AWS: ``iot-data publish``; local: the broker with
 the platform's service identity). ``DeviceCommands`` picks the topic and encodes the message,
-so every command goes out the same way whatever the adapter.
+so every command goes out the same way whatever the adapter, with the correlation id of
+the request or run that sent it (``functions.observability``) unless it has one already.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
+from functions.observability import current_correlation_id
 from protocol.codec import encode
 from protocol.downlink import Control, TaskMessage
 from protocol.topics import Downlink, topic
@@ -21,16 +24,29 @@ class DevicePublisher(Protocol):
 
 
 class DeviceCommands:
-    def __init__(self, publisher: DevicePublisher) -> None:
+    def __init__(
+        self,
+        publisher: DevicePublisher,
+        *,
+        correlation: Callable[[], str | None] = current_correlation_id,
+    ) -> None:
         self._publisher = publisher
+        self._correlation = correlation
 
     def task(self, worker_id: str, message: TaskMessage) -> None:
         """``register_ack``, ``assign_task`` or ``release`` on the rig's task topic."""
-        self._publisher.publish(topic(worker_id, Downlink.TASK), encode(message))
+        self._publisher.publish(topic(worker_id, Downlink.TASK), encode(self._stamped(message)))
 
     def control(self, worker_id: str, message: Control) -> None:
         """``pause``, ``resume``, ``shutdown`` or ``set_config`` on the rig's control topic."""
-        self._publisher.publish(topic(worker_id, Downlink.CONTROL), encode(message))
+        self._publisher.publish(topic(worker_id, Downlink.CONTROL), encode(self._stamped(message)))
+
+    def _stamped(self, message: TaskMessage | Control) -> TaskMessage | Control:
+        """``message`` with the current correlation id, when it has none and there is one."""
+        correlation_id = self._correlation() if message.correlation_id is None else None
+        if correlation_id is None:
+            return message
+        return message.model_copy(update={"correlation_id": correlation_id})
 
 
 class RecordingPublisher:

@@ -10,7 +10,6 @@ next change, or the next snapshot, brings a dashboard up to date).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -18,9 +17,8 @@ from functions.dal.connections import ConnectionRepository, shard_for, shard_nam
 from functions.dal.pagination import Page
 from functions.dal.tables import Tables
 from functions.models.live import Connection
+from functions.observability import logger
 from functions.ports.broadcast import Broadcaster, BroadcastError
-
-logger = logging.getLogger(__name__)
 
 _PAGE = 100
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
-import logging
 import socket
 import ssl
 import threading
@@ -44,9 +43,8 @@ from functions.netguard import (
     parse_address,
     url_host,
 )
+from functions.observability import logger
 from functions.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Xenblocks-Signature"
 TIMESTAMP_HEADER = "X-Xenblocks-Timestamp"

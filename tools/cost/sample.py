@@ -212,13 +212,15 @@ class _Run:
     def _deployed_as(self, sizing: Sizing, live: Any = None) -> Iterator[_Context]:
         """The ingest module configured as one deployed function: its service, its log
         level (infra.sizing), and a context with its memory."""
+        from functions.observability import logger
+
         self._ingest.configure(self.ingest_service, live)
-        previous = self._ingest.logger.log_level
-        self._ingest.logger.setLevel(sizing.log_level)
+        previous = logger.log_level
+        logger.setLevel(sizing.log_level)
         try:
             yield _Context("ingest", memory_limit_in_mb=sizing.memory_mb)
         finally:
-            self._ingest.logger.setLevel(previous)
+            logger.setLevel(previous)
             self._ingest.configure(None)
 
     def _invoke_ingest(
@@ -403,13 +405,14 @@ class _Run:
 
 @contextlib.contextmanager
 def _logs_to(stream: io.StringIO) -> Iterator[None]:
-    """Point the Powertools loggers' handlers at ``stream`` while measuring."""
+    """Point the Powertools logger's handlers at ``stream`` while measuring."""
     import logging
+
+    from functions.observability import logger
 
     handlers = [
         handler
-        for logger in (logging.getLogger(name) for name in ("ingest", "jobs", "alerts", "live"))
-        for handler in logger.handlers
+        for handler in logging.getLogger(logger.name).handlers
         if isinstance(handler, logging.StreamHandler)
     ]
     previous = [handler.setStream(stream) for handler in handlers]

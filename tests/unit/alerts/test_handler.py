@@ -69,11 +69,11 @@ def test_run_alerts_is_the_plain_entry_the_local_stack_calls(settings, tables, r
 @pytest.mark.parametrize("event", [{}, {"time": "yesterday"}, None])
 def test_without_a_readable_schedule_time_the_clock_is_used(event, monkeypatch):
     monkeypatch.setattr(schedule.time, "time", lambda: 1234.9)
-    assert schedule.scheduled_time(event, handler_module.logger) == 1234
+    assert schedule.scheduled_time(event) == 1234
 
 
 def test_the_schedule_time_is_the_runs_now():
-    assert schedule.scheduled_time(SCHEDULED_EVENT, handler_module.logger) == NOW
+    assert schedule.scheduled_time(SCHEDULED_EVENT) == NOW
 
 
 def test_a_webhook_resolving_to_the_metadata_service_is_blocked_and_counted(

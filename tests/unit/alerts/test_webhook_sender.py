@@ -16,6 +16,7 @@ import ssl
 
 import pytest
 
+from functions.observability import logger
 from functions.ports.webhooks import (
     CONNECTION_FAILED,
     INVALID_URL,
@@ -385,7 +386,7 @@ def test_the_local_stage_delivers_over_http_to_loopback():
 )
 def test_every_network_failure_reads_the_same_to_the_owner(failure, logged, caplog):
     sender, _, sleeps, _ = sender_with(failure, failure, failure)
-    with caplog.at_level(logging.WARNING, logger="functions.ports.webhooks"):
+    with caplog.at_level(logging.WARNING, logger=logger.name):
         result = sender.send(URL, SECRET, BODY, timestamp=1)
 
     assert (result.ok, result.attempts, result.status, result.error) == (

@@ -312,7 +312,11 @@ def test_only_the_renter_stops_a_lease(client, tables, publisher, clock):
     assert by_renter.status_code == 200
     assert by_renter.json()["ends_at"] == NOW + 600
     assert again.status_code == 409
-    assert json.loads(publisher.sent[-1][1]) == {"command": "release", "lease_id": lease_id}
+    assert json.loads(publisher.sent[-1][1]) == {
+        "command": "release",
+        "lease_id": lease_id,
+        "correlation_id": by_renter.headers["X-Correlation-Id"],
+    }
 
 
 def test_the_escrow_account_holds_the_money_until_settlement(client, tables):

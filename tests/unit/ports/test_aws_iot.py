@@ -232,7 +232,9 @@ def test_a_failing_clean_up_is_logged_and_does_not_hide_the_cause(iot, caplog):
     )
     with caplog.at_level(logging.ERROR), pytest.raises(IotCallFailed, match="attaching"):
         ca.issue("rig-1", generate_key_and_csr("rig-1")[1])
-    assert "could not delete the certificate" in caplog.text
+    failed = [r for r in caplog.records if r.getMessage() == "AWS IoT clean-up failed"]
+    assert [r.step for r in failed] == ["delete the certificate"]
+    assert all(r.exc_info for r in failed)
     # Everything else was undone; the certificate is at least no longer active.
     assert _things(iot) == []
     assert _policy_targets(iot) == []

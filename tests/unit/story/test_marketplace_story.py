@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from datetime import UTC, datetime
 
@@ -234,9 +235,8 @@ def test_sign_in_enrol_list_fund_rent_mine_expire_settle(aws):
     )
     assert client.get("/api/accounts/me", headers=as_provider).json()["balance"] == (max_cost - fee)
     assert AccountRepository(aws).get(TREASURY).balance == fee == 41_666
-    assert published(f"{worker_id}/task")[-1] == {
-        "command": "release",
-        "lease_id": lease["lease_id"],
-    }
+    release = published(f"{worker_id}/task")[-1]
+    assert re.fullmatch(r"[0-9a-f]{32}", release.pop("correlation_id"))  # the run's own
+    assert release == {"command": "release", "lease_id": lease["lease_id"]}
     # The listing is back on the market.
     assert client.get(f"/api/listings/{listing_id}").json()["status"] == "open"
