@@ -23,6 +23,7 @@ from functions.logic.network import DifficultyRule, NetworkView
 from functions.logic.proofs import block_counts_as_share, measured_by
 from functions.logic.report_limits import ReportLimiter
 from functions.logic.verification import Clock, verify_block, verify_share
+from functions.logic.work import DIFFICULTY
 from functions.models.blocks import Block, NetworkStatus
 from functions.models.blocks import Share as ShareRecord
 from functions.models.market import Lease
@@ -245,6 +246,8 @@ class IngestService:
             "active_gpus": float(message.active_gpus),
             "accepted_blocks": float(message.accepted_blocks),
         }
+        if message.difficulty > 0:  # 0: the rig does not know it yet (logic/work.py)
+            values[DIFFICULTY] = float(message.difficulty)
         for gpu in message.gpus or ():
             figures = {
                 "hashrate": gpu.hashrate,

@@ -175,7 +175,21 @@ def test_heartbeat_updates_the_summary_and_once_per_slot_a_history_point(tables,
     )
     assert point.values["hashrate"] == 1234.5
     assert point.values["gpu0.temperature_c"] == 61.0
+    assert point.values["difficulty"] == 8  # what it was mined at: its work is H/s × 8
     assert WorkerRepository(tables).get("someone-else") is None
+
+
+def test_a_history_point_of_a_rig_that_knows_no_difficulty_has_none(tables, service):
+    worker = enrolled_worker(tables)
+    now = _written_slot_time(service, worker.worker_id, history=True)
+    payload = {**heartbeat_payload(worker.worker_id), "difficulty": 0}
+    process(event("heartbeat", worker.worker_id, payload, now), service)
+    [point] = (
+        TelemetryRepository(tables)
+        .history(worker_series(worker.worker_id), now - 600, now, limit=10)
+        .items
+    )
+    assert "difficulty" not in point.values  # unknown, not 0: its work is unknown too
 
 
 def test_heartbeats_between_slots_write_nothing(tables, service):
