@@ -149,6 +149,13 @@ def receive(event: object, service: IngestService) -> Received:
             extra={"route": kind, "field": error.field, "error": error.reason},
         )
         return Received(Outcome(False, "malformed", kind))
+    # A status answering a command carries the command's correlation id: every line about
+    # it (and any command it leads to) carries it too.
+    with correlated(message.correlation_id if isinstance(message, Status) else None):
+        return _accept(ingest, message, service)
+
+
+def _accept(ingest: IngestEvent, message: UplinkMessage, service: IngestService) -> Received:
     if message.worker_id != ingest.worker_id:
         # The topic is tied to the certificate; the payload's id is only the rig's say-so.
         logger.info(
@@ -156,15 +163,12 @@ def receive(event: object, service: IngestService) -> Received:
             extra={"worker_id": ingest.worker_id, "payload_worker_id": message.worker_id},
         )
     received_at = ingest.received_at_ms // 1000
-    # A status answering a command carries the command's correlation id: every line about
-    # it (and any command it leads to) carries it too.
-    with correlated(message.correlation_id if isinstance(message, Status) else None):
-        outcome = service.accept(ingest.worker_id, message, received_at)
-        log = logger.info if outcome.accepted else logger.warning
-        log(
-            "message accepted" if outcome.accepted else "message rejected",
-            extra={"route": outcome.kind, "worker_id": ingest.worker_id, "reason": outcome.reason},
-        )
+    outcome = service.accept(ingest.worker_id, message, received_at)
+    log = logger.info if outcome.accepted else logger.warning
+    log(
+        "message accepted" if outcome.accepted else "message rejected",
+        extra={"route": outcome.kind, "worker_id": ingest.worker_id, "reason": outcome.reason},
+    )
     return Received(outcome, ingest.worker_id, message, received_at)
 
 

@@ -20,6 +20,11 @@ local hub (``functions/local/live_hub.py``); it reaches the dashboards only thro
 
 Messages carry the same shapes as the HTTP API (``functions/models/views.py``, and
 ``LeaseOut``), so a dashboard renders both with the same code; none of them needs FastAPI.
+
+No frame carries a correlation id (``functions.observability``): a ``worker`` frame is made
+from the workers table's stream, not from the rig's status that changed the row, and its
+documented shape (``{type, data, ts}``, ``data`` as the HTTP API's fleet row) has no room
+for one. Ingest's log line about that status carries the id with the worker's.
 """
 
 from __future__ import annotations

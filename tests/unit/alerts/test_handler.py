@@ -12,7 +12,8 @@ from functions.handlers import alerts as handler_module
 from functions.handlers import schedule
 from functions.local.lambda_context import LocalLambdaContext
 from functions.models.alerts import AlertKind, DeliveryStatus
-from functions.ports.webhooks import NOT_PUBLIC, RecordingWebhookSender
+from functions.observability import current_correlation_id
+from functions.ports.webhooks import NOT_PUBLIC, DeliveryResult, RecordingWebhookSender
 from functions.settings import load_settings
 from tests.factories import NOW, PROVIDER
 
@@ -64,6 +65,30 @@ def test_run_alerts_is_the_plain_entry_the_local_stack_calls(settings, tables, r
     assert (summary.events_fired, summary.deliveries_ok) == (1, 1)
     assert len(sender.sent) == 1
     assert alerts.list_events(PROVIDER, limit=5).items[0].delivery is DeliveryStatus.DELIVERED
+
+
+class CorrelatedSender(RecordingWebhookSender):
+    """Notes the correlation id each delivery runs under (on the job's delivery threads)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.under: list[str | None] = []
+
+    def send(self, url: str, secret: str, body: bytes, *, timestamp: int) -> DeliveryResult:
+        self.under.append(current_correlation_id())
+        return super().send(url, secret, body, timestamp=timestamp)
+
+
+def test_deliveries_run_under_the_run_s_correlation_id(settings, tables, rig, rule, monkeypatch):
+    sender = CorrelatedSender()
+    monkeypatch.setattr(handler_module, "_deps", (settings, tables, sender))
+    rule(AlertKind.TEMPERATURE, 80, worker=rig(temperatures=(90.0,)))
+    rule(AlertKind.TEMPERATURE, 70, worker=rig(temperatures=(95.0,)))
+
+    event = {**SCHEDULED_EVENT, "id": "run-7"}
+    handler_module.handler(event, LocalLambdaContext(function_name="alerts"))
+
+    assert sender.under == ["run-7", "run-7"]
 
 
 @pytest.mark.parametrize("event", [{}, {"time": "yesterday"}, None])

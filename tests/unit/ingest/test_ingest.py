@@ -14,6 +14,7 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.handlers.ingest import build_service, process
 from functions.models.telemetry import worker_series
+from functions.observability import logger
 from functions.routing import IngestEvent, route_named
 from functions.settings import Settings
 from protocol.codec import parse_task
@@ -272,6 +273,27 @@ def test_status_follows_the_protocol_state_machine(tables, service):
 
     assert process(event("status", worker.worker_id, _status("w", "MINING")), service).accepted
     assert workers.require(worker.worker_id).state is WorkerState.MINING
+
+
+def test_a_status_answering_a_command_is_logged_under_its_correlation_id(tables, service, caplog):
+    worker = enrolled_worker(tables)
+    process(event("register", worker.worker_id, register_payload(worker.worker_id)), service)
+    answer = {**_status("w", "MINING"), "correlation_id": "rent-req.42"}
+    assert process(event("status", worker.worker_id, answer), service).accepted
+    bad = {**_status("w", "MINING"), "correlation_id": "not a token!"}
+    assert process(event("status", worker.worker_id, bad), service).reason == "malformed"
+
+    lines = [r for r in caplog.records if r.name == logger.name]
+    by_message = [(r.getMessage(), getattr(r, "correlation_id", None)) for r in lines]
+    assert by_message == [
+        ("message accepted", None),  # the register: nothing to correlate
+        ("payload worker_id differs from the topic's; the topic's is used", "rent-req.42"),
+        ("message accepted", "rent-req.42"),
+        ("malformed message refused", None),
+    ]
+    # The JSON line CloudWatch gets has it as a key of its own.
+    printed = json.loads(logger.registered_formatter.format(lines[2]))
+    assert (printed["message"], printed["correlation_id"]) == ("message accepted", "rent-req.42")
 
 
 def test_the_last_will_marks_the_worker_offline(tables, service):

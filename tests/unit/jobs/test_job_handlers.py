@@ -4,6 +4,7 @@ event's time, a summary back and its counts published as metrics."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from functions.local.lambda_context import LocalLambdaContext
 from functions.logic.jobs import Jobs
 from functions.logic.pricing import PRICE_INDEX_SERIES
 from functions.models.market import LeaseStatus
+from functions.observability import current_correlation_id
 from functions.ports.devices import RecordingPublisher
 from functions.settings import Settings
 from protocol.topics import Downlink, topic
@@ -102,6 +104,31 @@ def test_settle_handler_settles_what_was_due_at_the_scheduled_time(
 
     again = handlers.settle_handler(scheduled_event(), context("settle"))
     assert again == {"settled": 0, "already": 0, "retry_later": 0}
+
+
+def test_a_run_logs_and_commands_under_its_event_s_id(configured, tables, publisher, caplog):
+    listing = open_listing(tables)
+    AccountRepository(tables).deposit(RENTER, 10**8, entry_id="fund", now=NOW)
+    lease = LeaseRepository(tables).create(lease_for(listing, duration_sec=1800), listing)
+    event_id = scheduled_event()["id"]
+
+    handlers.settle_handler(scheduled_event(), context("settle"))
+
+    release = json.loads(publisher.sent[-1][1])
+    assert (release["lease_id"], release["correlation_id"]) == (lease.lease_id, event_id)
+    ran = {r.getMessage(): getattr(r, "correlation_id", None) for r in caplog.records}
+    assert ran["lease settled"] == ran["settlement run"] == event_id
+    assert current_correlation_id() is None  # over with the run
+
+
+def test_a_run_without_an_event_id_gets_one_of_its_own(configured, caplog):
+    handlers.settle_handler(scheduled_event() | {"id": None}, context("settle"))
+    handlers.settle_handler(scheduled_event() | {"id": "not an id!"}, context("settle"))
+
+    runs = [r.correlation_id for r in caplog.records if r.getMessage() == "settlement run"]
+    assert len(runs) == 2
+    assert all(re.fullmatch(r"[0-9a-f]{32}", run) for run in runs)
+    assert runs[0] != runs[1]
 
 
 def test_pricing_handler_stores_the_index_at_the_scheduled_time(configured, tables, capsys):

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from functions.local.scheduler import LocalScheduler, ScheduledJob
+from functions.observability import current_correlation_id
 
 
 class FakeClock:
@@ -76,3 +77,19 @@ def test_start_and_stop_run_the_loop_in_a_thread():
 def test_nothing_to_schedule_is_an_error():
     with pytest.raises(ValueError, match="nothing"):
         LocalScheduler([])
+
+
+def test_each_run_has_a_correlation_id_of_its_own():
+    seen: list[str | None] = []
+    job = ScheduledJob("job", 1, lambda now: seen.append(current_correlation_id()))
+    clock = FakeClock()
+    scheduler = LocalScheduler([job], clock=clock)
+
+    scheduler.run_due()
+    clock.now += 1
+    scheduler.run_due()
+
+    assert len(seen) == 2
+    assert all(run is not None and len(run) == 32 for run in seen)
+    assert seen[0] != seen[1]
+    assert current_correlation_id() is None

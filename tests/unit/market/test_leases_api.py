@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -104,6 +105,26 @@ def test_renting_escrows_the_maximum_cost_and_sends_the_rig_its_task(client, tab
     assert (task["lease_id"], task["prefix"]) == (lease["lease_id"], lease["prefix"])
     assert task["consumer_address"] == RENTER
     assert task["duration_sec"] == 1800
+
+
+@pytest.mark.parametrize("given", ["dashboard-7f3a.1", None])
+def test_the_assign_task_carries_the_rent_request_s_correlation_id(
+    client, tables, publisher, given
+):
+    listing = listed(client, tables)
+    fund(tables)
+
+    headers = {"X-Correlation-Id": given} if given else {}
+    response = rent(client, listing_id=listing["listing_id"], headers=headers)
+
+    assert response.status_code == 201, response.text
+    correlation_id = response.headers["X-Correlation-Id"]
+    if given:
+        assert correlation_id == given
+    else:
+        assert re.fullmatch(r"[0-9a-f]{32}", correlation_id)  # made for the request
+    task = json.loads(publisher.sent[-1][1])
+    assert (task["command"], task["correlation_id"]) == ("assign_task", correlation_id)
 
 
 def test_the_share_pattern_suits_the_advertised_hashrate(client, tables):

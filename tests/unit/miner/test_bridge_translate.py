@@ -317,7 +317,10 @@ def test_a_self_mined_block_for_another_address_is_not_the_platforms() -> None:
 
 
 def test_task_messages_reach_the_rig_in_the_v2_fields_it_reads() -> None:
-    accepted = rig_task(RegisterAck(accepted=True, difficulty=1727, share_pattern="XEN"))
+    # This platform's extensions (difficulty, share_pattern, correlation_id) stay behind.
+    accepted = rig_task(
+        RegisterAck(accepted=True, difficulty=1727, share_pattern="XEN", correlation_id="r-1")
+    )
     assert accepted == {"command": "register_ack", "accepted": True}
     refused = rig_task(RegisterAck(accepted=False, reason="unknown worker"))
     assert refused == {"command": "register_ack", "accepted": False, "reason": "unknown worker"}
@@ -330,6 +333,7 @@ def test_task_messages_reach_the_rig_in_the_v2_fields_it_reads() -> None:
             duration_sec=600,
             difficulty=1727,
             share_pattern="XEN",
+            correlation_id="rent-1",
         )
     )
     assert task == {
@@ -340,7 +344,7 @@ def test_task_messages_reach_the_rig_in_the_v2_fields_it_reads() -> None:
         "prefix": "00112233445566aa",
         "duration_sec": 600,
     }
-    release = rig_task(Release(lease_id="lease-1"))
+    release = rig_task(Release(lease_id="lease-1", correlation_id="stop-1"))
     assert release == {"command": "release", "lease_id": "lease-1"}
     for definition, message in [
         ("register_ack", accepted),
@@ -353,7 +357,7 @@ def test_task_messages_reach_the_rig_in_the_v2_fields_it_reads() -> None:
 
 @pytest.mark.parametrize("action", ["pause", "resume", "shutdown"])
 def test_control_actions_pass_as_they_are(action: str) -> None:
-    command = rig_control(Control(action=action))  # type: ignore[arg-type]
+    command = rig_control(Control(action=action, correlation_id="req-1"))  # type: ignore[arg-type]
     assert command == {"action": action}
     v2_validator("control").validate(command)
 

@@ -266,6 +266,33 @@ def test_only_a_release_of_our_lease_ends_it(parts):
     assert rig.counters.leases_completed == 1
 
 
+def test_the_status_a_command_causes_echoes_its_correlation_id(parts):
+    rig, connection, _, clock = parts
+    _task(rig, RegisterAck(accepted=True, correlation_id="ack-1"))
+    _task(rig, _assign().model_copy(update={"correlation_id": "rent-req.42"}))
+    _task(rig, Release(lease_id="lease-1", correlation_id="stop-req_7"))
+    _task(rig, _assign().model_copy(update={"lease_id": "lease-2"}))  # an older platform's
+    clock.now += 601
+    rig.tick()  # lease-2 runs its time: no command caused that
+
+    echoed = [(s.state, s.correlation_id) for s in connection.messages(Uplink.STATUS)]
+    assert echoed == [
+        (WorkerState.AVAILABLE, "ack-1"),
+        (WorkerState.LEASED, "rent-req.42"),
+        (WorkerState.MINING, "rent-req.42"),
+        (WorkerState.COMPLETED, "stop-req_7"),
+        (WorkerState.AVAILABLE, "stop-req_7"),
+        (WorkerState.LEASED, None),
+        (WorkerState.MINING, None),
+        (WorkerState.COMPLETED, None),
+        (WorkerState.AVAILABLE, None),
+    ]
+    # On the wire a status without one says nothing of it (v2 statuses stay as they were).
+    payloads = [json.loads(p) for t, p, _ in connection.published if t.endswith("/status")]
+    assert "correlation_id" not in payloads[-1]
+    assert payloads[1]["correlation_id"] == "rent-req.42"
+
+
 def test_pause_resume_and_set_config(parts):
     rig, _, _, _ = parts
     _task(rig, RegisterAck(accepted=True, difficulty=100))

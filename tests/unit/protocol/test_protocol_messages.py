@@ -1,6 +1,7 @@
 """Every malformed message is refused with a ProtocolError naming the offending field."""
 
 import copy
+import json
 import math
 from typing import Any
 
@@ -16,8 +17,10 @@ from protocol.messages import (
     RegisterAck,
     Release,
     SetConfig,
+    Status,
     TaskCommand,
     TaskMessage,
+    encode,
     parse_control,
     parse_task,
     parse_uplink,
@@ -152,6 +155,12 @@ UPLINK_CASES = [
     (Uplink.REGISTER, "gpus", [GPU] * 65, "register.gpus"),
     (Uplink.STATUS, "detail", "x" * 513, "status.detail"),
     (Uplink.STATUS, "lease_id", "l" * 129, "status.lease_id"),
+    (Uplink.STATUS, "correlation_id", "", "status.correlation_id"),
+    (Uplink.STATUS, "correlation_id", "c" * 65, "status.correlation_id"),
+    (Uplink.STATUS, "correlation_id", "req 1", "status.correlation_id"),
+    (Uplink.STATUS, "correlation_id", "req-1\n", "status.correlation_id"),
+    (Uplink.STATUS, "correlation_id", 42, "status.correlation_id"),
+    (Uplink.HEARTBEAT, "correlation_id", "req-1", "heartbeat.correlation_id"),  # status only
     (Uplink.HEARTBEAT, "worker_id", "", "heartbeat.worker_id"),
     (Uplink.HEARTBEAT, "worker_id", "rig/1", "heartbeat.worker_id"),
     (Uplink.HEARTBEAT, "worker_id", "r" * 129, "heartbeat.worker_id"),
@@ -325,6 +334,12 @@ TASK_CASES = [
     (changed(VALID_ASSIGN, "lease_id", ""), "assign_task.lease_id"),
     (changed(VALID_ASSIGN, "share_pattern", "Xe[A-D]"), "assign_task.share_pattern"),
     (changed(VALID_ASSIGN, "share_pattern", "X" * 81), "assign_task.share_pattern"),
+    (changed(VALID_ASSIGN, "correlation_id", "req/1"), "assign_task.correlation_id"),
+    ({"command": "release", "correlation_id": "c" * 65}, "release.correlation_id"),
+    (
+        {"command": "register_ack", "accepted": True, "correlation_id": ""},
+        "register_ack.correlation_id",
+    ),
 ]
 
 
@@ -364,6 +379,11 @@ CONTROL_CASES = [
     ({"action": "set_config", "config": {"heartbeat_sec": 3601}}, "control.config.heartbeat_sec"),
     ({"action": "set_config", "config": {"difficulty": 1.5}}, "control.config.difficulty"),
     ({"action": "set_config", "config": {"threads": 4}}, "control.config.threads"),
+    ({"action": "pause", "correlation_id": "req;1"}, "control.correlation_id"),
+    (
+        {"action": "set_config", "config": {"difficulty": 1800, "correlation_id": "req-1"}},
+        "control.config.correlation_id",  # on the command, not in its config
+    ),
 ]
 
 
@@ -373,6 +393,32 @@ def test_malformed_control_names_the_field(payload: dict[str, Any], field: str) 
         parse_control(payload)
 
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"command": "release", "lease_id": "l-1", "correlation_id": "req-1"},
+        {"command": "register_ack", "accepted": True, "correlation_id": "x" * 64},
+        changed(VALID_ASSIGN, "correlation_id", "0123456789abcdef0123456789abcdef"),
+    ],
+)
+def test_a_task_may_carry_a_correlation_id(payload: dict[str, Any]) -> None:
+    task = parse_task(payload)
+    assert task.correlation_id == payload["correlation_id"]
+    assert json.loads(encode(task))["correlation_id"] == payload["correlation_id"]
+    # Without one nothing is said of it: what v2 peers get stays as it was.
+    assert "correlation_id" not in json.loads(
+        encode(task.model_copy(update={"correlation_id": None}))
+    )
+
+
+def test_a_control_and_a_status_may_carry_a_correlation_id() -> None:
+    control = parse_control({"action": "pause", "correlation_id": "a.B_c-9"})
+    assert control.correlation_id == "a.B_c-9"
+    status = parse_uplink(Uplink.STATUS, {**VALID_UPLINK[Uplink.STATUS], "correlation_id": "r-1"})
+    assert isinstance(status, Status)
+    assert status.correlation_id == "r-1"
 
 
 def test_task_command_is_a_discriminated_field_type() -> None:
