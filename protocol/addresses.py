@@ -25,6 +25,17 @@ def to_checksum(value: str) -> str:
     return to_checksum_address(value)
 
 
+def same_address(text: str | None, address: str) -> bool:
+    """Whether ``text`` is ``address`` in any letter case (False when it is no address): how
+    a rig that types its address freely (the C++ miner) is compared with an owner's."""
+    if text is None:
+        return False
+    try:
+        return to_checksum(text.lower()) == to_checksum(address.lower())
+    except ProtocolError:
+        return False
+
+
 EthAddress = Annotated[StrictStr, AfterValidator(to_checksum)]
 """A pydantic field type that stores an address in checksum form."""
 

@@ -13,7 +13,7 @@ from functions.dal.specs import WORKERS
 from functions.dal.tables import Tables
 from functions.dal.transact import ErrorFactory, condition_failure_as
 from functions.errors import AlreadyExists, Conflict, NotFound
-from functions.models.workers import Reputation, Worker
+from functions.models.workers import MiningSettings, Reputation, Worker
 from protocol.messages import GpuInfo, GpuTelemetry, ShareMode, WorkerState
 
 # The partition of the sparse liveness index: every online worker is in it.
@@ -104,6 +104,7 @@ class WorkerRepository:
         uptime_sec: int,
         telemetry: list[GpuTelemetry] | None,
         now: int,
+        mining: MiningSettings | None = None,
     ) -> Worker:
         """A heartbeat's summary: one write, which never touches an index."""
         update = Update().set(
@@ -116,6 +117,8 @@ class WorkerRepository:
         )
         if telemetry is not None:
             update.set(telemetry=[t.model_dump(mode="json") for t in telemetry])
+        if mining is not None:
+            update.set(mining=mining.model_dump(mode="json"))
         return self._update(worker_id, update)
 
     def set_state(

@@ -29,7 +29,7 @@ from functions.models.blocks import Share as ShareRecord
 from functions.models.market import Lease
 from functions.models.network import Verdict
 from functions.models.telemetry import TelemetryPoint, worker_series
-from functions.models.workers import Worker
+from functions.models.workers import MiningSettings, Worker
 from functions.observability import logger
 from functions.ports.devices import DeviceCommands
 from functions.settings import Settings
@@ -237,6 +237,7 @@ class IngestService:
             uptime_sec=message.uptime_sec,
             telemetry=list(message.gpus) if message.gpus is not None else None,
             now=now,
+            mining=_mining_settings(message),
         )
         self.remember_write(worker_id, now)
 
@@ -464,6 +465,15 @@ class IngestService:
     def _clock(self, now: int) -> Clock:
         max_age, skew = self._settings.block_max_age_seconds, self._settings.clock_skew_seconds
         return Clock(received_at=now, max_age=max_age, skew=skew)
+
+
+def _mining_settings(message: Heartbeat) -> MiningSettings | None:
+    """The XenblocksMiner extras of a heartbeat, when it has any."""
+    if message.address is None and message.prefix is None and message.block_pattern is None:
+        return None
+    return MiningSettings(
+        address=message.address, prefix=message.prefix, block_pattern=message.block_pattern
+    )
 
 
 def _suspended(worker: Worker, now: int) -> bool:

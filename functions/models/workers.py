@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, StrictInt
 
 from functions.models.base import Record
+from protocol.addresses import same_address
 from protocol.messages import GpuInfo, GpuTelemetry, ShareMode, WorkerState
 
 
@@ -24,6 +25,22 @@ class Reputation(Record):
     delivery: Annotated[float, Field(ge=0)] | None = None
     age_days: Annotated[float, Field(ge=0)] = 0.0
     updated_at: StrictInt
+
+
+class MiningSettings(Record):
+    """What a XenblocksMiner rig says it mines with in each heartbeat (the v2 files and this
+    platform's miner send none of it): the address, as the rig has it (any text: a rig may
+    mine for an address that is not its owner's), its key prefix and its block pattern
+    ("" for its own defaults: no prefix, XEN11)."""
+
+    address: str | None = None
+    prefix: str | None = None
+    block_pattern: str | None = None
+
+    def mines_for_another(self, owner: str) -> bool:
+        """It says an address, and not the owner's: its self-mined blocks count for nobody
+        here (the platform takes them only for the owner)."""
+        return bool(self.address) and not same_address(self.address, owner)
 
 
 class Worker(Record):
@@ -49,6 +66,7 @@ class Worker(Record):
     difficulty: StrictInt | None = None
     uptime_sec: StrictInt = 0
     telemetry: list[GpuTelemetry] = Field(default_factory=list)
+    mining: MiningSettings | None = None  # a XenblocksMiner rig's, from its heartbeats
     listing_id: str | None = None
     reputation: Reputation | None = None
     # Block and share reports refused unheard until then (strikes: logic/report_limits.py).

@@ -45,13 +45,13 @@ from miner.bridge.translate import (
     rig_control,
     rig_set_config,
     rig_task,
-    same_address,
     share_for,
     status_for,
 )
 from miner.client import MessageHandler
 from miner.enroll import CertificateBundle, EnrollError
 from miner.outbox import Outbox, OutboxError
+from protocol.addresses import same_address
 from protocol.codec import decode_json, encode, parse_control, parse_task, parse_uplink
 from protocol.downlink import AssignTask, RegisterAck, Release
 from protocol.errors import ProtocolError

@@ -90,16 +90,6 @@ def rig_address(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def same_address(text: str | None, address: str) -> bool:
-    """Whether ``text`` is ``address`` in any letter case (False when it is no address)."""
-    if text is None:
-        return False
-    try:
-        return to_checksum(text.lower()) == to_checksum(address.lower())
-    except ProtocolError:
-        return False
-
-
 # -- rig → platform ----------------------------------------------------------------------
 
 

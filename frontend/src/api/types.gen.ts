@@ -815,6 +815,14 @@ export type SetConfig = {
   share_pattern?: string | null;
 };
 
+/**
+ * How a rig can prove the work it delivers under a lease (extension, ``register``).
+ *
+ * A rig that says nothing sends no shares (the v2 files, the C++ miner): it is measured
+ * by its verified blocks alone.
+ */
+export type ShareMode = "pattern" | "block_pattern";
+
 export type SignOutOut = {
   /** this_session, or all_sessions (also when one address has signed out too many live tokens one by one) */
   signed_out: SignedOut;
@@ -923,6 +931,14 @@ export type WorkerOwnerView = {
   /** Per-GPU figures at the last heartbeat */
   telemetry: GpuTelemetry[];
   active_lease: ActiveLease | null;
+  /** How the rig proves delivered work (none: by its verified blocks only) */
+  share_mode: ShareMode | null;
+  /** The address a XenblocksMiner rig says it mines for (its heartbeat's) */
+  mining_address: string | null;
+  /** That address is not the owner's: self-mined blocks would not count */
+  mines_for_another: boolean;
+  /** A XenblocksMiner rig's block pattern ('' for its default, XEN11) */
+  block_pattern: string | null;
 };
 
 export type WorkerState = "IDLE" | "AVAILABLE" | "LEASED" | "MINING" | "COMPLETED" | "ERROR" | "offline";

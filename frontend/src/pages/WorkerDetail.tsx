@@ -184,6 +184,18 @@ function WorkerContent({ workerId }: { workerId: string }) {
         <Stat label="Last seen" value={owner ? <Time ts={owner.last_seen} /> : "—"} hint={owner?.version ? `miner ${owner.version}` : undefined} />
         <Stat label="Uptime" value={owner ? formatDuration(owner.uptime_sec) : "—"} hint={owner?.difficulty ? `difficulty ${owner.difficulty}` : undefined} />
       </div>
+      {owner?.mines_for_another && (
+        <div className="mt-4 rounded-lg border border-warn/40 bg-warn/5 p-3 text-sm" role="alert" data-testid="worker-mines-elsewhere">
+          This rig says it mines for <span className="font-mono">{owner.mining_address}</span>, not your address: its own blocks
+          count for nobody here. Set its address to yours (or run the bridge with <code>--mine-for-owner</code>).
+        </div>
+      )}
+      {owner && (
+        <p className="mt-3 text-xs text-muted" data-testid="worker-proof">
+          Leases pay for its verified {owner.share_mode ? "shares" : "blocks (it sends no shares)"}
+          {owner.block_pattern != null && ` · block pattern ${owner.block_pattern || "XEN11 (default)"}`}
+        </p>
+      )}
       <div className="mt-6 grid gap-6 xl:grid-cols-3">
         <div className="xl:col-span-2">
           {owner ? (

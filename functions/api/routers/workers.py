@@ -18,7 +18,7 @@ from functions.models.workers import Worker
 from functions.ports.devices import DeviceCommands
 from protocol.downlink import Control, ControlAction, SetConfig
 from protocol.errors import ProtocolError
-from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
+from protocol.messages import GpuInfo, GpuTelemetry, ShareMode, WorkerState
 from protocol.topics import WORKER_ID_PATTERN
 
 router = APIRouter(prefix="/api/workers", tags=["workers"])
@@ -53,6 +53,18 @@ class WorkerOwnerView(BaseModel):
     difficulty: int | None = Field(description="The difficulty the rig last reported")
     telemetry: list[GpuTelemetry] = Field(description="Per-GPU figures at the last heartbeat")
     active_lease: ActiveLease | None
+    share_mode: ShareMode | None = Field(
+        description="How the rig proves delivered work (none: by its verified blocks only)"
+    )
+    mining_address: str | None = Field(
+        description="The address a XenblocksMiner rig says it mines for (its heartbeat's)"
+    )
+    mines_for_another: bool = Field(
+        description="That address is not the owner's: self-mined blocks would not count"
+    )
+    block_pattern: str | None = Field(
+        description="A XenblocksMiner rig's block pattern ('' for its default, XEN11)"
+    )
 
 
 class WorkerDetail(BaseModel):
@@ -76,6 +88,7 @@ class WorkerDetail(BaseModel):
 def _owner_view(
     worker: Worker, lease: Lease | None, *, now: int, offline_after: int
 ) -> WorkerOwnerView:
+    mining = worker.mining
     return WorkerOwnerView(
         last_seen=worker.last_seen,
         seconds_silent=None if worker.last_seen is None else max(now - worker.last_seen, 0),
@@ -85,6 +98,10 @@ def _owner_view(
         difficulty=worker.difficulty,
         telemetry=worker.telemetry,
         active_lease=ActiveLease.of(lease) if lease is not None else None,
+        share_mode=worker.share_mode,
+        mining_address=mining.address if mining else None,
+        mines_for_another=mining.mines_for_another(worker.owner) if mining else False,
+        block_pattern=mining.block_pattern if mining else None,
     )
 
 

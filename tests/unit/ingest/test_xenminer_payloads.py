@@ -56,6 +56,19 @@ def test_a_cpp_heartbeat_with_its_extra_fields_is_taken(tables, service):
     assert WorkerRepository(tables).require(worker_id).hashrate == 3456.5
 
 
+@pytest.mark.parametrize(("address", "elsewhere"), [(PROVIDER, False), (RENTER, True)])
+def test_a_cpp_heartbeat_says_what_the_rig_mines_with(tables, service, address, elsewhere):
+    worker_id = _online(tables, service)
+    now = _written_slot_time(service, worker_id, history=False)
+    payload = cpp_heartbeat(worker_id, address.lower(), block_pattern="XEN1", now=now)
+    assert process(event("heartbeat", worker_id, dumps(payload), now), service).accepted
+
+    mining = WorkerRepository(tables).require(worker_id).mining
+    assert mining is not None
+    assert (mining.address, mining.prefix, mining.block_pattern) == (address.lower(), "", "XEN1")
+    assert mining.mines_for_another(PROVIDER) is elsewhere
+
+
 def test_a_mock_fleet_heartbeat_is_taken(tables, service):
     worker_id = _online(tables, service)
     outcome = process(

@@ -21,10 +21,9 @@ from miner.bridge.translate import (
     rig_id_from_client_id,
     rig_set_config,
     rig_task,
-    same_address,
     status_for,
 )
-from protocol.addresses import salt_bytes
+from protocol.addresses import salt_bytes, same_address
 from protocol.downlink import AssignTask, Control, RegisterAck, Release, SetConfig
 from protocol.encoded_hash import parse_encoded_hash
 from protocol.uplink import WorkerState
