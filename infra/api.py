@@ -26,12 +26,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.observability import CORRELATION_HEADER
 from infra import access
 from infra.functions import AccessLogs, PlatformFunction, Runtime, retention_days
 from infra.secrets import Secrets
 from infra.sizing import API, API_HANDLER
 
-CORS_HEADERS = ("authorization", "content-type", "idempotency-key")
+# The dashboard may send a correlation id of its own and read the one a request got.
+CORS_HEADERS = ("authorization", "content-type", "idempotency-key", CORRELATION_HEADER.lower())
+CORS_EXPOSED = (CORRELATION_HEADER.lower(),)
 CORS_METHODS = (
     apigw.CorsHttpMethod.GET,
     apigw.CorsHttpMethod.POST,
@@ -128,6 +131,7 @@ class Api(Construct):
                 allow_origins=[dashboard_origin],
                 allow_methods=list(CORS_METHODS),
                 allow_headers=list(CORS_HEADERS),
+                expose_headers=list(CORS_EXPOSED),
                 max_age=Duration.hours(1),
             ),
         )

@@ -36,6 +36,13 @@ def test_cors_admits_the_dashboard_origin_only(assembly: Assembly) -> None:
     assert {"authorization", "content-type"} <= set(cors["AllowHeaders"])
 
 
+def test_the_dashboard_may_send_and_read_a_correlation_id(assembly: Assembly) -> None:
+    _, api = _http_api(assembly)
+    cors = api["CorsConfiguration"]
+    assert "x-correlation-id" in cors["AllowHeaders"]
+    assert cors["ExposeHeaders"] == ["x-correlation-id"]
+
+
 def test_every_path_reaches_the_api_function_through_a_throttled_stage(
     assembly: Assembly,
 ) -> None:
