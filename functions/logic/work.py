@@ -44,7 +44,7 @@ def efficiency(work_kib_s: float | None, power_w: float | None) -> float | None:
     return work_kib_s / power_w
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GpuSample:
     index: int
     hashrate: float | None = None
@@ -53,7 +53,7 @@ class GpuSample:
     power_w: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RigSample:
     """One history point of a rig, typed."""
 
