@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from functions.dal.listings import ListingRepository
 from functions.dal.tables import Tables
 from functions.dal.workers import WorkerRepository
+from functions.models.blocks import Block
 from functions.models.market import Lease, Listing, max_cost
 from functions.models.workers import Worker
 from protocol.addresses import to_checksum
-from protocol.messages import GpuInfo, ShareMode, WorkerState
-from protocol.xenblocks import new_prefix
+from protocol.messages import GpuInfo, GpuTelemetry, ShareMode, WorkerState
+from protocol.xenblocks import BlockKind, new_prefix
 
 NOW = 1_763_700_000  # a fixed "now" (2025-11-21) keeps tests deterministic
 _ids = itertools.count(1)
@@ -40,20 +42,87 @@ def register_online(
     tables: Tables,
     worker_id: str,
     *,
+    gpu: str = "RTX 4090",
+    gpus: int = 1,
+    version: str = "1.0",
     now: int = NOW,
     share_mode: ShareMode | None = ShareMode.PATTERN,
 ) -> Worker:
-    """An enrolled rig's ``register``, as ingest writes it: one RTX 4090, online at ``now``,
-    sending shares as this platform's miner does (``share_mode=None``: a rig without)."""
+    """An enrolled rig's ``register``, as ingest writes it: ``gpus`` of 24 GB each, online at
+    ``now``, sending shares as this platform's miner does (``share_mode=None``: a rig without)."""
+    inventory = [GpuInfo(index=i, name=gpu, memory_gb=24, bus_id=i + 1) for i in range(gpus)]
     return WorkerRepository(tables).record_registration(
         worker_id,
-        version="1.0",
-        gpus=[GpuInfo(index=0, name="RTX 4090", memory_gb=24, bus_id=1)],
-        total_memory_gb=24,
+        version=version,
+        gpus=inventory,
+        total_memory_gb=24 * gpus,
         state=WorkerState.AVAILABLE,
         now=now,
         share_mode=share_mode,
     )
+
+
+def heartbeat(
+    tables: Tables,
+    worker_id: str,
+    *,
+    hashrate: float = 1000.0,
+    active_gpus: int = 1,
+    accepted_blocks: int = 0,
+    uptime_sec: int = 60,
+    telemetry: list[GpuTelemetry] | None = None,
+    now: int = NOW,
+) -> Worker:
+    """A rig's heartbeat, as ingest writes it (at the platform's difficulty, 8)."""
+    return WorkerRepository(tables).record_heartbeat(
+        worker_id,
+        hashrate=hashrate,
+        active_gpus=active_gpus,
+        accepted_blocks=accepted_blocks,
+        difficulty=8,
+        uptime_sec=uptime_sec,
+        telemetry=telemetry,
+        now=now,
+    )
+
+
+def bring_online(
+    tables: Tables,
+    worker_id: str,
+    *,
+    gpu: str = "RTX 4090",
+    gpus: int = 1,
+    hashrate: float = 1000.0,
+    version: str = "1.0",
+    now: int = NOW,
+    share_mode: ShareMode | None = ShareMode.PATTERN,
+    accepted_blocks: int = 0,
+    uptime_sec: int = 60,
+    telemetry: list[GpuTelemetry] | None = None,
+) -> Worker:
+    """An enrolled rig that registered and sent a heartbeat at ``now``: online, with a
+    measured rate."""
+    register_online(
+        tables, worker_id, gpu=gpu, gpus=gpus, version=version, now=now, share_mode=share_mode
+    )
+    return heartbeat(
+        tables,
+        worker_id,
+        hashrate=hashrate,
+        active_gpus=gpus,
+        accepted_blocks=accepted_blocks,
+        uptime_sec=uptime_sec,
+        telemetry=telemetry,
+        now=now,
+    )
+
+
+def online_worker(
+    tables: Tables, *, owner: str = PROVIDER, gpu: str = "RTX 4090", **online: Any
+) -> Worker:
+    """A new rig of ``owner``'s, brought online (``online``: ``bring_online``'s options)."""
+    worker = enrolled_worker(tables, owner=owner, gpu=gpu)
+    return bring_online(tables, worker.worker_id, gpu=gpu, **online)
 
 
 def open_listing(
@@ -104,4 +173,29 @@ def lease_for(
         ends_at=now + duration_sec,
         max_cost=cost,
         escrow=cost,
+    )
+
+
+def verified_block(
+    n: int, *, owner: str = PROVIDER, recorded_at: int = NOW, **fields: Any
+) -> Block:
+    """Block ``n`` (its hash and key made from ``n``), mined by a rig of ``owner``'s for
+    ``owner`` and verified as a normal block when recorded; ``fields`` change the others."""
+    return Block.model_validate(
+        {
+            "hash": f"h{n:04d}XEN11abc",
+            "worker_id": "w-blocks",
+            "owner": owner,
+            "account": owner,
+            "key": f"{n:064x}",
+            "difficulty": 8,
+            "attempts": 1000,
+            "reported_hashrate": 1000.0,
+            "kind": BlockKind.NORMAL,
+            "verified": True,
+            "reason": "normal",
+            "found_at": recorded_at,
+            "recorded_at": recorded_at,
+            **fields,
+        }
     )

@@ -13,73 +13,22 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic import fleet_stats
 from functions.logic.fleet_stats import aggregate_fleet, count_verified_blocks, downsample
-from functions.models.blocks import Block
 from functions.models.telemetry import FLEET_SERIES, TelemetryPoint, owner_series
-from functions.models.workers import Worker
-from protocol.messages import GpuInfo, ShareMode, WorkerState
-from protocol.xenblocks import BlockKind
-from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    address,
+    bring_online,
+    enrolled_worker,
+    lease_for,
+    online_worker,
+    open_listing,
+    verified_block,
+)
 
 OTHER = address(0x0DD)
 SLOT = NOW - NOW % 60
-
-
-def bring_online(
-    tables: Any,
-    worker_id: str,
-    *,
-    gpu: str = "RTX 4090",
-    gpus: int = 1,
-    hashrate: float = 1000.0,
-    now: int = NOW,
-    share_mode: ShareMode | None = ShareMode.PATTERN,
-) -> Worker:
-    repo = WorkerRepository(tables)
-    inventory = [GpuInfo(index=i, name=gpu, memory_gb=24, bus_id=i) for i in range(gpus)]
-    repo.record_registration(
-        worker_id,
-        version="2.0.0",
-        gpus=inventory,
-        total_memory_gb=24 * gpus,
-        state=WorkerState.AVAILABLE,
-        now=now,
-        share_mode=share_mode,
-    )
-    return repo.record_heartbeat(
-        worker_id,
-        hashrate=hashrate,
-        active_gpus=gpus,
-        accepted_blocks=0,
-        difficulty=8,
-        uptime_sec=60,
-        telemetry=None,
-        now=now,
-    )
-
-
-def online_worker(tables: Any, *, owner: str = PROVIDER, **kwargs: Any) -> Worker:
-    worker = enrolled_worker(tables, owner=owner, gpu=kwargs.get("gpu", "RTX 4090"))
-    return bring_online(tables, worker.worker_id, **kwargs)
-
-
-def block(n: int, *, owner: str = PROVIDER, recorded_at: int = NOW, **changes: Any) -> Block:
-    fields: dict[str, Any] = {
-        "hash": f"h{n:04d}XEN11abc",
-        "worker_id": "w-blocks",
-        "owner": owner,
-        "account": owner,
-        "key": f"{n:064x}",
-        "difficulty": 8,
-        "attempts": 1000,
-        "reported_hashrate": 1000.0,
-        "kind": BlockKind.NORMAL,
-        "verified": True,
-        "reason": "normal",
-        "found_at": recorded_at,
-        "recorded_at": recorded_at,
-        **changes,
-    }
-    return Block.model_validate(fields)
 
 
 def points(tables: Any, series: str) -> list[TelemetryPoint]:
@@ -186,9 +135,9 @@ def test_downsample_averages_each_value_over_the_points_that_have_it():
 def test_counting_blocks_stops_at_the_window_and_at_the_bound(tables):
     repo = BlockRepository(tables)
     for n in range(6):
-        repo.record(block(n, recorded_at=NOW - n * 3600))
-    repo.record(block(10, owner=OTHER, recorded_at=NOW - 60))
-    repo.record(block(11, recorded_at=NOW - 2 * 86_400))
+        repo.record(verified_block(n, recorded_at=NOW - n * 3600))
+    repo.record(verified_block(10, owner=OTHER, recorded_at=NOW - 60))
+    repo.record(verified_block(11, recorded_at=NOW - 2 * 86_400))
 
     count = count_verified_blocks(repo, now=NOW, since=NOW - 86_400)
     assert (count.count, count.complete) == (7, True)

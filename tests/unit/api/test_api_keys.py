@@ -20,8 +20,8 @@ from functions.logic.live_updates import LiveService
 from functions.models.auth import Scope
 from functions.ports.broadcast import RecordingBroadcaster
 from tests.api_client import api_context, auth, client_for
-from tests.factories import NOW, PROVIDER, RENTER, address
-from tests.unit.market.conftest import fund, online_worker
+from tests.factories import NOW, PROVIDER, RENTER, address, online_worker
+from tests.unit.market.conftest import fund
 
 ADMIN = address(0xAD)
 KEY = re.compile(r"xbk_[a-z0-9]{16}_[A-Za-z0-9_-]{43}")

@@ -15,10 +15,20 @@ from functions.logic.fleet_stats import aggregate_fleet
 from functions.models.blocks import Block
 from functions.models.telemetry import TelemetryPoint, owner_series, worker_series
 from functions.models.workers import Worker
-from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
-from protocol.xenblocks import BlockKind
+from protocol.messages import GpuTelemetry
 from tests.api_client import api_context, auth, client_for
-from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    address,
+    bring_online,
+    enrolled_worker,
+    lease_for,
+    online_worker,
+    open_listing,
+    verified_block,
+)
 
 OTHER = address(0x0DD)
 ADMIN = address(1)
@@ -29,35 +39,6 @@ DAY = 86_400
 def client(settings, tables):
     context = api_context(settings.model_copy(update={"admin_addresses": (ADMIN,)}), tables)
     return client_for(context)
-
-
-def bring_online(
-    tables: Any, worker_id: str, *, hashrate: float = 1000.0, now: int = NOW
-) -> Worker:
-    repo = WorkerRepository(tables)
-    repo.record_registration(
-        worker_id,
-        version="2.0.0",
-        gpus=[GpuInfo(index=0, name="RTX 4090", memory_gb=24, bus_id=1)],
-        total_memory_gb=24,
-        state=WorkerState.AVAILABLE,
-        now=now,
-    )
-    telemetry = [GpuTelemetry(index=0, hashrate=hashrate, temperature_c=61.0)]
-    return repo.record_heartbeat(
-        worker_id,
-        hashrate=hashrate,
-        active_gpus=1,
-        accepted_blocks=2,
-        difficulty=8,
-        uptime_sec=60,
-        telemetry=telemetry,
-        now=now,
-    )
-
-
-def online_worker(tables: Any, *, owner: str = PROVIDER, **kwargs: Any) -> Worker:
-    return bring_online(tables, enrolled_worker(tables, owner=owner).worker_id, **kwargs)
 
 
 def leased_worker(tables: Any, *, owner: str = PROVIDER) -> tuple[Worker, str]:
@@ -76,19 +57,12 @@ def record_block(
     account: str | None = None,
     recorded_at: int = NOW,
 ) -> Block:
-    block = Block(
-        hash=f"h{n:04d}XEN11abc",
-        worker_id=f"w-{owner[-4:]}",
+    """Block ``n``, mined by a rig of ``owner``'s for ``account`` (``owner`` by default)."""
+    block = verified_block(
+        n,
         owner=owner,
         account=account or owner,
-        key=f"{n:064x}",
-        difficulty=8,
-        attempts=1000,
-        reported_hashrate=1000.0,
-        kind=BlockKind.NORMAL,
-        verified=True,
-        reason="normal",
-        found_at=recorded_at,
+        worker_id=f"w-{owner[-4:]}",
         recorded_at=recorded_at,
     )
     assert BlockRepository(tables).record(block)
@@ -104,7 +78,11 @@ def put_point(tables: Any, series: str, ts: int, hashrate: float) -> None:
 
 
 def test_fleet_lists_the_callers_workers_with_live_figures_and_lease(client, tables):
-    live = online_worker(tables, hashrate=1234.5)
+    live = online_worker(
+        tables,
+        hashrate=1234.5,
+        telemetry=[GpuTelemetry(index=0, hashrate=1234.5, temperature_c=61.0)],
+    )
     silent = online_worker(tables, now=NOW - 600)
     leased, lease_id = leased_worker(tables)
     online_worker(tables, owner=OTHER)

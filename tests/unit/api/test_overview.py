@@ -10,14 +10,11 @@ from functions.dal.accounts import AccountRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.telemetry import TelemetryRepository
-from functions.dal.workers import WorkerRepository
 from functions.logic.fleet_stats import aggregate_fleet
-from functions.models.blocks import Block
 from functions.models.telemetry import FLEET_SERIES, TelemetryPoint
-from protocol.messages import GpuInfo, WorkerState
 from protocol.xenblocks import BlockKind
 from tests.api_client import api_context, client_for
-from tests.factories import NOW, PROVIDER, RENTER, enrolled_worker, lease_for, open_listing
+from tests.factories import NOW, RENTER, lease_for, online_worker, open_listing, verified_block
 
 DAY = 86_400
 
@@ -27,54 +24,16 @@ def client(settings, tables):
     return client_for(api_context(settings, tables))
 
 
-def bring_online(tables: Any, worker_id: str, *, gpu: str, hashrate: float) -> None:
-    repo = WorkerRepository(tables)
-    repo.record_registration(
-        worker_id,
-        version="2.0.0",
-        gpus=[GpuInfo(index=0, name=gpu, memory_gb=24, bus_id=1)],
-        total_memory_gb=24,
-        state=WorkerState.AVAILABLE,
-        now=NOW,
-    )
-    repo.record_heartbeat(
-        worker_id,
-        hashrate=hashrate,
-        active_gpus=1,
-        accepted_blocks=0,
-        difficulty=8,
-        uptime_sec=60,
-        telemetry=None,
-        now=NOW,
-    )
-
-
 def record_block(
     tables: Any, n: int, *, recorded_at: int, kind: BlockKind = BlockKind.NORMAL
 ) -> None:
-    block = Block(
-        hash=f"h{n:04d}XEN11abc",
-        worker_id="w-blocks",
-        owner=PROVIDER,
-        account=PROVIDER,
-        key=f"{n:064x}",
-        difficulty=8,
-        attempts=1000,
-        reported_hashrate=1000.0,
-        kind=kind,
-        verified=True,
-        reason=kind.value,
-        found_at=recorded_at,
-        recorded_at=recorded_at,
-    )
+    block = verified_block(n, recorded_at=recorded_at, kind=kind, reason=kind.value)
     assert BlockRepository(tables).record(block)
 
 
 def test_stats_are_public_and_come_from_the_latest_fleet_point(client, tables, settings):
-    bring_online(
-        tables, enrolled_worker(tables, gpu="RTX 4090").worker_id, gpu="RTX 4090", hashrate=1000.0
-    )
-    bring_online(tables, enrolled_worker(tables).worker_id, gpu="NVIDIA H100", hashrate=3000.0)
+    online_worker(tables, gpu="RTX 4090", hashrate=1000.0)
+    online_worker(tables, gpu="NVIDIA H100", hashrate=3000.0)
     for _ in range(2):
         open_listing(tables)  # open, their workers offline
     # an older fleet point for the sparkline, then the job's point for now

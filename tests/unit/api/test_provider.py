@@ -9,11 +9,19 @@ import pytest
 from functions.dal.accounts import AccountRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.ledger import LedgerRepository
-from functions.dal.workers import WorkerRepository
 from functions.logic import provider as figures
 from functions.models.market import Lease
 from tests.api_client import api_context, auth, client_for
-from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    address,
+    enrolled_worker,
+    heartbeat,
+    lease_for,
+    open_listing,
+)
 
 DAY = 86_400
 # NOW is 2025-11-21 04:40 UTC.
@@ -66,16 +74,7 @@ def test_an_empty_dashboard_is_all_zeros(client):
 
 def test_the_dashboard_shows_rigs_listings_active_leases_and_totals(client, tables):
     idle = enrolled_worker(tables)
-    WorkerRepository(tables).record_heartbeat(
-        idle.worker_id,
-        hashrate=1500.0,
-        active_gpus=1,
-        accepted_blocks=0,
-        difficulty=8,
-        uptime_sec=60,
-        telemetry=None,
-        now=NOW,
-    )
+    heartbeat(tables, idle.worker_id, hashrate=1500.0)
     open_listing(tables, hashrate=2000.0)  # open, not leased
     active = _lease(tables, at=NOW, hashrate=800.0)
     _paid(tables, at=NOW - DAY, payout=3_000_000, fee=150_000)

@@ -26,8 +26,8 @@ from functions.local.ca import LocalCertificateAuthority
 from functions.settings import Settings
 from protocol.xenblocks import BlockRules
 from tests.api_client import api_context, auth, client_for, token_for
-from tests.factories import NOW, PROVIDER, RENTER, address
-from tests.unit.market.conftest import fund, online_worker
+from tests.factories import NOW, PROVIDER, RENTER, address, online_worker
+from tests.unit.market.conftest import fund
 
 ADMIN = address(0xAD)
 # Signs out on the sign-out operations, so the seeded users' sessions live on.

@@ -7,9 +7,18 @@ import pytest
 from functions.dal.accounts import AccountRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.workers import WorkerRepository
-from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
+from protocol.messages import GpuTelemetry
 from tests.api_client import api_context, auth, client_for
-from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    address,
+    bring_online,
+    enrolled_worker,
+    lease_for,
+    open_listing,
+)
 
 ADMIN = address(1)
 STRANGER = address(0x5EE)
@@ -22,23 +31,15 @@ def client(settings, tables):
 
 
 def heartbeat(tables, worker_id: str, *, now: int = NOW - 20) -> None:
-    repo = WorkerRepository(tables)
-    repo.record_registration(
+    telemetry = [GpuTelemetry(index=0, hashrate=4321.0, temperature_c=66.0, power_w=310.0)]
+    bring_online(
+        tables,
         worker_id,
         version="2.1.0",
-        gpus=[GpuInfo(index=0, name="RTX 4090", memory_gb=24, bus_id=1)],
-        total_memory_gb=24,
-        state=WorkerState.AVAILABLE,
-        now=now,
-    )
-    repo.record_heartbeat(
-        worker_id,
         hashrate=4321.0,
-        active_gpus=1,
         accepted_blocks=7,
-        difficulty=8,
         uptime_sec=3600,
-        telemetry=[GpuTelemetry(index=0, hashrate=4321.0, temperature_c=66.0, power_w=310.0)],
+        telemetry=telemetry,
         now=now,
     )
 

@@ -14,7 +14,7 @@ from functions.logic.fleet_stats import aggregate_fleet
 from functions.logic.heartbeat_schedule import silence_allowance
 from functions.models.workers import Worker
 from protocol.messages import WorkerState
-from tests.factories import NOW, enrolled_worker, register_online
+from tests.factories import NOW, enrolled_worker, heartbeat, register_online
 
 
 @pytest.fixture
@@ -25,19 +25,6 @@ def workers(tables) -> WorkerRepository:
 def registered(tables: Tables, *, at: int = NOW) -> Worker:
     """An enrolled rig that registered at ``at``, as ingest writes it."""
     return register_online(tables, enrolled_worker(tables).worker_id, now=at)
-
-
-def heartbeat(workers: WorkerRepository, worker_id: str, at: int) -> Worker:
-    return workers.record_heartbeat(
-        worker_id,
-        hashrate=1000.0,
-        active_gpus=1,
-        accepted_blocks=0,
-        difficulty=8,
-        uptime_sec=60,
-        telemetry=None,
-        now=at,
-    )
 
 
 def stored_item(tables: Tables, worker_id: str) -> dict[str, Any]:
@@ -71,7 +58,7 @@ def test_a_worker_that_speaks_again_is_back_in_the_index(tables, settings, worke
     worker = registered(tables)
     aggregate_fleet(tables, settings, NOW + 1000)
 
-    heartbeat(workers, worker.worker_id, NOW + 1100)
+    heartbeat(tables, worker.worker_id, now=NOW + 1100)
 
     assert workers.online_ids(limit=10).items == [worker.worker_id]
     assert aggregate_fleet(tables, settings, NOW + 1130).fleet.workers == 1
@@ -81,7 +68,7 @@ def test_a_worker_that_speaks_again_is_back_in_the_index(tables, settings, worke
 def test_silence_counts_from_the_allowance_exactly(tables, settings, workers, silent_for, offline):
     worker = registered(tables)
     now = NOW + 1000
-    heartbeat(workers, worker.worker_id, now - silent_for)
+    heartbeat(tables, worker.worker_id, now=now - silent_for)
 
     totals = aggregate_fleet(tables, settings, now)
 
@@ -97,7 +84,7 @@ def test_a_worker_that_spoke_after_the_read_stays_online(tables, settings, worke
 
     def read_then_hear_it(self: WorkerRepository, ids: list[str]) -> list[Worker]:
         page = read(self, ids)
-        heartbeat(workers, worker.worker_id, now)  # between the sweep's read and its write
+        heartbeat(tables, worker.worker_id, now=now)  # between the sweep's read and its write
         return page
 
     monkeypatch.setattr(WorkerRepository, "get_many", read_then_hear_it)
@@ -111,7 +98,7 @@ def test_heartbeats_never_write_the_liveness_index(tables, workers):
     worker = registered(tables)
     before = stored_item(tables, worker.worker_id)["live_shard"]
     for at in range(NOW, NOW + 3600, 30):
-        heartbeat(workers, worker.worker_id, at)
+        heartbeat(tables, worker.worker_id, now=at)
     # The index key is the same value (no index write) for as long as the rig speaks.
     assert stored_item(tables, worker.worker_id)["live_shard"] == before
 
@@ -122,7 +109,7 @@ def test_a_sweep_over_many_pages_visits_each_worker_once(tables, settings, worke
     talkative = [registered(tables) for _ in range(3)]
     now = NOW + 1000
     for worker in talkative:
-        heartbeat(workers, worker.worker_id, now - 5)
+        heartbeat(tables, worker.worker_id, now=now - 5)
 
     totals = aggregate_fleet(tables, settings, now)
 

@@ -16,7 +16,6 @@ from functions.dal.connections import ConnectionRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.specs import ALERTS, BLOCKS, LEASES, WORKERS, TableSpec
 from functions.dal.tables import Tables
-from functions.dal.workers import WorkerRepository
 from functions.handlers import live as live_handler
 from functions.local.lambda_context import LocalLambdaContext
 from functions.local.streams import StreamTap
@@ -27,7 +26,16 @@ from functions.models.live import ANONYMOUS
 from functions.ports.broadcast import RecordingBroadcaster
 from protocol.xenblocks import BlockKind
 from tests.api_client import token_for
-from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    address,
+    enrolled_worker,
+    heartbeat,
+    lease_for,
+    open_listing,
+)
 
 BOB = address(0xB0B0)
 CONTEXT = LocalLambdaContext(function_name="live")
@@ -67,19 +75,6 @@ def messages_in(frame: dict[str, Any]) -> list[dict[str, Any]]:
 
 def connect(service: LiveService, connection_id: str, subject: str | None) -> None:
     service.connect(connection_id, token_for(subject) if subject else None)
-
-
-def heartbeat(tables: Tables, worker_id: str, hashrate: float, now: int) -> None:
-    WorkerRepository(tables).record_heartbeat(
-        worker_id,
-        hashrate=hashrate,
-        active_gpus=1,
-        accepted_blocks=0,
-        difficulty=8,
-        uptime_sec=now - NOW,
-        telemetry=None,
-        now=now,
-    )
 
 
 def test_a_thousand_heartbeats_are_one_frame_per_connection_and_gone_ones_are_forgotten(

@@ -7,8 +7,7 @@ import pytest
 from functions.dal.workers import WorkerRepository
 from functions.logic.jobs import Jobs
 from tests.api_client import auth
-from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker
-from tests.unit.market.conftest import online_worker
+from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, online_worker
 
 
 def create(client, worker_id, owner=PROVIDER, **terms):

@@ -8,8 +8,8 @@ from collections import Counter
 from functions.dal.accounts import AccountRepository
 from functions.dal.listings import ListingRepository
 from tests.api_client import auth
-from tests.factories import address
-from tests.unit.market.conftest import fund, online_worker
+from tests.factories import address, online_worker
+from tests.unit.market.conftest import fund
 
 RENTERS = [address(0x1000 + n) for n in range(50)]
 FUNDS = 100_000_000
