@@ -24,7 +24,15 @@ from functions.observability import current_correlation_id
 from functions.ports.devices import RecordingPublisher
 from functions.settings import Settings
 from protocol.topics import Downlink, topic
-from tests.factories import NOW, RENTER, enrolled_worker, lease_for, open_listing, register_online
+from tests.factories import (
+    NOW,
+    RENTER,
+    enrolled_worker,
+    heartbeat,
+    lease_for,
+    open_listing,
+    register_online,
+)
 
 SCHEDULED_AT = NOW + 2400  # 2025-11-21T05:20:00Z
 
@@ -172,16 +180,7 @@ def test_fleet_sweep_marks_silent_workers_offline_and_counts_the_rest(
     register_online(tables, silent.worker_id)  # at NOW, 40 minutes before the run
     speaking = enrolled_worker(tables)
     register_online(tables, speaking.worker_id)
-    WorkerRepository(tables).record_heartbeat(
-        speaking.worker_id,
-        hashrate=500.0,
-        active_gpus=1,
-        accepted_blocks=0,
-        difficulty=8,
-        uptime_sec=60,
-        telemetry=None,
-        now=SCHEDULED_AT - 30,
-    )
+    heartbeat(tables, speaking.worker_id, hashrate=500.0, now=SCHEDULED_AT - 30)
 
     result = handlers.fleet_stats_handler(scheduled_event(), context("fleet_stats"))
 

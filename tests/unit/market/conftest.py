@@ -6,7 +6,6 @@ from functions.dal.accounts import AccountRepository
 from functions.ports.devices import RecordingPublisher
 from tests.api_client import api_context, client_for
 from tests.factories import NOW, RENTER
-from tests.factories import online_worker as online_worker  # test_leases_api imports it here
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from functions.models.accounts import escrow_account
 from protocol.messages import ShareMode
 from protocol.shares import SharePattern
 from tests.api_client import auth
-from tests.factories import NOW, PROVIDER, RENTER, address
-from tests.unit.market.conftest import fund, online_worker
+from tests.factories import NOW, PROVIDER, RENTER, address, online_worker
+from tests.unit.market.conftest import fund
 
 OTHER = address(0xC0FFEE)
 
