@@ -8,6 +8,7 @@ from typing import Any
 from functions.dal.listings import ListingRepository
 from functions.dal.tables import Tables
 from functions.dal.workers import WorkerRepository
+from functions.models.alerts import AlertEvent, AlertKind, DeliveryStatus
 from functions.models.blocks import Block
 from functions.models.market import Lease, Listing, max_cost
 from functions.models.workers import Worker
@@ -176,11 +177,20 @@ def lease_for(
     )
 
 
-def verified_block(
-    n: int, *, owner: str = PROVIDER, recorded_at: int = NOW, **fields: Any
+def mined_block(
+    n: int,
+    *,
+    owner: str = PROVIDER,
+    recorded_at: int = NOW,
+    verified: bool = True,
+    **fields: Any,
 ) -> Block:
     """Block ``n`` (its hash and key made from ``n``), mined by a rig of ``owner``'s for
-    ``owner`` and verified as a normal block when recorded; ``fields`` change the others."""
+    ``owner``, verified as a normal block when recorded (``verified=False``: refused);
+    ``fields`` change the others."""
+    verdict = {"kind": BlockKind.NORMAL, "verified": True, "reason": "normal"}
+    if not verified:
+        verdict = {"kind": None, "verified": False, "reason": "wrong_prefix"}
     return Block.model_validate(
         {
             "hash": f"h{n:04d}XEN11abc",
@@ -191,11 +201,31 @@ def verified_block(
             "difficulty": 8,
             "attempts": 1000,
             "reported_hashrate": 1000.0,
-            "kind": BlockKind.NORMAL,
-            "verified": True,
-            "reason": "normal",
+            **verdict,
             "found_at": recorded_at,
             "recorded_at": recorded_at,
+            **fields,
+        }
+    )
+
+
+def alert_event(n: int, *, owner: str = PROVIDER, **fields: Any) -> AlertEvent:
+    """Event ``n`` of a temperature rule on ``owner``'s rig, fired at ``NOW + n``, not
+    delivered anywhere; ``fields`` change the others."""
+    return AlertEvent.model_validate(
+        {
+            "event_id": f"ev{n}",
+            "rule_id": "rule-x",
+            "rule_name": "too hot",
+            "owner": owner,
+            "worker_id": "rig-1",
+            "kind": AlertKind.TEMPERATURE,
+            "message": f"event {n}",
+            "value": 90.0,
+            "threshold": 85.0,
+            "ts": NOW + n,
+            "delivery": DeliveryStatus.NONE,
+            "expires_at": NOW + 86_400,
             **fields,
         }
     )

@@ -22,9 +22,9 @@ from tests.factories import (
     bring_online,
     enrolled_worker,
     lease_for,
+    mined_block,
     online_worker,
     open_listing,
-    verified_block,
 )
 
 OTHER = address(0x0DD)
@@ -135,9 +135,9 @@ def test_downsample_averages_each_value_over_the_points_that_have_it():
 def test_counting_blocks_stops_at_the_window_and_at_the_bound(tables):
     repo = BlockRepository(tables)
     for n in range(6):
-        repo.record(verified_block(n, recorded_at=NOW - n * 3600))
-    repo.record(verified_block(10, owner=OTHER, recorded_at=NOW - 60))
-    repo.record(verified_block(11, recorded_at=NOW - 2 * 86_400))
+        repo.record(mined_block(n, recorded_at=NOW - n * 3600))
+    repo.record(mined_block(10, owner=OTHER, recorded_at=NOW - 60))
+    repo.record(mined_block(11, recorded_at=NOW - 2 * 86_400))
 
     count = count_verified_blocks(repo, now=NOW, since=NOW - 86_400)
     assert (count.count, count.complete) == (7, True)

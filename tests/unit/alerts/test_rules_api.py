@@ -7,9 +7,8 @@ import pytest
 from functions.dal.alerts import rule_sk
 from functions.dal.specs import ALERTS
 from functions.logic.alerts import MAX_RULES_PER_OWNER
-from functions.models.alerts import AlertEvent, AlertKind, DeliveryStatus
 from tests.api_client import api_context, auth, client_for
-from tests.factories import NOW, PROVIDER, address
+from tests.factories import PROVIDER, address, alert_event
 from tests.unit.alerts.conftest import HOOK
 
 STRANGER = address(0x5EE)
@@ -209,30 +208,11 @@ def test_a_bad_rule_id_in_the_path_is_refused(client):
     assert response.status_code == 422
 
 
-def _event(n: int, owner: str = PROVIDER) -> AlertEvent:
-    return AlertEvent(
-        event_id=f"ev{n}",
-        rule_id="rule-x",
-        rule_name="too hot",
-        owner=owner,
-        worker_id="rig-1",
-        kind=AlertKind.TEMPERATURE,
-        message=f"event {n}",
-        value=90.0,
-        threshold=85.0,
-        ts=NOW + n,
-        delivery=DeliveryStatus.NONE,
-        expires_at=NOW + 86_400,
-    )
-
-
 def test_events_are_listed_newest_first_and_paged(client, alerts):
     for n in range(5):
         # Each on its own rule, so no cooldown stands in the way.
-        assert alerts.fire(
-            _event(n).model_copy(update={"rule_id": f"rule-{n}"}), cooldown_seconds=60
-        )
-    alerts.fire(_event(9, owner=STRANGER), cooldown_seconds=60)
+        assert alerts.fire(alert_event(n, rule_id=f"rule-{n}"), cooldown_seconds=60)
+    alerts.fire(alert_event(9, owner=STRANGER), cooldown_seconds=60)
 
     seen, cursor = [], None
     while True:

@@ -25,12 +25,20 @@ from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
-from functions.models.alerts import AlertEvent, AlertKind, DeliveryStatus
 from functions.models.blocks import Block
 from functions.models.telemetry import TelemetryPoint, owner_series
-from protocol.xenblocks import BlockKind
 from tests.api_client import api_context, auth, client_for
-from tests.factories import NOW, PROVIDER, RENTER, address, enrolled_worker, lease_for, open_listing
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    address,
+    alert_event,
+    enrolled_worker,
+    lease_for,
+    mined_block,
+    open_listing,
+)
 
 OTHER = address(0x0DD)
 PER_OWNER = 5
@@ -111,22 +119,8 @@ def _leases(tables: Tables, _: TestClient) -> tuple[Call, Call]:
 
 
 def _block(n: int, **fields: Any) -> Block:
-    return Block(
-        hash=f"h{n:04d}XEN11abc",
-        worker_id="w-blocks",
-        owner=PROVIDER,
-        account=PROVIDER,
-        key=f"{n:064x}",
-        difficulty=8,
-        attempts=1000,
-        reported_hashrate=1000.0,
-        kind=BlockKind.NORMAL,
-        verified=True,
-        reason="normal",
-        found_at=NOW - n,
-        recorded_at=NOW - n,
-        **fields,
-    )
+    """Block ``n``, recorded ``n`` seconds ago."""
+    return mined_block(n, recorded_at=NOW - n, **fields)
 
 
 def _lease_blocks(tables: Tables, _: TestClient) -> tuple[Call, Call]:
@@ -168,20 +162,7 @@ def _events(tables: Tables, _: TestClient) -> tuple[Call, Call]:
     alerts = AlertRepository(tables)
     for who in (PROVIDER, OTHER):
         for n in range(PER_OWNER):
-            event = AlertEvent(
-                event_id=f"ev{n}",
-                rule_id=f"rule-{n}",
-                rule_name="too hot",
-                owner=who,
-                worker_id="rig-1",
-                kind=AlertKind.TEMPERATURE,
-                message=f"event {n}",
-                value=90.0,
-                threshold=85.0,
-                ts=NOW + n,
-                delivery=DeliveryStatus.NONE,
-                expires_at=NOW + 86_400,
-            )
+            event = alert_event(n, owner=who, rule_id=f"rule-{n}")
             assert alerts.fire(event, cooldown_seconds=60)
     return Call("/api/alerts/events", PROVIDER), Call("/api/alerts/events", OTHER)
 

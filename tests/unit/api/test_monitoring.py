@@ -25,9 +25,9 @@ from tests.factories import (
     bring_online,
     enrolled_worker,
     lease_for,
+    mined_block,
     online_worker,
     open_listing,
-    verified_block,
 )
 
 OTHER = address(0x0DD)
@@ -58,7 +58,7 @@ def record_block(
     recorded_at: int = NOW,
 ) -> Block:
     """Block ``n``, mined by a rig of ``owner``'s for ``account`` (``owner`` by default)."""
-    block = verified_block(
+    block = mined_block(
         n,
         owner=owner,
         account=account or owner,

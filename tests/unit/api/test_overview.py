@@ -14,7 +14,7 @@ from functions.logic.fleet_stats import aggregate_fleet
 from functions.models.telemetry import FLEET_SERIES, TelemetryPoint
 from protocol.xenblocks import BlockKind
 from tests.api_client import api_context, client_for
-from tests.factories import NOW, RENTER, lease_for, online_worker, open_listing, verified_block
+from tests.factories import NOW, RENTER, lease_for, mined_block, online_worker, open_listing
 
 DAY = 86_400
 
@@ -27,7 +27,7 @@ def client(settings, tables):
 def record_block(
     tables: Any, n: int, *, recorded_at: int, kind: BlockKind = BlockKind.NORMAL
 ) -> None:
-    block = verified_block(n, recorded_at=recorded_at, kind=kind, reason=kind.value)
+    block = mined_block(n, recorded_at=recorded_at, kind=kind, reason=kind.value)
     assert BlockRepository(tables).record(block)
 
 

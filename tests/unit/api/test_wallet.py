@@ -10,10 +10,9 @@ from functions.api.routers.wallet import credits
 from functions.dal.accounts import AccountRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
-from functions.models.blocks import Block
 from protocol.xenblocks import BlockKind
 from tests.api_client import api_context, auth, client_for
-from tests.factories import NOW, PROVIDER, RENTER, address, lease_for, open_listing
+from tests.factories import NOW, PROVIDER, RENTER, address, lease_for, mined_block, open_listing
 
 
 @pytest.fixture
@@ -113,20 +112,8 @@ def _mined(blocks: BlockRepository, *, n: int = 1, kind=BlockKind.NORMAL, at: in
     for _ in range(n):
         h = next(_hashes)
         blocks.record(
-            Block(
-                hash=f"h{h:05d}XEN11",
-                worker_id="w-ach",
-                owner=PROVIDER,
-                account=RENTER,
-                key=f"{h:064x}",
-                difficulty=8,
-                attempts=1000,
-                reported_hashrate=1000.0,
-                kind=kind,
-                verified=True,
-                reason=str(kind),
-                found_at=at,
-                recorded_at=at,
+            mined_block(
+                h, account=RENTER, worker_id="w-ach", recorded_at=at, kind=kind, reason=str(kind)
             )
         )
 
@@ -199,22 +186,7 @@ def test_badges_flip_as_the_data_appears(client, tables, accounts):
 
 def test_rejected_blocks_earn_nothing(client, tables):
     blocks = BlockRepository(tables)
-    blocks.record(
-        Block(
-            hash="rejected-1",
-            worker_id="w",
-            owner=PROVIDER,
-            account=RENTER,
-            key="0" * 64,
-            difficulty=8,
-            attempts=1,
-            reported_hashrate=1.0,
-            verified=False,
-            reason="wrong_prefix",
-            found_at=NOW,
-            recorded_at=NOW,
-        )
-    )
+    blocks.record(mined_block(1, account=RENTER, verified=False))
     assert _earned(client) == set()
 
 

@@ -25,8 +25,16 @@ from functions.ports.xenblocks_node import FakeXenBlocksNode, NodeBlock
 from functions.settings import Settings
 from protocol.codec import parse_control
 from protocol.topics import Downlink, topic
-from protocol.xenblocks import BlockKind, BlockRules
-from tests.factories import NOW, PROVIDER, RENTER, enrolled_worker, lease_for, open_listing
+from protocol.xenblocks import BlockRules
+from tests.factories import (
+    NOW,
+    PROVIDER,
+    RENTER,
+    enrolled_worker,
+    lease_for,
+    mined_block,
+    open_listing,
+)
 
 
 @pytest.fixture
@@ -142,19 +150,15 @@ def test_a_run_that_raced_another_writes_nothing(jobs, tables, node, monkeypatch
 
 
 def _verified(tables, lease: Lease, n: int, recorded_at: int) -> Block:
-    block = Block(
+    block = mined_block(
+        n,
         hash=f"XEN{n:04d}abc",
         worker_id=lease.worker_id,
-        owner=PROVIDER,
         lease_id=lease.lease_id,
         account=RENTER,
-        key=f"{n:064x}",
         difficulty=1727,
         attempts=1,
         reported_hashrate=1.0,
-        kind=BlockKind.NORMAL,
-        verified=True,
-        reason="normal",
         found_at=recorded_at - 2,
         recorded_at=recorded_at,
     )

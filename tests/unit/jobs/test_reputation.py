@@ -22,7 +22,6 @@ from functions.models.telemetry import TelemetryPoint, worker_series
 from functions.models.workers import Reputation, Worker
 from functions.ports.devices import DeviceCommands, RecordingPublisher
 from protocol.shares import share_pattern_for
-from protocol.xenblocks import BlockKind
 from tests.factories import (
     NOW,
     PROVIDER,
@@ -30,6 +29,7 @@ from tests.factories import (
     address,
     enrolled_worker,
     lease_for,
+    mined_block,
     open_listing,
     register_online,
 )
@@ -240,18 +240,13 @@ def test_a_young_worker_is_measured_over_its_life_so_far(tables, service):
 
 
 def block(worker: Worker, n: int, *, verified: bool) -> Block:
-    return Block(
+    return mined_block(
+        n,
         hash=f"{worker.worker_id}-block-{n}",
         worker_id=worker.worker_id,
         owner=worker.owner,
         account=PROVIDER,
-        key=f"key-{n}",
-        difficulty=8,
-        attempts=1000,
-        reported_hashrate=1000.0,
-        kind=BlockKind.NORMAL if verified else None,
         verified=verified,
-        reason="normal" if verified else "below_difficulty",
         found_at=NOW,
         recorded_at=NOW + n,
     )

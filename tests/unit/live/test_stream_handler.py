@@ -20,20 +20,21 @@ from functions.handlers import live as live_handler
 from functions.local.lambda_context import LocalLambdaContext
 from functions.local.streams import StreamTap
 from functions.logic.live_updates import LiveService
-from functions.models.alerts import AlertEvent, AlertKind, DeliveryStatus
+from functions.models.alerts import AlertEvent
 from functions.models.blocks import Block
 from functions.models.live import ANONYMOUS
 from functions.ports.broadcast import RecordingBroadcaster
-from protocol.xenblocks import BlockKind
 from tests.api_client import token_for
 from tests.factories import (
     NOW,
     PROVIDER,
     RENTER,
     address,
+    alert_event,
     enrolled_worker,
     heartbeat,
     lease_for,
+    mined_block,
     open_listing,
 )
 
@@ -234,36 +235,16 @@ def _route(connection_id: str, *, token: str | None = None, body: str | None = N
 
 
 def _block(worker_id: str, lease_id: str, *, verified: bool, hash_: str) -> Block:
-    return Block(
+    return mined_block(
+        1,
         hash=hash_,
         worker_id=worker_id,
-        owner=PROVIDER,
         lease_id=lease_id,
         account=RENTER,
-        key="ab" * 32,
-        difficulty=8,
-        attempts=1000,
         reported_hashrate=100.0,
-        kind=BlockKind.NORMAL if verified else None,
         verified=verified,
-        reason="normal" if verified else "wrong_prefix",
-        found_at=NOW,
-        recorded_at=NOW,
     )
 
 
 def _alert(worker_id: str) -> AlertEvent:
-    return AlertEvent(
-        event_id="e1",
-        rule_id="r1",
-        rule_name="hot",
-        owner=PROVIDER,
-        worker_id=worker_id,
-        kind=AlertKind.TEMPERATURE,
-        message="GPU 0 at 91 °C",
-        value=91.0,
-        threshold=85.0,
-        ts=NOW,
-        delivery=DeliveryStatus.NONE,
-        expires_at=NOW + 86_400,
-    )
+    return alert_event(1, worker_id=worker_id, message="GPU 0 at 91 °C", value=91.0, ts=NOW)
