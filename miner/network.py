@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
+from miner.closing import Closing
 from protocol.fields import INT64_MAX
 from protocol.uplink import NetworkStatus
 from protocol.xenblocks import HASH_LENGTH, MIN_DIFFICULTY, encoded_hash
@@ -99,7 +99,7 @@ class SubmitResult:
         return difficulty_in_message(self.message)
 
 
-class XenBlocksNetwork:
+class XenBlocksNetwork(Closing):
     """A client of one XenBlocks node (``base_url``, e.g. ``http://xenblocks.io``).
 
     ``retries`` is how many times a transient failure is retried (so up to ``retries + 1``
@@ -205,17 +205,6 @@ class XenBlocksNetwork:
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
-
-    def __enter__(self) -> XenBlocksNetwork:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- retries ------------------------------------------------------------------------
 

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Literal, cast
+
+from miner.closing import Closing
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Entry:
     next_attempt_at: float
 
 
-class Outbox:
+class Outbox(Closing):
     """A durable FIFO of messages per channel (e.g. ``"platform"`` or ``"network"``).
 
     Thread-safe. ``clock`` (Unix seconds) is injectable for tests; it stamps entries and
@@ -322,17 +323,6 @@ class Outbox:
     @property
     def closed(self) -> bool:
         return self._conn is None
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:

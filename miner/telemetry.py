@@ -20,9 +20,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
+from miner.closing import Closing
 from protocol.uplink import GpuInfo, GpuTelemetry
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class _Gpu:
     handle: Any
 
 
-class Telemetry:
+class Telemetry(Closing):
     """The GPUs NVML sees, read at ``open``; ``sample`` reads their sensors."""
 
     def __init__(self, nvml: Any | None = None, gpus: list[_Gpu] | None = None) -> None:
@@ -136,17 +137,6 @@ class Telemetry:
         nvml, self._nvml = self._nvml, None
         if nvml is not None:
             _shutdown(nvml)
-
-    def __enter__(self) -> Telemetry:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _inventory(nvml: Any, index: int, handle: Any) -> GpuInfo:

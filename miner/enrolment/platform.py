@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from miner.closing import Closing
 from miner.enrolment.errors import EnrollInputError, PlatformError
 from miner.enrolment.keys import sign_message, wallet_address
 from protocol.topics import validate_worker_id
@@ -85,7 +86,7 @@ def normalize_api_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-class PlatformApi:
+class PlatformApi(Closing):
     """The few platform API calls a rig makes to enrol, over a ``requests.Session``.
 
     ``session`` is injectable (tests route it into the app in-process). Every failure is a
@@ -108,12 +109,6 @@ class PlatformApi:
         """Close the session if this object made it (an injected one is the caller's)."""
         if self._owns_session:
             self._session.close()
-
-    def __enter__(self) -> PlatformApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- sign-in
 
