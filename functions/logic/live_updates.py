@@ -39,6 +39,7 @@ from functions.api.market_schemas import LeaseOut
 from functions.dal.api_keys import ApiKeyRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
+from functions.dal.network import NetworkRepository
 from functions.dal.sessions import SessionRepository
 from functions.dal.streams import StreamChange, StreamDecoder, UnreadableRecord
 from functions.dal.tables import Tables
@@ -152,6 +153,7 @@ class LiveService:
         self.workers = WorkerRepository(tables)
         self.leases = LeaseRepository(tables)
         self.blocks = BlockRepository(tables)
+        self.network = NetworkRepository(tables)
         self.telemetry = TelemetryRepository(tables)
         self._owners = OwnerCache()
         self._decoder = StreamDecoder(tables)
@@ -213,7 +215,9 @@ class LiveService:
                 if not worker.revoked:
                     view = self._worker_view(worker, lease_of.get(worker.worker_id), int(now))
                     workers.append(view)
-        recent = self.blocks.recent(now=int(now), limit=SNAPSHOT_BLOCKS).items
+        # With the network's answers, as the REST listings show them (a block's own frame
+        # goes out when it is verified, before the node has answered).
+        recent = self.network.attach(self.blocks.recent(now=int(now), limit=SNAPSHOT_BLOCKS).items)
         data = {
             "subject": subject,
             "workers": workers,

@@ -14,6 +14,7 @@ from functions.dal.alerts import AlertRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.connections import ConnectionRepository
 from functions.dal.leases import LeaseRepository
+from functions.dal.network import NetworkRepository
 from functions.dal.specs import ALERTS, BLOCKS, LEASES, WORKERS, TableSpec
 from functions.dal.tables import Tables
 from functions.handlers import live as live_handler
@@ -23,6 +24,7 @@ from functions.logic.live_updates import LiveService
 from functions.models.alerts import AlertEvent
 from functions.models.blocks import Block
 from functions.models.live import ANONYMOUS
+from functions.models.network import NetworkStatus, Verdict
 from functions.ports.broadcast import RecordingBroadcaster
 from tests.api_client import token_for
 from tests.factories import (
@@ -212,6 +214,26 @@ def test_an_anonymous_snapshot_holds_public_figures_only(service, tables):
     assert snapshot.data["workers"] == []
     assert snapshot.data["leases"] == []
     assert snapshot.data["subject"] is None
+
+
+def test_a_snapshot_shows_the_networks_answer_to_each_block(service, tables):
+    answered, unanswered = mined_block(1), mined_block(2)
+    blocks = BlockRepository(tables)
+    blocks.record(answered)
+    blocks.record(unanswered)
+    NetworkRepository(tables).record_verdict(
+        Verdict(
+            hash=answered.hash,
+            worker_id=answered.worker_id,
+            lease_id=None,
+            status=NetworkStatus.ACCEPTED,
+            at=NOW,
+        )
+    )
+
+    shown = {b["hash"]: b["network_status"] for b in service.snapshot(None).data["blocks"]}
+
+    assert shown == {answered.hash: "accepted", unanswered.hash: "unconfirmed"}
 
 
 def test_the_fleet_figures_go_to_every_connection(service, tables, broadcaster):
