@@ -31,8 +31,11 @@ difficulty change is not an anomaly; a point without a difficulty has unknown wo
 judged on its other figures only.
 
 A finding needs persistence (``detect``): the same reason for the same GPU in at least
-``Policy.persist`` of the last ``Policy.window`` points, so a single spike (a miner
-restart, a driver hiccup, a hashrate averaged across a difficulty step) never fires. Each
+``Policy.persist`` of the last ``Policy.window`` points, the first and the last of them at
+least ``Policy.min_span_seconds`` apart, so a spike (a miner restart, a driver hiccup, a
+hashrate averaged across a difficulty step) never fires, whatever the points' cadence:
+at the deployed 900 s two points are enough; history written every 120 s would need a
+window of 5 and 3 of them (``bench/anomaly.py --window 5 --persist 3``). Each
 finding carries its reason code, a score (how many robust spreads from normal) and the
 figures that show it.
 
@@ -74,7 +77,8 @@ class Policy:
     max_baseline_points: int = 288  # a longer window is thinned evenly to this many
     min_baseline_points: int = 24
     window: int = 3  # persistence: the last ``window`` points…
-    persist: int = 2  # …of which at least ``persist`` show the same reason
+    persist: int = 2  # …of which at least ``persist`` show the same reason…
+    min_span_seconds: int = 240  # …the first and last of them this far apart (a spike is shorter)
     z: float = 4.0  # robust z-score a figure must pass besides its relative threshold
     work_drop: float = 0.12  # under_delivery: work at most 88% of its usual
     throttle_drop: float = 0.05  # thermal_throttling: work at most 95% of its usual…
@@ -598,10 +602,12 @@ def persistent(
     assessed points (``(ts, signals)``, oldest first), strongest first."""
     recent = assessed[-policy.window :]
     counts: Counter[tuple[Reason, int | None]] = Counter()
+    first: dict[tuple[Reason, int | None], int] = {}
     newest: dict[tuple[Reason, int | None], tuple[int, Signal]] = {}
     for ts, signals in recent:
         for key in {s.key for s in signals}:
             counts[key] += 1
+            first.setdefault(key, ts)
         for signal in signals:
             newest[signal.key] = (ts, signal)
     findings = [
@@ -615,7 +621,7 @@ def persistent(
             evidence={k: round(v, 4) for k, v in newest[key][1].evidence.items()},
         )
         for key, count in counts.items()
-        if count >= policy.persist
+        if count >= policy.persist and newest[key][0] - first[key] >= policy.min_span_seconds
     ]
     findings.sort(key=lambda f: (-f.score, f.reason, -1 if f.gpu is None else f.gpu))
     return findings

@@ -11,6 +11,7 @@ import pytest
 
 from functions.logic.anomaly import (
     Finding,
+    Policy,
     Reason,
     RigBaseline,
     assess,
@@ -319,3 +320,18 @@ def test_peers_need_enough_rigs_and_the_spread_of_a_model_is_no_anomaly(baseline
     peers = peer_baselines(_fleet_baselines([GPU_WORK * f for f in (0.9, 1.0, 1.1, 0.95, 1.05)]))
     points = recent(*(rig_reading(0, RNG, work=0.9 * GPU_WORK) for _ in range(3)))
     assert all(f.basis == "own" for f in detect(points, baseline, peers=peers["RTX 3090"]))
+
+
+def test_persistence_is_measured_in_time_so_a_faster_cadence_does_not_weaken_it(baseline):
+    """Points every 120 s: a 3-minute glitch shows on two in a row, which is not enough."""
+    spike = {"work": 0.4 * GPU_WORK}
+    fast = [
+        replace(p, ts=NOW + i * 120)
+        for i, p in enumerate(
+            [rig_reading(0, RNG), rig_reading(0, RNG, **spike), rig_reading(0, RNG, **spike)]
+        )
+    ]
+    assert detect(fast, baseline) == []
+    policy = Policy(window=5, persist=3)
+    lasting = [*fast, replace(rig_reading(0, RNG, **spike), ts=NOW + 3 * 120)]
+    assert reasons(detect(lasting, baseline, policy=policy)) == {("under_delivery", 1)}
