@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from functions.local.mqtt_client import ServiceClient
+from protocol.messages import Register
+from tests.factories import PROVIDER
 
 
 def rig_client(
@@ -29,4 +32,17 @@ def rig_client(
         cert_path=paths["pem"],
         key_path=paths["key"],
         client_id=worker_id,
+    )
+
+
+def gpuless_register(worker_id: str, owner: str = PROVIDER) -> Register:
+    """The ``register`` of a rig without GPUs (enough to be answered), sent now."""
+    return Register(
+        worker_id=worker_id,
+        eth_address=owner,
+        gpu_count=0,
+        total_memory_gb=0,
+        gpus=[],
+        version="test",
+        timestamp=int(time.time()),
     )

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,10 @@ from miner.bridge.link import OUTBOX_FILE
 from miner.cli import build_parser
 from miner.outbox import Outbox
 from protocol.xenblocks import compute_hash
+from tests.http_json import call
 from tests.local_stack import free_port, running_stack
 from tests.mining import is_normal_block, mine
+from tests.waiting import wait_for
 from tests.wallet import Wallet
 from tests.xenminer_rigs import (
     cpp_block,
@@ -50,26 +51,6 @@ CPP_RIG = "0A:1B:2C:3D:4E:5F"  # the C++ miner's worker id is its MAC address
 CPP_ELSEWHERE = "0A:1B:2C:3D:4E:60"  # one that mines for another address
 MOCK_RIG = "sim-worker-000"
 OTHER = "0x" + "5" * 40
-
-
-def _get(url: str, token: str, body: dict[str, Any] | None = None) -> Any:
-    """GET ``url``, or POST ``body`` to it."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data)  # noqa: S310 (loopback)
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 (loopback)
-        return json.loads(response.read() or b"null")
-
-
-def _wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +110,7 @@ class LanRig:
         self.client.on_message = self._message
         self.client.connect_async("127.0.0.1", port, keepalive=60)  # retried until it listens
         self.client.loop_start()
-        _wait_for(lambda: self.connections, f"{client_id} connecting")
+        wait_for(lambda: self.connections, f"{client_id} connecting")
 
     def _connected(self, client: mqtt.Client, *_: Any) -> None:
         self.connections += 1
@@ -192,11 +173,11 @@ def test_a_farm_of_xenblocks_miner_rigs_joins_through_the_bridge(
 
         # Enrolled on first sight (named after their ids) and online with their figures.
         def devices() -> dict[str, dict[str, Any]]:
-            items = _get(f"{api}/api/devices?limit=200", token)["items"]
+            items = call(f"{api}/api/devices?limit=200", token=token)["items"]
             return {d["name"]: d for d in items}
 
         expected = {CPP_RIG: 3456.5, CPP_ELSEWHERE: 2000.0, MOCK_RIG: 161.37}
-        listed = _wait_for(
+        listed = wait_for(
             lambda: (
                 (found := devices())
                 and all(
@@ -213,7 +194,7 @@ def test_a_farm_of_xenblocks_miner_rigs_joins_through_the_bridge(
         assert (fleet_dir / CPP_RIG / "bundle" / "worker.json").is_file()
 
         # The C++ rig was answered as it reads it, and told the platform's block pattern.
-        _wait_for(lambda: len(cpp.received) >= 2, "the register_ack and set_config")
+        wait_for(lambda: len(cpp.received) >= 2, "the register_ack and set_config")
         assert cpp.received[:2] == [
             (f"xenminer/{CPP_RIG}/task", {"command": "register_ack", "accepted": True}),
             (
@@ -232,11 +213,11 @@ def test_a_farm_of_xenblocks_miner_rigs_joins_through_the_bridge(
             return hash_b64
 
         def listed_block(hash_b64: str) -> dict[str, Any] | None:
-            recent = _get(f"{api}/api/monitoring/blocks/recent?mine=true&limit=200", token)
+            recent = call(f"{api}/api/monitoring/blocks/recent?mine=true&limit=200", token=token)
             return next((b for b in recent["items"] if b["hash"] == hash_b64), None)
 
         first = block(cpp)
-        verified = _wait_for(lambda: listed_block(first), "the block verified and listed")
+        verified = wait_for(lambda: listed_block(first), "the block verified and listed")
         assert (verified["worker_id"], verified["account"]) == (worker_id, OWNER.address)
         assert (verified["kind"], verified["difficulty"]) == ("normal", DIFFICULTY)
 
@@ -245,18 +226,18 @@ def test_a_farm_of_xenblocks_miner_rigs_joins_through_the_bridge(
         try:
             second = block(cpp)
             with Outbox(fleet_dir / CPP_RIG / OUTBOX_FILE) as outbox:
-                _wait_for(lambda: outbox.count(kind="block") == 1, "the block kept")
+                wait_for(lambda: outbox.count(kind="block") == 1, "the block kept")
         finally:
             stack.plane.start_broker()
-        _wait_for(lambda: listed_block(second), "the kept block delivered", timeout=30)
+        wait_for(lambda: listed_block(second), "the kept block delivered", timeout=30)
 
         # The bridge restarts: the same identities, and the C++ rig (which reconnects
         # without registering) is announced again.
         assert bridge.stop() == 0
         bridge = BridgeProcess(argv)
-        _wait_for(lambda: cpp.connections >= 2, "the C++ rig reconnecting", timeout=30)
+        wait_for(lambda: cpp.connections >= 2, "the C++ rig reconnecting", timeout=30)
         third = block(cpp)
-        again = _wait_for(lambda: listed_block(third), "a block after the bridge restarted")
+        again = wait_for(lambda: listed_block(third), "a block after the bridge restarted")
         assert again["worker_id"] == worker_id
         assert len(devices()) == 3  # nobody enrolled twice
 
@@ -264,11 +245,11 @@ def test_a_farm_of_xenblocks_miner_rigs_joins_through_the_bridge(
         _rent_and_settle(api, stack, token, cpp, worker_id)
 
         # Killed rigs, with the C++ last will and without (mock_fleet): offline within 10 s.
-        _wait_for(lambda: devices()[CPP_RIG]["online"], "the C++ rig online again")
+        wait_for(lambda: devices()[CPP_RIG]["online"], "the C++ rig online again")
         killed_at = time.monotonic()
         cpp.kill()
         sim.kill()
-        _wait_for(
+        wait_for(
             lambda: not any(devices()[name]["online"] for name in (CPP_RIG, MOCK_RIG)),
             "the killed rigs offline",
             timeout=10,
@@ -292,10 +273,10 @@ def _rent_and_settle(
     renter = Wallet.numbered(21)
     renter_token = issue_token(renter.address, secret=secret, now=int(time.time()), ttl=3600)
     # Listed slow, so its share pattern (the start of XEN) is easy here.
-    listing = _get(
+    listing = call(
         f"{api}/api/listings",
-        owner_token,
-        {
+        token=owner_token,
+        body={
             "worker_id": worker_id,
             "price_per_hour": 1_000_000,
             "advertised_hashrate": 0.5,
@@ -303,17 +284,17 @@ def _rent_and_settle(
         },
     )
     assert listing["measured_by"] == "shares"
-    _get(f"{api}/api/accounts/me/deposit", renter_token, {"amount": 5_000_000})
-    lease = _get(
+    call(f"{api}/api/accounts/me/deposit", token=renter_token, body={"amount": 5_000_000})
+    lease = call(
         f"{api}/api/leases",
-        renter_token,
-        {"listing_id": listing["listing_id"], "duration_sec": 600},
+        token=renter_token,
+        body={"listing_id": listing["listing_id"], "duration_sec": 600},
     )
     pattern, prefix, lease_id = lease["share_pattern"], lease["prefix"], lease["lease_id"]
     assert PATTERN.startswith(pattern)
     assert pattern != PATTERN  # a part of it: the rig's hits are shares, its blocks blocks
     told = {"action": "set_config", "config": {"block_pattern": pattern}}
-    _wait_for(lambda: (f"xenminer/{CPP_RIG}/control", told) in rig.received, "the lease's pattern")
+    wait_for(lambda: (f"xenminer/{CPP_RIG}/control", told) in rig.received, "the lease's pattern")
 
     hits = 5
     for _ in range(hits):
@@ -324,14 +305,14 @@ def _rent_and_settle(
         rig.publish("block", payload)
 
     def lease_now() -> dict[str, Any]:
-        return _get(f"{api}/api/leases/{lease_id}", renter_token)
+        return call(f"{api}/api/leases/{lease_id}", token=renter_token)
 
-    _wait_for(lambda: lease_now()["shares"] == hits, "the rig's hits verified as shares")
+    wait_for(lambda: lease_now()["shares"] == hits, "the rig's hits verified as shares")
     # A lease is billed by the second: one stopped in its first second costs nothing.
-    _wait_for(lambda: time.time() >= lease["created_at"] + 2, "the lease's second second")
+    wait_for(lambda: time.time() >= lease["created_at"] + 2, "the lease's second second")
     before_stop = len(rig.received)
-    _get(f"{api}/api/leases/{lease_id}/stop", renter_token, {})
-    settled = _wait_for(
+    call(f"{api}/api/leases/{lease_id}/stop", token=renter_token, body={})
+    settled = wait_for(
         lambda: (found := lease_now())["status"] == "settled" and found,
         "the lease settled",
         timeout=60,
@@ -339,7 +320,7 @@ def _rent_and_settle(
     assert settled["payout"] > 0, settled  # paid for its verified work
     assert settled["payout"] + settled["fee"] + settled["refund"] == settled["max_cost"]
     usual = {"action": "set_config", "config": {"block_pattern": PATTERN}}
-    _wait_for(
+    wait_for(
         lambda: (f"xenminer/{CPP_RIG}/control", usual) in rig.received[before_stop:],
         "the rig's usual block pattern back",
     )

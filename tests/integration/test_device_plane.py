@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -38,12 +37,15 @@ from functions.models.market import Listing
 from functions.ports.csr import generate_key_and_csr
 from functions.settings import Settings
 from protocol.codec import encode, parse_control, parse_task
-from protocol.messages import BlockFound, Heartbeat, Register, RegisterAck, WorkerState
+from protocol.messages import BlockFound, Heartbeat, RegisterAck, WorkerState
 from protocol.topics import Downlink, Uplink, topic
 from protocol.xenblocks import BlockRules
 from tests.api_client import api_settings, auth, client_for
 from tests.factories import PROVIDER, RENTER, lease_for
+from tests.local_stack import free_port
 from tests.mining import is_normal_block, mine
+from tests.rig_session import gpuless_register
+from tests.waiting import wait_for
 
 TIMEOUT = 10.0
 DIFFICULTY = 16  # above the minimum, so a block hashed at 8 is below it
@@ -61,12 +63,6 @@ def settings() -> Settings:
     rules = BlockRules(difficulty=DIFFICULTY, block_pattern="XEN", xuni_pattern="UN[0-9]")
     # Every heartbeat written, so the test sees each one.
     return Settings(stage="test", rules=rules, heartbeat_seconds=5, heartbeat_write_seconds=5)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -110,24 +106,15 @@ class Plane:
         before it has been handled (each worker's messages are handled in order; another
         worker's lane is waited for through the bridge's count of what it received)."""
         acks = len([m for m in tasks.messages if isinstance(parse_task(m), RegisterAck)])
-        rig.publish(topic(worker_id, Uplink.REGISTER), encode(_register(worker_id)))
+        rig.publish(topic(worker_id, Uplink.REGISTER), encode(gpuless_register(worker_id)))
         tasks.wait(lambda m: len([x for x in m if isinstance(parse_task(x), RegisterAck)]) > acks)
         assert self.bridge.wait_idle(TIMEOUT)
-
-
-def _eventually(predicate: Callable[[], Any], what: str) -> Any:
-    """Poll ``predicate`` until it holds (bounded by TIMEOUT); its value."""
-    deadline = time.monotonic() + TIMEOUT
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.05)
-    return value
 
 
 @pytest.fixture(params=KINDS)
 def plane(request, settings, tables, tmp_path) -> Iterator[Plane]:
     ca = LocalCertificateAuthority(tmp_path / "ca")
-    host, port = "127.0.0.1", _free_port()
+    host, port = "127.0.0.1", free_port()
     broker = start_broker(
         ca, host=host, port=port, state_dir=tmp_path / "broker", kind=request.param
     )
@@ -176,18 +163,6 @@ class Inbox:
             return list(self.messages)
 
 
-def _register(worker_id: str) -> Register:
-    return Register(
-        worker_id=worker_id,
-        eth_address=PROVIDER,
-        gpu_count=0,
-        total_memory_gb=0,
-        gpus=[],
-        version="test",
-        timestamp=int(time.time()),
-    )
-
-
 def _heartbeat(worker_id: str, hashrate: float) -> Heartbeat:
     return Heartbeat(
         worker_id=worker_id,
@@ -222,13 +197,15 @@ def test_enrol_connect_register_heartbeat_and_blocks(plane):
     try:
         tasks = Inbox()
         rig.subscribe(topic(worker_id, Downlink.TASK), tasks)
-        rig.publish(topic(worker_id, Uplink.REGISTER), encode(_register(worker_id)))
+        rig.publish(topic(worker_id, Uplink.REGISTER), encode(gpuless_register(worker_id)))
         [ack] = tasks.wait(lambda m: len(m) >= 1)
         assert parse_task(ack).accepted
         rig.publish(topic(worker_id, Uplink.HEARTBEAT), encode(_heartbeat(worker_id, 321.0)))
         workers = WorkerRepository(plane.tables)
-        worker = _eventually(
-            lambda: (w := workers.require(worker_id)).hashrate == 321.0 and w, "the heartbeat"
+        worker = wait_for(
+            lambda: (w := workers.require(worker_id)).hashrate == 321.0 and w,
+            "the heartbeat",
+            TIMEOUT,
         )
         assert worker.online
         assert worker.hashrate == 321.0
@@ -317,7 +294,7 @@ def test_a_rig_cannot_speak_for_another(plane):
         tasks = Inbox()
         rig_a.subscribe(topic(a_id, Downlink.TASK), tasks)
         with contextlib.suppress(MqttError):  # a broker may refuse it outright
-            rig_a.publish(topic(b_id, Uplink.REGISTER), encode(_register(b_id)))
+            rig_a.publish(topic(b_id, Uplink.REGISTER), encode(gpuless_register(b_id)))
         plane.sentinel(rig_a, a_id, tasks)  # the same rig, after it, on its own topic
     finally:
         rig_a.close()
@@ -354,7 +331,7 @@ threading.Event().wait()
 
 def test_the_last_will_marks_a_lost_rig_offline(plane):
     worker_id, cert, key = plane.enrol()
-    register = encode(_register(worker_id)).decode()
+    register = encode(gpuless_register(worker_id)).decode()
     args = [plane.host, str(plane.port), plane.ca.ca_path, cert, key, worker_id, register]
     rig = subprocess.Popen(  # noqa: S603 (our own interpreter and script)
         [sys.executable, "-c", _RIG, *map(str, args)], stdout=subprocess.PIPE
@@ -366,8 +343,10 @@ def test_the_last_will_marks_a_lost_rig_offline(plane):
         assert workers.require(worker_id).online
         rig.kill()  # no DISCONNECT: the broker sees the connection drop
         rig.wait()
-        _eventually(
-            lambda: not workers.require(worker_id).online, "the will taking the rig offline"
+        wait_for(
+            lambda: not workers.require(worker_id).online,
+            "the will taking the rig offline",
+            TIMEOUT,
         )
         assert workers.require(worker_id).state is WorkerState.OFFLINE
     finally:
@@ -385,14 +364,16 @@ def test_a_revoked_rig_cannot_connect(plane):
         ).status_code
         == 204
     )
-    deadline = time.monotonic() + TIMEOUT
-    while True:  # the broker picks the new CRL up within a moment
+
+    def refused() -> bool:
         try:
             plane.rig(worker_id, cert, key).close()
         except MqttError:
-            break
-        assert time.monotonic() < deadline, "a revoked certificate still connects"
-        time.sleep(0.5)
+            return True
+        return False
+
+    # The broker picks the new CRL up within a moment.
+    wait_for(refused, "the revoked certificate refused", TIMEOUT, every=0.5)
 
 
 def test_commands_reach_the_rig_over_the_broker(plane):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from functions.ports.devices import DeviceCommands
 from protocol.codec import encode
 from protocol.downlink import Control, RegisterAck
 from tests.factories import PROVIDER
+from tests.local_stack import free_port
 
 KINDS = [
     pytest.param(
@@ -51,12 +51,6 @@ TIMEOUT = 5.0
 # "Nothing arrived" is never watched for a while: a sentinel sent after the forbidden message,
 # on the same connections, must arrive, and a broker delivers one sender's messages to one
 # subscriber in order, so whatever was let through would have arrived before it.
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Inbox:
@@ -116,7 +110,7 @@ def broker(
 ) -> Iterator[RunningBroker]:
     running = start_broker(
         ca,
-        port=_free_port(),
+        port=free_port(),
         state_dir=tmp_path / "broker",
         kind=request.param,
         watch_interval=watch_interval,
@@ -497,14 +491,14 @@ def test_a_port_in_use_is_a_clear_error(broker, ca, tmp_path):
 def test_asking_for_a_missing_mosquitto_is_a_clear_error(ca, tmp_path, monkeypatch):
     monkeypatch.setattr(broker_module, "find_mosquitto", lambda: None)
     with pytest.raises(BrokerUnavailable, match="mosquitto is not installed"):
-        start_broker(ca, port=_free_port(), state_dir=tmp_path / "b", kind="mosquitto")
+        start_broker(ca, port=free_port(), state_dir=tmp_path / "b", kind="mosquitto")
 
 
 def test_auto_falls_back_to_amqtt_and_says_so(ca, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(broker_module, "find_mosquitto", lambda: None)
     with (
         caplog.at_level(logging.INFO, logger="functions.local.broker"),
-        start_broker(ca, port=_free_port(), state_dir=tmp_path / "b", kind="auto") as running,
+        start_broker(ca, port=free_port(), state_dir=tmp_path / "b", kind="auto") as running,
     ):
         assert running.kind == "amqtt"
     assert "using the embedded amqtt broker" in caplog.text
@@ -512,7 +506,7 @@ def test_auto_falls_back_to_amqtt_and_says_so(ca, tmp_path, monkeypatch, caplog)
 
 @pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")
 def test_stopping_mosquitto_leaves_no_process_and_frees_the_port(ca, tmp_path):
-    port = _free_port()
+    port = free_port()
     running = start_broker(ca, port=port, state_dir=tmp_path / "b", kind="mosquitto")
     process = running.process
     running.stop()

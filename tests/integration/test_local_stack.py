@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -18,33 +17,12 @@ from functions.local.stack import LocalOptions, PortInUse, run_local
 from functions.logic.tokens import issue_token
 from functions.ports.csr import generate_key_and_csr
 from protocol.codec import encode, parse_task
-from protocol.messages import Register
 from protocol.topics import Downlink, Uplink, topic
 from tests.factories import PROVIDER
-from tests.rig_session import rig_client
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _call(url: str, *, token: str | None = None, body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body else None
-    request = urllib.request.Request(url, data=data)  # noqa: S310 (loopback http)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
-        return json.loads(response.read())
-
-
-def _wait_for(predicate, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.1)
+from tests.http_json import call
+from tests.local_stack import free_port
+from tests.rig_session import gpuless_register, rig_client
+from tests.waiting import wait_for
 
 
 def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Path):
@@ -54,11 +32,11 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
     (dashboard / "assets" / "app-1a2b.js").write_text("console.log(1)")
     options = LocalOptions(
         dashboard_dir=dashboard,
-        dynamodb_port=_free_port(),
-        mqtt_port=_free_port(),
-        api_port=_free_port(),
-        ws_port=_free_port(),
-        node_port=_free_port(),
+        dynamodb_port=free_port(),
+        mqtt_port=free_port(),
+        api_port=free_port(),
+        ws_port=free_port(),
+        node_port=free_port(),
         broker="amqtt",
         state_dir=tmp_path,
     )
@@ -66,7 +44,7 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
     runner = threading.Thread(target=run_local, args=(options,), kwargs={"stop": stop})
     runner.start()
     try:
-        _wait_for((tmp_path / "local.json").exists, "local.json", timeout=60)
+        wait_for((tmp_path / "local.json").exists, "local.json", timeout=60)
         local = json.loads((tmp_path / "local.json").read_text())
         dynamodb = boto3.client(
             "dynamodb", endpoint_url=local["dynamodb_endpoint_url"], region_name="us-east-1"
@@ -74,10 +52,10 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         assert set(dynamodb.list_tables()["TableNames"]) == {
             f"xenblocks-local-{t.name}" for t in ALL_TABLES
         }
-        assert _call(f"{local['api_url']}/api/health")["stage"] == "local"
+        assert call(f"{local['api_url']}/api/health")["stage"] == "local"
         # The dashboard at the API's origin: its config, its files, deep links to the app.
         assert local["dashboard_url"] == f"{local['api_url']}/"
-        config = _call(f"{local['api_url']}/config.json")
+        config = call(f"{local['api_url']}/config.json")
         assert config["api_url"] == local["api_url"]
         assert config["ws_url"] == local["ws_url"]
         for path in ("/", "/renter", "/workers/rig-1"):
@@ -86,11 +64,11 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         with urllib.request.urlopen(f"{local['api_url']}/assets/app-1a2b.js", timeout=10) as js:  # noqa: S310
             assert "immutable" in js.headers["Cache-Control"]
         with pytest.raises(urllib.error.HTTPError) as missing:
-            _call(f"{local['api_url']}/api/no-such-route")
+            call(f"{local['api_url']}/api/no-such-route")
         assert missing.value.code == 404
         # The local XenBlocks node: the network's /difficulty, at the local rules.
         assert local["network_url"] == f"http://127.0.0.1:{options.node_port}"
-        assert _call(f"{local['network_url']}/difficulty") == {
+        assert call(f"{local['network_url']}/difficulty") == {
             "difficulty": str(local["difficulty"])
         }
         assert set(local["schedules"]) == {
@@ -106,7 +84,7 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         secret = (tmp_path / "jwt.secret").read_text().strip()
         token = issue_token(PROVIDER, secret=secret, now=int(time.time()), ttl=600)
         key_pem, csr_pem = generate_key_and_csr("rig")
-        enrolment = _call(f"{local['api_url']}/api/devices", token=token, body={"csr_pem": csr_pem})
+        enrolment = call(f"{local['api_url']}/api/devices", token=token, body={"csr_pem": csr_pem})
         worker_id = enrolment["worker_id"]
         assert (enrolment["mqtt_host"], enrolment["mqtt_port"]) == ("127.0.0.1", options.mqtt_port)
         with rig_client(
@@ -120,17 +98,9 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         ) as rig:
             acks: list[bytes] = []
             rig.subscribe(topic(worker_id, Downlink.TASK), lambda _t, payload: acks.append(payload))
-            register = Register(
-                worker_id=worker_id,
-                eth_address=PROVIDER,
-                gpu_count=0,
-                total_memory_gb=0,
-                gpus=[],
-                version="test",
-                timestamp=int(time.time()),
-            )
+            register = gpuless_register(worker_id)
             rig.publish(topic(worker_id, Uplink.REGISTER), encode(register))
-            _wait_for(lambda: bool(acks), "register_ack")
+            wait_for(lambda: bool(acks), "register_ack")
         assert parse_task(acks[0]).accepted
         item = dynamodb.get_item(
             TableName="xenblocks-local-workers", Key={"worker_id": {"S": worker_id}}

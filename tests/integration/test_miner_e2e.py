@@ -4,11 +4,8 @@ crashes mid-lease and no block the rig found is lost."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +22,15 @@ from miner.runner import OUTBOX_FILE, RigRunner
 from miner.search import Find, FindKind
 from protocol.messages import WorkerState
 from tests.factories import PROVIDER, RENTER
+from tests.http_json import call
 from tests.local_stack import running_stack
+from tests.waiting import wait_for
 
 # At 64 KiB one CPU process does a few thousand hashes a second: with "XEN" (one block in
 # about 3,000 hashes) and a lease listed at 50 H/s (a share in about 3,000), about one
 # block and one share a second, which the local ingest keeps up with on a busy CI box.
 DIFFICULTY = 64
 BLOCK_PATTERN = "XEN"
-
-
-def _call(url: str, *, token: str, body: dict | None = None, method: str | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (loopback)
-    request.add_header("Content-Type", "application/json")
-    request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 (loopback)
-        return json.loads(response.read() or b"null")
-
-
-def _wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -129,17 +109,17 @@ def test_a_cpu_miner_takes_a_lease_and_loses_no_block_when_the_broker_crashes(
     rig_thread.start()
     try:
         # Registered, then heartbeating with a real hashrate.
-        _wait_for(lambda: rig.state is WorkerState.AVAILABLE, "registration")
+        wait_for(lambda: rig.state is WorkerState.AVAILABLE, "registration")
 
         # (moto's state is per process: other tests' rigs of the same provider are listed too.)
         def our_device() -> dict[str, Any]:
-            devices = _call(f"{api}/api/devices?limit=200", token=provider)["items"]
+            devices = call(f"{api}/api/devices?limit=200", token=provider)["items"]
             return next(d for d in devices if d["worker_id"] == bundle.worker_id)
 
-        _wait_for(lambda: our_device()["hashrate"] > 0, "a heartbeat with a hashrate")
+        wait_for(lambda: our_device()["hashrate"] > 0, "a heartbeat with a hashrate")
 
         # Listed low, so the lease's share pattern is easy for the real rig.
-        listing = _call(
+        listing = call(
             f"{api}/api/listings",
             token=provider,
             body={
@@ -149,14 +129,14 @@ def test_a_cpu_miner_takes_a_lease_and_loses_no_block_when_the_broker_crashes(
                 "min_duration_sec": 60,
             },
         )
-        _call(f"{api}/api/accounts/me/deposit", token=renter, body={"amount": 5_000_000})
-        lease = _call(
+        call(f"{api}/api/accounts/me/deposit", token=renter, body={"amount": 5_000_000})
+        lease = call(
             f"{api}/api/leases",
             token=renter,
             body={"listing_id": listing["listing_id"], "duration_sec": 600},
         )
         lease_id = lease["lease_id"]
-        _wait_for(
+        wait_for(
             lambda: rig.state is WorkerState.MINING and rig.lease is not None,
             "the rig taking the lease",
         )
@@ -167,17 +147,17 @@ def test_a_cpu_miner_takes_a_lease_and_loses_no_block_when_the_broker_crashes(
         assert str(job.share_pattern) == lease["share_pattern"]
 
         # The platform verifies the lease's blocks and shares.
-        verified = _wait_for(
+        verified = wait_for(
             lambda: [
                 block
-                for block in _call(f"{api}/api/leases/{lease_id}/blocks", token=renter)["items"]
+                for block in call(f"{api}/api/leases/{lease_id}/blocks", token=renter)["items"]
                 if block["verified"]
             ],
             "a verified block for the lease",
         )
         assert all(block["key"].startswith(lease["prefix"]) for block in verified)
-        _wait_for(
-            lambda: _call(f"{api}/api/leases/{lease_id}", token=renter)["shares"] >= 2,
+        wait_for(
+            lambda: call(f"{api}/api/leases/{lease_id}", token=renter)["shares"] >= 2,
             "verified shares for the lease",
         )
 
@@ -188,7 +168,7 @@ def test_a_cpu_miner_takes_a_lease_and_loses_no_block_when_the_broker_crashes(
         before = len(engine.blocks(lease_id))
         stack.plane.stop_broker()
         try:
-            _wait_for(
+            wait_for(
                 lambda: len(engine.blocks(lease_id)) > before + 1,
                 "blocks found while the broker is down",
                 timeout=60,
@@ -199,14 +179,14 @@ def test_a_cpu_miner_takes_a_lease_and_loses_no_block_when_the_broker_crashes(
             stack.plane.start_broker()
 
         # Back up: the rig reconnects and delivers everything it found.
-        _wait_for(lambda: rig_runner.client.connected, "the rig reconnecting", timeout=60)
+        wait_for(lambda: rig_runner.client.connected, "the rig reconnecting", timeout=60)
         stop_rig.set()
         rig_thread.join(timeout=60)
         assert exit_codes == [0]
         with Outbox(bundle.directory / OUTBOX_FILE) as outbox:
             assert outbox.count() == 0  # everything was acknowledged before it stopped
         found = {find.hash_b64 for find in engine.blocks(lease_id)}
-        recorded = _wait_for(
+        recorded = wait_for(
             lambda: found <= (hashes := _lease_block_hashes(api, lease_id, renter)) and hashes,
             "every block found reaching the platform",
             timeout=60,
@@ -223,7 +203,7 @@ def _lease_block_hashes(api: str, lease_id: str, token: str) -> set[str]:
     cursor = None
     while True:
         query = f"?limit=200&cursor={cursor}" if cursor else "?limit=200"
-        page = _call(f"{api}/api/leases/{lease_id}/blocks{query}", token=token)
+        page = call(f"{api}/api/leases/{lease_id}/blocks{query}", token=token)
         hashes |= {block["hash"] for block in page["items"] if block["verified"]}
         cursor = page.get("next_cursor")
         if not cursor:
@@ -253,10 +233,10 @@ def test_a_simulated_fleet_enrols_once_and_reports_in(stack: LocalHandles, tmp_p
         ours = {bundle.worker_id for bundle in bundles}
 
         def reporting() -> bool:
-            devices = _call(f"{api}/api/devices?limit=200", token=token)["items"]
+            devices = call(f"{api}/api/devices?limit=200", token=token)["items"]
             return sum(1 for d in devices if d["worker_id"] in ours and d["hashrate"] > 4_000) == 3
 
-        _wait_for(reporting, "three simulated rigs heartbeating")
+        wait_for(reporting, "three simulated rigs heartbeating")
     finally:
         stop.set()
         fleet.join(timeout=60)

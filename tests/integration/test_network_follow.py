@@ -4,14 +4,12 @@ them, and the network job keeps up with a moving node and through its faults."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from moto import mock_aws
 
 from functions.dal.network import NetworkRepository
 from functions.dal.tables import Tables, create_tables
-from functions.local.xenblocks_node import NodeAdmin, NodeRules, NodeServer, XenBlocksNode
+from functions.local.xenblocks_node import NodeAdmin, NodeServer
 from functions.logic.jobs import Jobs
 from functions.ports.devices import RecordingPublisher
 from functions.ports.xenblocks_node import HttpXenBlocksNode, NodeError
@@ -20,14 +18,6 @@ from protocol.addresses import salt_bytes
 from protocol.xenblocks import BlockRules, argon2_raw, encoded_hash
 from tests.factories import NOW, PROVIDER
 from tests.mining import is_normal_block, mine
-
-
-@pytest.fixture
-def server() -> Iterator[NodeServer]:
-    node = XenBlocksNode(difficulty=8, rules=NodeRules(block_pattern="XEN"))
-    node.clock.set_minute(30)  # outside the XUNI window
-    with NodeServer(node) as served:
-        yield served
 
 
 def test_the_adapter_reads_the_nodes_difficulty_and_blocks(server: NodeServer) -> None:

@@ -15,9 +15,7 @@ from functions.local.xenblocks_node import (
     ALREADY_EXISTS,
     SAVED,
     NodeAdmin,
-    NodeRules,
     NodeServer,
-    XenBlocksNode,
 )
 from miner.network import XenBlocksNetwork
 from miner.outbox import Outbox
@@ -34,14 +32,6 @@ from tests.unit.miner.test_rig import FakeConnection, FakeEngine, FakeTelemetry
 
 PATTERN = "XEN"
 WORKER = "rig-truth"
-
-
-@pytest.fixture
-def server() -> Iterator[NodeServer]:
-    node = XenBlocksNode(difficulty=8, rules=NodeRules(block_pattern=PATTERN))
-    node.clock.set_minute(30)  # outside the XUNI window, whatever the hour
-    with NodeServer(node) as served:
-        yield served
 
 
 @pytest.fixture

@@ -5,15 +5,11 @@ runs as its own process."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +19,20 @@ from functions.local.xenblocks_node import (
     ALREADY_EXISTS,
     SAVED,
     NodeAdmin,
-    NodeRules,
     NodeServer,
-    XenBlocksNode,
 )
 from miner.network import NetworkError, XenBlocksNetwork
 from protocol.addresses import salt_bytes
 from protocol.xenblocks import argon2_raw
 from tests.factories import PROVIDER
+from tests.http_json import call
+from tests.local_stack import free_port
 from tests.mining import is_normal_block, mine
 
 # What the tests mine (`xenblocks local --block-pattern XEN`): its default, XEN1, takes a
 # CPU about 200,000 hashes a block, too slow for a test.
 PATTERN = "XEN"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def server() -> Iterator[NodeServer]:
-    node = XenBlocksNode(difficulty=8, rules=NodeRules(block_pattern=PATTERN))
-    node.clock.set_minute(30)  # outside the XUNI window, whatever the hour
-    with NodeServer(node) as served:
-        yield served
 
 
 def _client(url: str, **options: Any) -> XenBlocksNetwork:
@@ -72,11 +60,6 @@ def _mined(difficulty: int) -> str:
     return key
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
-        return json.loads(response.read())
-
-
 def test_a_block_mined_at_the_local_rules_is_verified_and_saved(server: NodeServer):
     with _client(server.url) as network:
         assert network.difficulty() == 8
@@ -87,9 +70,9 @@ def test_a_block_mined_at_the_local_rules_is_verified_and_saved(server: NodeServ
         # The node's word on a duplicate (the client counts it as the block's acceptance).
         assert (again.status, again.message) == (400, ALREADY_EXISTS)
 
-    entry = _get(f"{server.url}/v1/leaderboard/{PROVIDER}")
+    entry = call(f"{server.url}/v1/leaderboard/{PROVIDER}")
     assert (entry["account"], entry["blocks"], entry["superBlocks"]) == (PROVIDER, 1, 0)
-    stored = _get(f"{server.url}/get_block?key={key}")
+    stored = call(f"{server.url}/get_block?key={key}")
     assert stored["account"] == PROVIDER.lower()
     assert f"m=8,t=1,p=1${stored['hash_to_verify'].split('$')[4]}$" in stored["hash_to_verify"]
 
@@ -140,14 +123,8 @@ def test_injected_faults_look_like_the_network_failing(server: NodeServer):
         network.difficulty()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_xenblocks_node_runs_as_its_own_process(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "tools.cli", "node", "--port", str(port)]
     command += ["--difficulty", "8", "--block-pattern", PATTERN, "--state-dir", str(tmp_path)]
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module

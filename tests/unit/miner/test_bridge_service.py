@@ -22,6 +22,7 @@ from protocol.topics import Downlink, Uplink, parse_topic
 from protocol.uplink import BlockFound, Heartbeat, Register, Status, WorkerState
 from protocol.xenblocks import compute_hash, generate_key
 from tests.factories import PROVIDER, RENTER
+from tests.waiting import wait_for
 from tests.xenminer_rigs import (
     cpp_block,
     cpp_client_id,
@@ -151,16 +152,6 @@ class Farm:
 
     def publish(self, client_id: str, rig_id: str, uplink: Uplink, payload: dict) -> None:
         self.bridge.on_message(client_id, f"xenminer/{rig_id}/{uplink}", dumps(payload))
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} never happened"
-        time.sleep(0.02)
 
 
 @pytest.fixture
