@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -15,66 +16,67 @@ from tools.cost.prices import PRICES
 from tools.cost.sample import Measurement, Schedule, measure
 
 
+def _sample_minutes(text: str) -> int:
+    value = int(text)
+    if value < 5:
+        raise argparse.ArgumentTypeError("measure at least 5 simulated minutes")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+# The schedule's timings and the assumptions a run cannot measure: a ``--flag`` each (the
+# field's name with dashes), defaulting to the deployed schedule and to ``Assumptions()``.
+_SCHEDULE_FLAGS: tuple[tuple[str, str], ...] = (
+    ("heartbeat_seconds", "rig heartbeat interval"),
+    ("write_seconds", "summary write slot"),
+    ("history_seconds", "history point slot"),
+)
+_ASSUMPTION_FLAGS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
+    ("blocks_per_day", float, "blocks a rig reports a day (each is verified with Argon2id)"),
+    (
+        "difficulty_rises_per_day",
+        float,
+        "how often the network's difficulty rises (each is pushed to leased rigs)",
+    ),
+    ("leased_share", float, "share of the rigs under a lease (0..1)"),
+    ("dashboard_share", float, "share of the time an owner watches a dashboard (0..1)"),
+    (
+        "workers_per_owner",
+        _positive_int,
+        "rigs per provider (the fleet job writes one series point per owner a minute)",
+    ),
+)
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
 def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``xenblocks cost`` options (the CLI wires them to ``run_cost``)."""
     parser.add_argument("--workers", type=_positive_int, required=True, help="fleet size")
     deployed = Schedule.deployed()
-    parser.add_argument(
-        "--heartbeat-seconds",
-        type=_positive_int,
-        default=deployed.heartbeat_seconds,
-        help=f"rig heartbeat interval (deployed: {deployed.heartbeat_seconds})",
-    )
-    parser.add_argument(
-        "--write-seconds",
-        type=_positive_int,
-        default=deployed.write_seconds,
-        help=f"summary write slot (deployed: {deployed.write_seconds})",
-    )
-    parser.add_argument(
-        "--history-seconds",
-        type=_positive_int,
-        default=deployed.history_seconds,
-        help=f"history point slot ({deployed.history_seconds})",
-    )
+    for field, what in _SCHEDULE_FLAGS:
+        value = getattr(deployed, field)
+        parser.add_argument(
+            _flag(field), type=_positive_int, default=value, help=f"{what} (deployed: {value})"
+        )
     parser.add_argument(
         "--batch-seconds",
         type=int,
         choices=range(301),
         metavar="0..300",
         default=deployed.batch_seconds,
-        help=f"heartbeat stream batching window ({deployed.batch_seconds})",
+        help=f"heartbeat stream batching window (deployed: {deployed.batch_seconds})",
     )
-    parser.add_argument(
-        "--blocks-per-day",
-        type=float,
-        default=Assumptions.blocks_per_day,
-        help="blocks a rig reports a day (each is verified with Argon2id)",
-    )
-    parser.add_argument(
-        "--difficulty-rises-per-day",
-        type=float,
-        default=Assumptions.difficulty_rises_per_day,
-        help="how often the network's difficulty rises (each is pushed to leased rigs)",
-    )
-    parser.add_argument(
-        "--leased-share",
-        type=float,
-        default=Assumptions.leased_share,
-        help="share of the rigs under a lease (0..1)",
-    )
-    parser.add_argument(
-        "--dashboard-share",
-        type=float,
-        default=Assumptions.dashboard_share,
-        help="share of the time an owner watches a dashboard (0..1)",
-    )
-    parser.add_argument(
-        "--workers-per-owner",
-        type=_positive_int,
-        default=Assumptions.workers_per_owner,
-        help="rigs per provider (the fleet job writes one series point per owner a minute)",
-    )
+    for field, kind, what in _ASSUMPTION_FLAGS:
+        parser.add_argument(_flag(field), type=kind, default=getattr(Assumptions, field), help=what)
     parser.add_argument(
         "--sample-workers", type=_positive_int, default=20, help="rigs in the measured run"
     )
@@ -91,18 +93,11 @@ def run_cost(args: argparse.Namespace) -> int:
     """``xenblocks cost``: measure, price, print. Returns the exit status."""
     schedule = replace(
         Schedule.deployed(),
-        heartbeat_seconds=args.heartbeat_seconds,
-        write_seconds=args.write_seconds,
-        history_seconds=args.history_seconds,
         batch_seconds=args.batch_seconds,
+        **{field: getattr(args, field) for field, _ in _SCHEDULE_FLAGS},
     )
     assumptions = replace(
-        Assumptions(),
-        blocks_per_day=args.blocks_per_day,
-        difficulty_rises_per_day=args.difficulty_rises_per_day,
-        leased_share=args.leased_share,
-        dashboard_share=args.dashboard_share,
-        workers_per_owner=args.workers_per_owner,
+        Assumptions(), **{field: getattr(args, field) for field, _, _ in _ASSUMPTION_FLAGS}
     )
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "XenBlocks")
     try:
@@ -179,20 +174,6 @@ def render(measurement: Measurement, lines: list[Line], workers: int) -> str:
     out.append("basis:")
     out += [f"  {line.service} {line.item}: {line.basis}" for line in lines]
     return "\n".join(out)
-
-
-def _sample_minutes(text: str) -> int:
-    value = int(text)
-    if value < 5:
-        raise argparse.ArgumentTypeError("measure at least 5 simulated minutes")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover (the CLI wires run_cost)
