@@ -11,11 +11,11 @@ from typing import Any
 from functions.dal.expressions import Update
 from functions.dal.ledger import add_entry
 from functions.dal.pagination import Page
-from functions.dal.reads import get_item, query_page
+from functions.dal.reads import found, get_item, get_record, query_index, query_page
 from functions.dal.specs import ACCOUNTS
 from functions.dal.tables import Tables
 from functions.dal.transact import ErrorFactory, Transaction
-from functions.errors import DuplicateEntry, InsufficientFunds, NotFound
+from functions.errors import DuplicateEntry, InsufficientFunds
 from functions.models.accounts import (
     EXTERNAL,
     Account,
@@ -34,6 +34,10 @@ _PENDING = "pending"
 
 def account_key(address: str) -> dict[str, str]:
     return {"pk": address, "sk": _ACCOUNT_SK}
+
+
+def withdrawal_key(address: str, withdrawal_id: str) -> dict[str, str]:
+    return {"pk": address, "sk": _WITHDRAWAL_SK + withdrawal_id}
 
 
 def change_balance(
@@ -142,11 +146,10 @@ class AccountRepository:
         self, address: str, withdrawal_id: str, *, approve: bool, admin: str, now: int
     ) -> Withdrawal:
         """Approve (the money leaves the platform) or reject (it returns to the balance)."""
-        key = {"pk": address, "sk": _WITHDRAWAL_SK + withdrawal_id}
-        item = get_item(self._tables, ACCOUNTS, key)
-        if item is None:
-            raise NotFound(f"withdrawal {withdrawal_id} not found")
-        withdrawal = Withdrawal.model_validate(item)
+        key = withdrawal_key(address, withdrawal_id)
+        withdrawal = found(
+            get_record(self._tables, ACCOUNTS, Withdrawal, key), f"withdrawal {withdrawal_id}"
+        )
         status = WithdrawalStatus.APPROVED if approve else WithdrawalStatus.REJECTED
         decided = withdrawal.model_copy(
             update={"status": status, "decided_at": now, "decided_by": admin}
@@ -192,10 +195,8 @@ class AccountRepository:
         return decided
 
     def get_withdrawal(self, address: str, withdrawal_id: str) -> Withdrawal | None:
-        item = get_item(
-            self._tables, ACCOUNTS, {"pk": address, "sk": _WITHDRAWAL_SK + withdrawal_id}
-        )
-        return Withdrawal.model_validate(item) if item else None
+        key = withdrawal_key(address, withdrawal_id)
+        return get_record(self._tables, ACCOUNTS, Withdrawal, key)
 
     def withdrawals(
         self, address: str, *, limit: int, cursor: str | None = None
@@ -215,22 +216,12 @@ class AccountRepository:
 
     def pending_withdrawals(self, *, limit: int, cursor: str | None = None) -> Page[Withdrawal]:
         """The admin queue, oldest request first."""
-        items, next_cursor = query_page(
-            self._tables,
-            ACCOUNTS,
-            index="pending",
-            key_condition="pending = :pending",
-            values={"pending": _PENDING},
-            partition=_PENDING,
-            limit=limit,
-            cursor=cursor,
+        items, next_cursor = query_index(
+            self._tables, ACCOUNTS, "pending", _PENDING, limit=limit, cursor=cursor
         )
         return Page([Withdrawal.model_validate(i) for i in items], next_cursor)
 
     @staticmethod
     def _withdrawal_item(withdrawal: Withdrawal) -> dict[str, Any]:
-        return {
-            "pk": withdrawal.address,
-            "sk": _WITHDRAWAL_SK + withdrawal.withdrawal_id,
-            **withdrawal.model_dump(mode="json"),
-        }
+        key = withdrawal_key(withdrawal.address, withdrawal.withdrawal_id)
+        return {**key, **withdrawal.model_dump(mode="json")}

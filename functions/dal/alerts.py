@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from functions.dal import codec
 from functions.dal.expressions import Update, used_only
 from functions.dal.pagination import Page
-from functions.dal.reads import get_item, query_page
+from functions.dal.reads import get_record, query_index, query_page
 from functions.dal.specs import ALERTS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
@@ -86,8 +86,7 @@ class AlertRepository:
         return rule
 
     def get_rule(self, owner: str, rule_id: str) -> AlertRule | None:
-        item = get_item(self._tables, ALERTS, {"owner": owner, "sk": rule_sk(rule_id)})
-        return AlertRule.model_validate(item) if item else None
+        return get_record(self._tables, ALERTS, AlertRule, {"owner": owner, "sk": rule_sk(rule_id)})
 
     def list_rules(self, owner: str, *, limit: int, cursor: str | None = None) -> Page[AlertRule]:
         items, next_cursor = self._owner_items(owner, RULE_PREFIX, limit, cursor)
@@ -95,16 +94,8 @@ class AlertRepository:
 
     def enabled_rules(self, *, limit: int, cursor: str | None = None) -> Page[AlertRule]:
         """Every owner's enabled rules, by rule id (the sparse index; eventually consistent)."""
-        items, next_cursor = query_page(
-            self._tables,
-            ALERTS,
-            index="enabled_rules",
-            key_condition="#shard = :shard",
-            names={"#shard": "rule_shard"},
-            values={"shard": ENABLED_SHARD},
-            partition=ENABLED_SHARD,
-            limit=limit,
-            cursor=cursor,
+        items, next_cursor = query_index(
+            self._tables, ALERTS, "enabled_rules", ENABLED_SHARD, limit=limit, cursor=cursor
         )
         return Page([AlertRule.model_validate(i) for i in items], next_cursor)
 

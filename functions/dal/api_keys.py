@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from functions.dal import codec
-from functions.dal.reads import batch_get, get_item
+from functions.dal.reads import batch_get, get_item, get_record
 from functions.dal.specs import CREDENTIALS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
@@ -59,8 +59,7 @@ class ApiKeyRepository:
 
     def get(self, key_id: str) -> ApiKey | None:
         """One key by id, strongly consistent (a revoked key stops at once)."""
-        item = get_item(self._tables, CREDENTIALS, {"pk": key_item_key(key_id)})
-        return ApiKey.model_validate(item) if item else None
+        return get_record(self._tables, CREDENTIALS, ApiKey, {"pk": key_item_key(key_id)})
 
     def list_for(self, owner: str) -> list[ApiKey]:
         """The owner's live keys (revoked ones are out of the set), oldest first."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from functions.dal import codec
 from functions.dal.pagination import Page
-from functions.dal.reads import get_item, query_page
+from functions.dal.reads import get_item, query_index, query_page
 from functions.dal.specs import BLOCKS, LEASES
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
@@ -233,15 +233,15 @@ class BlockRepository:
 
     def by_worker(self, worker_id: str, *, limit: int, cursor: str | None = None) -> Page[Block]:
         """Every block the worker reported, rejected ones included, newest first."""
-        return self._newest_first("by_worker", "worker_id", worker_id, limit, cursor)
+        return self._newest_first("by_worker", worker_id, limit, cursor)
 
     def by_lease(self, lease_id: str, *, limit: int, cursor: str | None = None) -> Page[Block]:
         """Every block reported under the lease, rejected ones included, newest first."""
-        return self._newest_first("by_lease", "lease_id", lease_id, limit, cursor)
+        return self._newest_first("by_lease", lease_id, limit, cursor)
 
     def by_account(self, address: str, *, limit: int, cursor: str | None = None) -> Page[Block]:
         """Verified blocks mined for ``address``, newest first."""
-        return self._newest_first("by_account", "credited_account", address, limit, cursor)
+        return self._newest_first("by_account", address, limit, cursor)
 
     def count_verified_by_worker(self, worker_id: str) -> int:
         """How many verified blocks the worker found (reputation); counts, reads no items."""
@@ -263,19 +263,8 @@ class BlockRepository:
                 return count
             kwargs["ExclusiveStartKey"] = last
 
-    def _newest_first(
-        self, index: str, attribute: str, value: str, limit: int, cursor: str | None
-    ) -> Page[Block]:
-        items, next_cursor = query_page(
-            self._tables,
-            BLOCKS,
-            index=index,
-            key_condition=f"#{attribute} = :value",
-            names={f"#{attribute}": attribute},
-            values={"value": value},
-            partition=value,
-            limit=limit,
-            cursor=cursor,
-            newest_first=True,
+    def _newest_first(self, index: str, value: str, limit: int, cursor: str | None) -> Page[Block]:
+        items, next_cursor = query_index(
+            self._tables, BLOCKS, index, value, limit=limit, cursor=cursor, newest_first=True
         )
         return Page([block_of(i) for i in items], next_cursor)

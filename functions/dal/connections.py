@@ -6,7 +6,7 @@ import hashlib
 
 from functions.dal import codec
 from functions.dal.pagination import Page
-from functions.dal.reads import get_item, query_page
+from functions.dal.reads import get_record, query_index
 from functions.dal.specs import CONNECTIONS
 from functions.dal.tables import Tables
 from functions.models.live import Connection
@@ -42,8 +42,7 @@ class ConnectionRepository:
         )
 
     def get(self, connection_id: str) -> Connection | None:
-        item = get_item(self._tables, CONNECTIONS, {"connection_id": connection_id})
-        return Connection.model_validate(item) if item else None
+        return get_record(self._tables, CONNECTIONS, Connection, {"connection_id": connection_id})
 
     def delete(self, connection_id: str) -> None:
         """Forget a connection; forgetting one already gone is fine (disconnects race TTL)."""
@@ -54,23 +53,13 @@ class ConnectionRepository:
     def by_subject(
         self, subject: str, *, limit: int, cursor: str | None = None
     ) -> Page[Connection]:
-        return self._query("by_subject", "subject", subject, limit, cursor)
+        return self._query("by_subject", subject, limit, cursor)
 
     def by_shard(self, shard: str, *, limit: int, cursor: str | None = None) -> Page[Connection]:
-        return self._query("by_shard", "shard", shard, limit, cursor)
+        return self._query("by_shard", shard, limit, cursor)
 
-    def _query(
-        self, index: str, attribute: str, value: str, limit: int, cursor: str | None
-    ) -> Page[Connection]:
-        items, next_cursor = query_page(
-            self._tables,
-            CONNECTIONS,
-            index=index,
-            key_condition=f"#{attribute} = :value",
-            names={f"#{attribute}": attribute},
-            values={"value": value},
-            partition=value,
-            limit=limit,
-            cursor=cursor,
+    def _query(self, index: str, value: str, limit: int, cursor: str | None) -> Page[Connection]:
+        items, next_cursor = query_index(
+            self._tables, CONNECTIONS, index, value, limit=limit, cursor=cursor
         )
         return Page([Connection.model_validate(i) for i in items], next_cursor)

@@ -14,10 +14,10 @@ from functions.dal import codec
 from functions.dal.accounts import change_balance
 from functions.dal.expressions import Update
 from functions.dal.ledger import add_entry
-from functions.dal.listings import OPEN_MARKET
+from functions.dal.listings import add_unchanged_write, free_worker, open_index_update
 from functions.dal.pagination import Page
-from functions.dal.reads import batch_get, get_item, query_page
-from functions.dal.specs import LEASES, LISTINGS, WORKERS
+from functions.dal.reads import Records, get_record, query_index, query_page
+from functions.dal.specs import LEASES, LISTINGS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
 from functions.errors import (
@@ -28,7 +28,6 @@ from functions.errors import (
     InvalidInput,
     LeaseNotActive,
     ListingUnavailable,
-    NotFound,
 )
 from functions.models.accounts import TREASURY, EntryKind, LedgerEntry, escrow_account
 from functions.models.market import Lease, LeaseStatus, Listing, ListingStatus
@@ -46,9 +45,14 @@ def lease_item(lease: Lease) -> dict[str, Any]:
     return item
 
 
-class LeaseRepository:
+def _ids(keys: list[dict[str, Any]]) -> list[str]:
+    """The lease ids of a keys-only index's items."""
+    return [k["lease_id"] for k in keys]
+
+
+class LeaseRepository(Records[Lease]):
     def __init__(self, tables: Tables) -> None:
-        self._tables = tables
+        super().__init__(tables, LEASES, Lease, "lease")
         self._name = tables.name(LEASES)
 
     # -- creation ---------------------------------------------------------------------
@@ -113,40 +117,22 @@ class LeaseRepository:
 
     # -- reads --------------------------------------------------------------------------
 
-    def get(self, lease_id: str) -> Lease | None:
-        item = get_item(self._tables, LEASES, {"lease_id": lease_id})
-        return Lease.model_validate(item) if item else None
-
-    def require(self, lease_id: str) -> Lease:
-        lease = self.get(lease_id)
-        if lease is None:
-            raise NotFound(f"lease {lease_id} not found")
-        return lease
-
     def list_by_renter(self, renter: str, *, limit: int, cursor: str | None = None) -> Page[Lease]:
-        return self._list("by_renter", "renter", renter, limit, cursor)
+        return self._list("by_renter", renter, limit, cursor)
 
     def list_by_provider(
         self, provider: str, *, limit: int, cursor: str | None = None
     ) -> Page[Lease]:
-        return self._list("by_provider", "provider", provider, limit, cursor)
+        return self._list("by_provider", provider, limit, cursor)
 
     def list_by_worker(
         self, worker_id: str, *, limit: int, cursor: str | None = None
     ) -> Page[Lease]:
-        return self._list("by_worker", "worker_id", worker_id, limit, cursor)
+        return self._list("by_worker", worker_id, limit, cursor)
 
     def active_for_worker(self, worker_id: str) -> Lease | None:
-        keys, _ = query_page(
-            self._tables,
-            LEASES,
-            index="by_active_worker",
-            key_condition="active_worker_id = :worker",
-            values={"worker": worker_id},
-            partition=worker_id,
-            limit=2,
-        )
-        leases = [self.get(k["lease_id"]) for k in keys]
+        keys, _ = query_index(self._tables, LEASES, "by_active_worker", worker_id, limit=2)
+        leases = [self.get(lease_id) for lease_id in _ids(keys)]  # strongly consistent reads
         active = [lease for lease in leases if lease is not None and lease.is_active]
         return active[0] if active else None
 
@@ -163,41 +149,21 @@ class LeaseRepository:
             limit=limit,
             cursor=cursor,
         )
-        items = batch_get(self._tables, LEASES, [{"lease_id": k["lease_id"]} for k in keys])
-        leases = [lease for lease in map(Lease.model_validate, items) if lease.is_active]
+        leases = [lease for lease in self.get_many(_ids(keys)) if lease.is_active]
         return Page(leases, next_cursor)
 
     def active(self, *, limit: int) -> list[Lease]:
         """Up to ``limit`` active leases, those ending last first (the price index)."""
-        keys, _ = query_page(
-            self._tables,
-            LEASES,
-            index="due",
-            key_condition="due_shard = :shard",
-            values={"shard": DUE_SHARD},
-            partition=DUE_SHARD,
-            limit=limit,
-            newest_first=True,
+        keys, _ = query_index(
+            self._tables, LEASES, "due", DUE_SHARD, limit=limit, newest_first=True
         )
-        items = batch_get(self._tables, LEASES, [{"lease_id": k["lease_id"]} for k in keys])
-        return [lease for lease in map(Lease.model_validate, items) if lease.is_active]
+        return [lease for lease in self.get_many(_ids(keys)) if lease.is_active]
 
-    def _list(
-        self, index: str, attribute: str, value: str, limit: int, cursor: str | None
-    ) -> Page[Lease]:
-        keys, next_cursor = query_page(
-            self._tables,
-            LEASES,
-            index=index,
-            key_condition=f"{attribute} = :value",
-            values={"value": value},
-            partition=value,
-            limit=limit,
-            cursor=cursor,
-            newest_first=True,
+    def _list(self, index: str, value: str, limit: int, cursor: str | None) -> Page[Lease]:
+        keys, next_cursor = query_index(
+            self._tables, LEASES, index, value, limit=limit, cursor=cursor, newest_first=True
         )
-        items = batch_get(self._tables, LEASES, [{"lease_id": k["lease_id"]} for k in keys])
-        return Page([Lease.model_validate(i) for i in items], next_cursor)
+        return Page(self.get_many(_ids(keys)), next_cursor)
 
     # -- changes ------------------------------------------------------------------------
 
@@ -300,34 +266,23 @@ class LeaseRepository:
 
     def _release_listing(self, tx: Transaction, lease: Lease, now: int) -> None:
         """Give the listing back to the market, or apply the pause/delist that waited."""
-        item = get_item(self._tables, LISTINGS, {"listing_id": lease.listing_id})
-        if item is None:
+        listing = get_record(self._tables, LISTINGS, Listing, {"listing_id": lease.listing_id})
+        if listing is None:
             return
-        listing = Listing.model_validate(item)
         if listing.status is not ListingStatus.LEASED or listing.lease_id != lease.lease_id:
             return
         target = listing.after_lease or ListingStatus.OPEN
-        release = Update().set(status=target, updated_at=now).add(version=1)
-        release.remove("lease_id", "after_lease")
-        if target is ListingStatus.OPEN:
-            release.set(open_market=OPEN_MARKET, open_gpu=listing.gpu_model)
-        tx.update(
-            LISTINGS,
-            {"listing_id": listing.listing_id},
-            release.expression,
-            condition="#version = :was_version",
-            names=release.names(),
-            values=release.values({"was_version": listing.version}),
-            on_condition_failed=lambda: ConcurrentUpdate(
+        release = open_index_update(listing.model_copy(update={"status": target}))
+        release.set(updated_at=now).remove("lease_id", "after_lease")
+        add_unchanged_write(
+            tx,
+            listing,
+            release,
+            on_changed=lambda: ConcurrentUpdate(
                 f"listing {listing.listing_id} changed during settlement"
             ),
         )
         if target is ListingStatus.DELISTED:
-            tx.update(
-                WORKERS,
-                {"worker_id": listing.worker_id},
-                "REMOVE listing_id",
-                condition="listing_id = :listing",
-                values={"listing": listing.listing_id},
-                on_condition_failed=lambda: ConcurrentUpdate("the worker's listing changed"),
+            free_worker(
+                tx, listing, on_changed=lambda: ConcurrentUpdate("the worker's listing changed")
             )

@@ -6,7 +6,7 @@ from typing import Any
 
 from functions.dal import codec
 from functions.dal.pagination import Page
-from functions.dal.reads import get_item
+from functions.dal.reads import get_record
 from functions.dal.specs import LEDGER
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction
@@ -32,8 +32,7 @@ class LedgerRepository:
         self._tables = tables
 
     def get(self, entry_id: str) -> LedgerEntry | None:
-        item = get_item(self._tables, LEDGER, {"entry_id": entry_id})
-        return LedgerEntry.model_validate(item) if item else None
+        return get_record(self._tables, LEDGER, LedgerEntry, {"entry_id": entry_id})
 
     def history(self, party: str, *, limit: int, cursor: str | None = None) -> Page[LedgerEntry]:
         """Entries where ``party`` pays or is paid, newest first.

@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from functions.dal import codec
 from functions.dal.expressions import Update
 from functions.dal.pagination import Page
-from functions.dal.reads import batch_get, get_item, query_page
+from functions.dal.reads import Records, query_index, query_page
 from functions.dal.specs import LISTINGS, WORKERS
 from functions.dal.tables import Tables
-from functions.dal.transact import Transaction, condition_failure_as
+from functions.dal.transact import ErrorFactory, Transaction, condition_failure_as
 from functions.errors import Conflict, InvalidInput, NotFound, WorkerAlreadyListed
 from functions.models.market import Listing, ListingStatus
 
@@ -44,9 +44,9 @@ def open_index_update(listing: Listing) -> Update:
     return update
 
 
-class ListingRepository:
+class ListingRepository(Records[Listing]):
     def __init__(self, tables: Tables) -> None:
-        self._tables = tables
+        super().__init__(tables, LISTINGS, Listing, "listing")
 
     def create(self, listing: Listing) -> Listing:
         """Put the listing and claim its worker in one transaction: a worker is listed once,
@@ -75,30 +75,14 @@ class ListingRepository:
         tx.commit()
         return listing
 
-    def get(self, listing_id: str) -> Listing | None:
-        item = get_item(self._tables, LISTINGS, {"listing_id": listing_id})
-        return Listing.model_validate(item) if item else None
-
-    def require(self, listing_id: str) -> Listing:
-        listing = self.get(listing_id)
-        if listing is None:
-            raise NotFound(f"listing {listing_id} not found")
-        return listing
-
-    def get_many(self, listing_ids: list[str]) -> list[Listing]:
-        items = batch_get(self._tables, LISTINGS, [{"listing_id": i} for i in listing_ids])
-        return [Listing.model_validate(i) for i in items]
-
     def list_by_provider(
         self, provider: str, *, limit: int, cursor: str | None = None
     ) -> Page[Listing]:
-        items, next_cursor = query_page(
+        items, next_cursor = query_index(
             self._tables,
             LISTINGS,
-            index="by_provider",
-            key_condition="provider = :provider",
-            values={"provider": provider},
-            partition=provider,
+            "by_provider",
+            provider,
             limit=limit,
             cursor=cursor,
             newest_first=True,
@@ -184,17 +168,9 @@ class ListingRepository:
         )
         update = open_index_update(changed).set(updated_at=now)
         tx = Transaction(self._tables)
-        self._add_unchanged_write(tx, listing, update)
+        add_unchanged_write(tx, listing, update)
         if target is ListingStatus.DELISTED:
-            # Free the worker so it can be listed again under a new listing.
-            tx.update(
-                WORKERS,
-                {"worker_id": listing.worker_id},
-                "REMOVE listing_id",
-                condition="listing_id = :listing",
-                values={"listing": listing.listing_id},
-                on_condition_failed=lambda: Conflict("the worker's listing changed"),
-            )
+            free_worker(tx, listing, on_changed=lambda: Conflict("the worker's listing changed"))
         tx.commit()
         return changed
 
@@ -216,20 +192,42 @@ class ListingRepository:
 
     def _write_if_unchanged(self, listing: Listing, update: Update) -> None:
         tx = Transaction(self._tables)
-        self._add_unchanged_write(tx, listing, update)
+        add_unchanged_write(tx, listing, update)
         tx.commit()
 
-    def _add_unchanged_write(self, tx: Transaction, listing: Listing, update: Update) -> None:
-        """Optimistic concurrency: the write holds only if the listing is as it was read."""
-        update.add(version=1)
-        tx.update(
-            LISTINGS,
-            {"listing_id": listing.listing_id},
-            update.expression,
-            condition="#version = :was_version",
-            names=update.names(),
-            values=update.values({"was_version": listing.version}),
-            on_condition_failed=lambda: Conflict(
-                f"listing {listing.listing_id} changed meanwhile; read it again"
-            ),
-        )
+
+def _changed_meanwhile(listing: Listing) -> Conflict:
+    return Conflict(f"listing {listing.listing_id} changed meanwhile; read it again")
+
+
+def add_unchanged_write(
+    tx: Transaction,
+    listing: Listing,
+    update: Update,
+    on_changed: ErrorFactory | None = None,
+) -> None:
+    """``update`` of ``listing`` (its version one up) in ``tx``, holding only if the listing
+    is as it was read (optimistic concurrency); ``on_changed`` says what failed otherwise."""
+    update.add(version=1)
+    tx.update(
+        LISTINGS,
+        {"listing_id": listing.listing_id},
+        update.expression,
+        condition="#version = :was_version",
+        names=update.names(),
+        values=update.values({"was_version": listing.version}),
+        on_condition_failed=on_changed or (lambda: _changed_meanwhile(listing)),
+    )
+
+
+def free_worker(tx: Transaction, listing: Listing, on_changed: ErrorFactory) -> None:
+    """In ``tx``: the worker of delisted ``listing`` is free to be listed again (if its
+    listing is still this one; ``on_changed`` otherwise)."""
+    tx.update(
+        WORKERS,
+        {"worker_id": listing.worker_id},
+        "REMOVE listing_id",
+        condition="listing_id = :listing",
+        values={"listing": listing.listing_id},
+        on_condition_failed=on_changed,
+    )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions.dal import codec
-from functions.dal.reads import batch_get, get_item
+from functions.dal.reads import batch_get, get_record
 from functions.dal.specs import NETWORK
 from functions.dal.tables import Tables
 from functions.dal.transact import condition_failure_as
@@ -40,8 +40,9 @@ class NetworkRepository:
     # -- the difficulty ----------------------------------------------------------------
 
     def state(self, *, consistent: bool = False) -> NetworkState | None:
-        item = get_item(self._tables, NETWORK, {"pk": STATE_KEY}, consistent=consistent)
-        return NetworkState.model_validate(item) if item else None
+        return get_record(
+            self._tables, NETWORK, NetworkState, {"pk": STATE_KEY}, consistent=consistent
+        )
 
     def save_state(self, state: NetworkState, *, expected_version: int | None) -> None:
         """Write ``state`` (its ``version`` one above ``expected_version``; None: the first
@@ -63,8 +64,7 @@ class NetworkRepository:
     # -- verdicts ----------------------------------------------------------------------
 
     def verdict(self, hash_b64: str) -> Verdict | None:
-        item = get_item(self._tables, NETWORK, {"pk": verdict_key(hash_b64)})
-        return Verdict.model_validate(item) if item else None
+        return get_record(self._tables, NETWORK, Verdict, {"pk": verdict_key(hash_b64)})
 
     def verdicts(self, hashes: Sequence[str]) -> dict[str, Verdict]:
         keys = [{"pk": verdict_key(h)} for h in dict.fromkeys(hashes)]

@@ -1,15 +1,19 @@
-"""Reads every repository shares: a paged Query and an order-keeping BatchGetItem."""
+"""Reads every repository shares: one record, a paged Query and an order-keeping BatchGetItem."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from functions.dal import codec
 from functions.dal.specs import TableSpec
 from functions.dal.tables import Tables
-from functions.errors import InvalidInput
+from functions.errors import InvalidInput, NotFound
+
+M = TypeVar("M", bound=BaseModel)
 
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_RETRIES = 8
@@ -23,6 +27,26 @@ def get_item(
     )
     item = response.get("Item")
     return codec.from_item(item) if item else None
+
+
+def get_record(
+    tables: Tables,
+    spec: TableSpec,
+    model: type[M],
+    key: Mapping[str, Any],
+    *,
+    consistent: bool = True,
+) -> M | None:
+    """The item at ``key`` read as a ``model``; None where there is none."""
+    item = get_item(tables, spec, key, consistent=consistent)
+    return model.model_validate(item) if item else None
+
+
+def found(record: M | None, what: str) -> M:
+    """``record``; where there is none, NotFound saying ``what`` was not found."""
+    if record is None:
+        raise NotFound(f"{what} not found")
+    return record
 
 
 def query_page(
@@ -86,6 +110,32 @@ def query_page(
     return items, tables.cursors.encode(response.get("LastEvaluatedKey"), scope)
 
 
+def query_index(
+    tables: Tables,
+    spec: TableSpec,
+    index: str,
+    partition: Any,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    newest_first: bool = False,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the items of ``index`` in its ``partition`` (by the index's sort key,
+    ``newest_first`` or oldest first) and the next page's cursor."""
+    return query_page(
+        tables,
+        spec,
+        index=index,
+        key_condition="#partition = :partition",
+        names={"#partition": spec.index(index).partition_key.name},
+        values={"partition": partition},
+        partition=partition,
+        limit=limit,
+        cursor=cursor,
+        newest_first=newest_first,
+    )
+
+
 def _check_sort_range(value: Any, sort_range: tuple[Any, Any]) -> None:
     low, high = sort_range
     try:
@@ -121,3 +171,26 @@ def batch_get(
             raise RuntimeError(f"batch_get on {name}: {len(pending)} keys left unprocessed")
     ordered = (found.get(tuple(k[n] for n in spec.key_names)) for k in keys)
     return [item for item in ordered if item is not None]
+
+
+class Records(Generic[M]):
+    """The reads of a table of ``model`` records under one key attribute (its partition
+    key): one, one or NotFound (naming a ``noun``), several in order. Repositories of such
+    tables inherit them."""
+
+    def __init__(self, tables: Tables, spec: TableSpec, model: type[M], noun: str) -> None:
+        self._tables = tables
+        self._spec = spec
+        self._model = model
+        self._noun = noun
+
+    def get(self, record_id: str) -> M | None:
+        key = {self._spec.partition_key.name: record_id}
+        return get_record(self._tables, self._spec, self._model, key)
+
+    def require(self, record_id: str) -> M:
+        return found(self.get(record_id), f"{self._noun} {record_id}")
+
+    def get_many(self, record_ids: Sequence[str]) -> list[M]:
+        keys = [{self._spec.partition_key.name: i} for i in record_ids]
+        return [self._model.model_validate(i) for i in batch_get(self._tables, self._spec, keys)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.dal import codec
-from functions.dal.reads import get_item
+from functions.dal.reads import get_record
 from functions.dal.specs import CREDENTIALS
 from functions.dal.tables import Tables
 from functions.dal.transact import condition_failure_as
@@ -32,8 +32,7 @@ class SessionRepository:
 
     def get(self, address: str) -> SessionState | None:
         """The address's sign-outs (a strongly consistent read: signed out means out)."""
-        item = get_item(self._tables, CREDENTIALS, {"pk": session_key(address)})
-        return SessionState.model_validate(item) if item else None
+        return get_record(self._tables, CREDENTIALS, SessionState, {"pk": session_key(address)})
 
     def save(self, state: SessionState, *, previous_version: int) -> None:
         """Write ``state`` if nobody else wrote since ``previous_version`` was read (0: the

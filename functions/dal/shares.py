@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functions.dal.pagination import Page
-from functions.dal.reads import query_page
+from functions.dal.reads import query_index
 from functions.dal.specs import LEASES, SHARES
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction
@@ -52,15 +52,7 @@ class ShareRepository:
 
     def by_lease(self, lease_id: str, *, limit: int, cursor: str | None = None) -> Page[Share]:
         """The lease's shares, oldest first."""
-        items, next_cursor = query_page(
-            self._tables,
-            SHARES,
-            index="by_lease",
-            key_condition="#lease_id = :lease_id",
-            names={"#lease_id": "lease_id"},
-            values={"lease_id": lease_id},
-            partition=lease_id,
-            limit=limit,
-            cursor=cursor,
+        items, next_cursor = query_index(
+            self._tables, SHARES, "by_lease", lease_id, limit=limit, cursor=cursor
         )
         return Page([Share.model_validate(i) for i in items], next_cursor)

@@ -8,7 +8,7 @@ from typing import Any
 from functions.dal import codec
 from functions.dal.expressions import Update, used_only
 from functions.dal.pagination import Page
-from functions.dal.reads import batch_get, get_item, query_page
+from functions.dal.reads import Records, query_index
 from functions.dal.specs import WORKERS
 from functions.dal.tables import Tables
 from functions.dal.transact import ErrorFactory, condition_failure_as
@@ -26,9 +26,9 @@ def _unknown(worker_id: str) -> NotFound:
     return NotFound(f"worker {worker_id} is not enrolled or was revoked")
 
 
-class WorkerRepository:
+class WorkerRepository(Records[Worker]):
     def __init__(self, tables: Tables) -> None:
-        self._tables = tables
+        super().__init__(tables, WORKERS, Worker, "worker")
         self._name = tables.name(WORKERS)
 
     def create(self, worker: Worker) -> Worker:
@@ -40,34 +40,11 @@ class WorkerRepository:
             )
         return worker
 
-    def get(self, worker_id: str) -> Worker | None:
-        item = get_item(self._tables, WORKERS, {"worker_id": worker_id})
-        return Worker.model_validate(item) if item else None
-
-    def require(self, worker_id: str) -> Worker:
-        worker = self.get(worker_id)
-        if worker is None:
-            raise NotFound(f"worker {worker_id} not found")
-        return worker
-
     def list_by_owner(self, owner: str, *, limit: int, cursor: str | None = None) -> Page[Worker]:
-        keys, next_cursor = query_page(
-            self._tables,
-            WORKERS,
-            index="by_owner",
-            key_condition="#owner = :owner",
-            names={"#owner": "owner"},
-            values={"owner": owner},
-            partition=owner,
-            limit=limit,
-            cursor=cursor,
+        keys, next_cursor = query_index(
+            self._tables, WORKERS, "by_owner", owner, limit=limit, cursor=cursor
         )
-        items = batch_get(self._tables, WORKERS, [{"worker_id": k["worker_id"]} for k in keys])
-        return Page([Worker.model_validate(i) for i in items], next_cursor)
-
-    def get_many(self, worker_ids: list[str]) -> list[Worker]:
-        items = batch_get(self._tables, WORKERS, [{"worker_id": w} for w in worker_ids])
-        return [Worker.model_validate(i) for i in items]
+        return Page(self.get_many([k["worker_id"] for k in keys]), next_cursor)
 
     def record_registration(
         self,
@@ -147,15 +124,8 @@ class WorkerRepository:
 
     def online_ids(self, *, limit: int, cursor: str | None = None) -> Page[str]:
         """Ids of every online worker, a page at a time (jobs that visit the live fleet)."""
-        keys, next_cursor = query_page(
-            self._tables,
-            WORKERS,
-            index="by_liveness",
-            key_condition="live_shard = :shard",
-            values={"shard": LIVE_SHARD},
-            partition=LIVE_SHARD,
-            limit=limit,
-            cursor=cursor,
+        keys, next_cursor = query_index(
+            self._tables, WORKERS, "by_liveness", LIVE_SHARD, limit=limit, cursor=cursor
         )
         return Page([k["worker_id"] for k in keys], next_cursor)
 
