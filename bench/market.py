@@ -43,12 +43,11 @@ from functions.dal.workers import LIVE_SHARD, WorkerRepository
 from functions.logic.leasing import LeaseService
 from functions.logic.matcher import Criteria
 from functions.logic.settlement import SettlementService
-from functions.models.market import Lease, Listing, max_cost
+from functions.models.market import Listing, new_lease
 from functions.models.workers import Worker
 from functions.ports.devices import DeviceCommands, RecordingPublisher
 from functions.settings import Settings
 from protocol.addresses import to_checksum
-from protocol.xenblocks import new_prefix
 
 NOW = 1_763_700_000
 MODELS = ("RTX 4090", "RTX 3090", "H100", "A100")
@@ -188,24 +187,14 @@ def bench_settlement(count: int, settings: Settings) -> dict[str, Any]:
         accounts.deposit(renter, 10**15, entry_id="fund", now=NOW)
         for n in range(count):
             listing = listings.require(f"lst-{n:016x}")
-            cost = max_cost(listing.price_per_hour, 3600)
-            lease = Lease(
+            lease = new_lease(
+                listing,
                 lease_id=f"lse-{n:016x}",
-                listing_id=listing.listing_id,
-                worker_id=listing.worker_id,
-                provider=listing.provider,
                 renter=renter,
-                gpu_model=listing.gpu_model,
-                prefix=new_prefix(),
                 share_pattern="Xe",
-                price_per_hour=listing.price_per_hour,
-                advertised_hashrate=listing.advertised_hashrate,
                 fee_bp=500,
                 duration_sec=3600,
-                created_at=NOW,
-                ends_at=NOW + 3600,
-                max_cost=cost,
-                escrow=cost,
+                now=NOW,
             )
             leases.create(lease, listing)
         service = SettlementService(leases, DeviceCommands(RecordingPublisher()), threshold_bp=9000)

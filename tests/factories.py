@@ -10,11 +10,11 @@ from functions.dal.tables import Tables
 from functions.dal.workers import WorkerRepository
 from functions.models.alerts import AlertEvent, AlertKind, DeliveryStatus
 from functions.models.blocks import Block
-from functions.models.market import Lease, Listing, max_cost
+from functions.models.market import Lease, Listing, new_lease
 from functions.models.workers import Worker
 from protocol.addresses import to_checksum
 from protocol.messages import GpuInfo, GpuTelemetry, ShareMode, WorkerState
-from protocol.xenblocks import BlockKind, new_prefix
+from protocol.xenblocks import BlockKind
 
 NOW = 1_763_700_000  # a fixed "now" (2025-11-21) keeps tests deterministic
 _ids = itertools.count(1)
@@ -157,23 +157,14 @@ def lease_for(
     lease_id: str | None = None,
     fee_bp: int = 500,
 ) -> Lease:
-    cost = max_cost(listing.price_per_hour, duration_sec)
-    return Lease(
+    return new_lease(
+        listing,
         lease_id=lease_id or f"lease-{next(_ids)}",
-        listing_id=listing.listing_id,
-        worker_id=listing.worker_id,
-        provider=listing.provider,
         renter=renter,
-        prefix=new_prefix(),
         share_pattern="Xe",
-        price_per_hour=listing.price_per_hour,
-        advertised_hashrate=listing.advertised_hashrate,
         fee_bp=fee_bp,
         duration_sec=duration_sec,
-        created_at=now,
-        ends_at=now + duration_sec,
-        max_cost=cost,
-        escrow=cost,
+        now=now,
     )
 
 

@@ -30,13 +30,13 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.ingest import IngestService
 from functions.models.blocks import Block
-from functions.models.market import Lease, Listing, max_cost
+from functions.models.market import Listing, new_lease
 from functions.models.telemetry import FLEET_SERIES, TelemetryPoint, worker_series
 from functions.models.workers import Worker
 from functions.settings import Settings
 from protocol.addresses import to_checksum
 from protocol.uplink import GpuInfo, GpuTelemetry, Heartbeat, Register
-from protocol.xenblocks import BlockKind, new_prefix
+from protocol.xenblocks import BlockKind
 
 log = logging.getLogger(__name__)
 
@@ -181,26 +181,14 @@ def _seed_blocks(tables: Tables, now: int, rng: random.Random) -> None:
 
 def _seed_lease(tables: Tables, listing: Listing, now: int) -> None:
     AccountRepository(tables).deposit(RENTER, 500_000_000, entry_id="demo:fund", now=now)
-    duration = 6 * 3600
-    cost = max_cost(listing.price_per_hour, duration)
-    started = now - 3600
-    lease = Lease(
+    lease = new_lease(
+        listing,
         lease_id="lease-demo-01",
-        listing_id=listing.listing_id,
-        worker_id=listing.worker_id,
-        provider=listing.provider,
         renter=RENTER,
-        gpu_model=listing.gpu_model,
-        prefix=new_prefix(),
         share_pattern="XEN",
-        price_per_hour=listing.price_per_hour,
-        advertised_hashrate=listing.advertised_hashrate,
         fee_bp=500,
-        duration_sec=duration,
-        created_at=started,
-        ends_at=started + duration,
-        max_cost=cost,
-        escrow=cost,
+        duration_sec=6 * 3600,
+        now=now - 3600,  # an hour in
     )
     LeaseRepository(tables).create(lease, listing)
 

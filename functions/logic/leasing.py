@@ -25,12 +25,11 @@ from functions.logic.ingest import assign_task_for
 from functions.logic.matcher import Criteria, Matcher
 from functions.logic.network import NetworkView
 from functions.logic.proofs import lease_pattern, measured_by
-from functions.models.market import Lease, Listing, ListingStatus, max_cost
+from functions.models.market import Lease, Listing, ListingStatus, new_lease
 from functions.observability import logger
 from functions.ports.devices import DeviceCommands
 from functions.settings import Settings
 from protocol.downlink import Release
-from protocol.xenblocks import new_prefix
 
 # How many of the matcher's best candidates a rent tries when others win the race.
 _MATCH_ATTEMPTS = 3
@@ -118,7 +117,6 @@ class LeaseService:
     def _create(
         self, listing: Listing, renter: str, duration_sec: int, lease_id: str, now: int
     ) -> Lease:
-        cost = max_cost(listing.price_per_hour, duration_sec)
         worker = self._workers.get(listing.worker_id)
         share_mode = worker.share_mode if worker is not None else None
         pattern = lease_pattern(
@@ -127,24 +125,15 @@ class LeaseService:
             self._settings.share_interval_seconds,
             self._settings.rules.block_pattern,
         )
-        lease = Lease(
+        lease = new_lease(
+            listing,
             lease_id=lease_id,
-            listing_id=listing.listing_id,
-            worker_id=listing.worker_id,
-            provider=listing.provider,
             renter=renter,
-            gpu_model=listing.gpu_model,
-            prefix=new_prefix(),
             share_pattern=str(pattern),
             measured_by=measured_by(share_mode),
-            price_per_hour=listing.price_per_hour,
-            advertised_hashrate=listing.advertised_hashrate,
             fee_bp=self._settings.fee_bp,
             duration_sec=duration_sec,
-            created_at=now,
-            ends_at=now + duration_sec,
-            max_cost=cost,
-            escrow=cost,
+            now=now,
         )
         try:
             self._leases.create(lease, listing)

@@ -11,6 +11,7 @@ from pydantic import Field, StrictInt, model_validator
 from functions.models.base import Record
 from functions.models.money import BasisPoints, Micro
 from protocol.downlink import MeasuredBy
+from protocol.xenblocks import new_prefix
 
 # H/s; a floor keeps prices per H/s (a Decimal sort key) finite and DynamoDB-storable.
 MIN_HASHRATE = 0.001
@@ -122,3 +123,38 @@ class Lease(Record):
 def max_cost(price_per_hour: int, duration_sec: int) -> int:
     """What a lease can cost at most, rounded up to the micro-credit."""
     return -(-price_per_hour * duration_sec // 3600)
+
+
+def new_lease(
+    listing: Listing,
+    *,
+    lease_id: str,
+    renter: str,
+    share_pattern: str,
+    fee_bp: int,
+    duration_sec: int,
+    now: int,
+    measured_by: MeasuredBy = "shares",
+) -> Lease:
+    """A lease of ``listing`` on its current terms, from ``now`` for ``duration_sec``, under
+    a new prefix, its maximum cost held in escrow: what renting creates."""
+    cost = max_cost(listing.price_per_hour, duration_sec)
+    return Lease(
+        lease_id=lease_id,
+        listing_id=listing.listing_id,
+        worker_id=listing.worker_id,
+        provider=listing.provider,
+        renter=renter,
+        gpu_model=listing.gpu_model,
+        prefix=new_prefix(),
+        share_pattern=share_pattern,
+        measured_by=measured_by,
+        price_per_hour=listing.price_per_hour,
+        advertised_hashrate=listing.advertised_hashrate,
+        fee_bp=fee_bp,
+        duration_sec=duration_sec,
+        created_at=now,
+        ends_at=now + duration_sec,
+        max_cost=cost,
+        escrow=cost,
+    )
