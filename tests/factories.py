@@ -135,17 +135,33 @@ def open_listing(
     gpu: str = "RTX 4090",
 ) -> Listing:
     worker = enrolled_worker(tables, owner=owner, gpu=gpu)
-    listing = Listing(
-        listing_id=f"l{next(_ids)}",
-        worker_id=worker.worker_id,
+    listing = listing_of(
+        worker.worker_id, owner=owner, price_per_hour=price_per_hour, hashrate=hashrate, gpu=gpu
+    )
+    return ListingRepository(tables).create(listing)
+
+
+def listing_of(
+    worker_id: str,
+    *,
+    owner: str = PROVIDER,
+    listing_id: str | None = None,
+    price_per_hour: int = 3_600_000,
+    hashrate: float = 1000.0,
+    gpu: str | None = None,
+    now: int = NOW,
+) -> Listing:
+    """An open listing of ``owner``'s rig ``worker_id`` made at ``now`` (not stored)."""
+    return Listing(
+        listing_id=listing_id or f"l{next(_ids)}",
+        worker_id=worker_id,
         provider=owner,
         gpu_model=gpu,
         price_per_hour=price_per_hour,
         advertised_hashrate=hashrate,
-        created_at=NOW,
-        updated_at=NOW,
+        created_at=now,
+        updated_at=now,
     )
-    return ListingRepository(tables).create(listing)
 
 
 def lease_for(

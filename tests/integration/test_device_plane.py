@@ -33,7 +33,6 @@ from functions.local.broker import find_mosquitto, start_broker
 from functions.local.ca import SERVICE_IDENTITY, LocalCertificateAuthority
 from functions.local.mqtt_client import MqttError, ServiceClient
 from functions.local.rule_bridge import RuleBridge
-from functions.models.market import Listing
 from functions.ports.csr import generate_key_and_csr
 from functions.settings import Settings
 from protocol.codec import encode, parse_control, parse_task
@@ -41,7 +40,7 @@ from protocol.messages import BlockFound, Heartbeat, RegisterAck, WorkerState
 from protocol.topics import Downlink, Uplink, topic
 from protocol.xenblocks import BlockRules
 from tests.api_client import api_settings, auth, client_for
-from tests.factories import PROVIDER, RENTER, lease_for
+from tests.factories import PROVIDER, RENTER, lease_for, listing_of
 from tests.local_stack import free_port
 from tests.mining import is_normal_block, mine
 from tests.rig_session import gpuless_register
@@ -265,15 +264,7 @@ def test_enrol_connect_register_heartbeat_and_blocks(plane):
 def _lease_on(tables, worker_id: str):
     """An active lease on the rig, for a renter with funds."""
     now = int(time.time())
-    listing = Listing(
-        listing_id=f"l-{worker_id}",
-        worker_id=worker_id,
-        provider=PROVIDER,
-        price_per_hour=1_000_000,
-        advertised_hashrate=100.0,
-        created_at=now,
-        updated_at=now,
-    )
+    listing = listing_of(worker_id, price_per_hour=1_000_000, hashrate=100.0, now=now)
     ListingRepository(tables).create(listing)
     AccountRepository(tables).deposit(RENTER, 10_000_000, entry_id=f"d-{worker_id}", now=now)
     return LeaseRepository(tables).create(lease_for(listing, now=now), listing)

@@ -12,11 +12,10 @@ from functions.dal.listings import ListingRepository
 from functions.dal.specs import WORKERS
 from functions.dal.workers import WorkerRepository
 from functions.local.ca import LocalCertificateAuthority
-from functions.models.market import Listing
 from functions.ports.csr import generate_key_and_csr
 from functions.ports.devices import RecordingPublisher
 from tests.api_client import api_settings, auth, client_for
-from tests.factories import NOW, PROVIDER, address
+from tests.factories import NOW, PROVIDER, address, listing_of
 
 
 @pytest.fixture
@@ -133,15 +132,7 @@ def test_revoke_marks_the_worker_and_revokes_the_certificate(client, tables, ca)
 
 def test_a_listed_device_must_be_delisted_before_revoking(client, tables):
     worker_id = client.post("/api/devices", json={}, headers=auth(PROVIDER)).json()["worker_id"]
-    listing = Listing(
-        listing_id="l-1",
-        worker_id=worker_id,
-        provider=PROVIDER,
-        price_per_hour=1_000_000,
-        advertised_hashrate=100.0,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    listing = listing_of(worker_id, price_per_hour=1_000_000, hashrate=100.0)
     ListingRepository(tables).create(listing)
     response = client.delete(f"/api/devices/{worker_id}", headers=auth(PROVIDER))
     assert response.status_code == 409

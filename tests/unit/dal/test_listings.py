@@ -6,7 +6,7 @@ from functions.dal.listings import ListingRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import Conflict, InvalidInput, WorkerAlreadyListed
 from functions.models.market import Listing, ListingStatus
-from tests.factories import NOW, PROVIDER, RENTER, enrolled_worker, open_listing
+from tests.factories import NOW, PROVIDER, RENTER, enrolled_worker, listing_of, open_listing
 
 
 @pytest.fixture
@@ -15,14 +15,8 @@ def listings(tables):
 
 
 def _listing(worker_id: str, owner: str = PROVIDER, listing_id: str = "lst") -> Listing:
-    return Listing(
-        listing_id=listing_id,
-        worker_id=worker_id,
-        provider=owner,
-        price_per_hour=1_000_000,
-        advertised_hashrate=500.0,
-        created_at=NOW,
-        updated_at=NOW,
+    return listing_of(
+        worker_id, owner=owner, listing_id=listing_id, price_per_hour=1_000_000, hashrate=500.0
     )
 
 
