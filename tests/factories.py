@@ -6,10 +6,11 @@ import itertools
 from typing import Any
 
 from functions.dal.listings import ListingRepository
+from functions.dal.shares import ShareRepository
 from functions.dal.tables import Tables
 from functions.dal.workers import WorkerRepository
 from functions.models.alerts import AlertEvent, AlertKind, DeliveryStatus
-from functions.models.blocks import Block
+from functions.models.blocks import Block, Share
 from functions.models.market import Lease, Listing, new_lease
 from functions.models.workers import Worker
 from protocol.addresses import to_checksum
@@ -182,6 +183,31 @@ def lease_for(
         duration_sec=duration_sec,
         now=now,
     )
+
+
+def deliver_shares(
+    tables: Tables, lease: Lease, count: int, *, work: float, within: int | None = None
+) -> None:
+    """Record ``count`` verified shares of ``lease``, each standing for ``work`` hashes (the
+    lease pattern's expected hashes, as ingest records them), found evenly over its first
+    ``within`` seconds (its whole duration by default)."""
+    shares = ShareRepository(tables)
+    within = lease.duration_sec if within is None else within
+    for i in range(count):
+        found = lease.created_at + i * within // count
+        shares.record(
+            Share(
+                hash=f"{lease.lease_id}-share-{i}",
+                lease_id=lease.lease_id,
+                worker_id=lease.worker_id,
+                key=f"key-{i}",
+                difficulty=8,
+                work=work,
+                found_at=found,
+                recorded_at=found,
+                expires_at=found + 86_400,
+            )
+        )
 
 
 def mined_block(

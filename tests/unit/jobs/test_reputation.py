@@ -10,13 +10,12 @@ from functions.dal.accounts import AccountRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.listings import ListingRepository
-from functions.dal.shares import ShareRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.reputation import WEIGHTS, ReputationParts, ReputationService, parts_of
 from functions.logic.settlement import SettlementService
-from functions.models.blocks import Block, Share
+from functions.models.blocks import Block
 from functions.models.market import Lease, Listing
 from functions.models.telemetry import TelemetryPoint, worker_series
 from functions.models.workers import Reputation, Worker
@@ -27,6 +26,7 @@ from tests.factories import (
     PROVIDER,
     RENTER,
     address,
+    deliver_shares,
     enrolled_worker,
     lease_for,
     mined_block,
@@ -115,21 +115,7 @@ def settled_lease(tables: Tables, listing: Listing, shares: int, *, start: int =
     leases = LeaseRepository(tables)
     lease = lease_for(listing, duration_sec=LEASE_SECONDS, now=start)
     lease = leases.create(lease.model_copy(update={"share_pattern": str(PATTERN)}), listing)
-    for i in range(shares):
-        found = start + i * LEASE_SECONDS // shares
-        ShareRepository(tables).record(
-            Share(
-                hash=f"{lease.lease_id}-{i}",
-                lease_id=lease.lease_id,
-                worker_id=lease.worker_id,
-                key=f"key-{i}",
-                difficulty=8,
-                work=PER_SHARE,
-                found_at=found,
-                recorded_at=found,
-                expires_at=found + DAY,
-            )
-        )
+    deliver_shares(tables, lease, shares, work=PER_SHARE)
     settlement = SettlementService(leases, DeviceCommands(RecordingPublisher()), threshold_bp=9000)
     settlement.settle_due(lease.ends_at + 30)
     return leases.require(lease.lease_id)

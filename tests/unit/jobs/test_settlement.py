@@ -38,6 +38,7 @@ from tests.factories import (
     PROVIDER,
     RENTER,
     address,
+    deliver_shares,
     enrolled_worker,
     lease_for,
     open_listing,
@@ -327,24 +328,8 @@ def rent(
 
 
 def deliver(tables: Tables, lease: Lease, count: int, *, within: int | None = None) -> None:
-    """Record ``count`` verified shares spread over the first ``within`` seconds."""
-    shares = ShareRepository(tables)
-    within = lease.duration_sec if within is None else within
-    for i in range(count):
-        found = lease.created_at + i * within // count
-        shares.record(
-            Share(
-                hash=f"{lease.lease_id}-share-{i}",
-                lease_id=lease.lease_id,
-                worker_id=lease.worker_id,
-                key=f"key-{i}",
-                difficulty=8,
-                work=PER_SHARE,
-                found_at=found,
-                recorded_at=found,
-                expires_at=found + 86_400,
-            )
-        )
+    """Record ``count`` verified shares of PATTERN spread over the first ``within`` seconds."""
+    deliver_shares(tables, lease, count, work=PER_SHARE, within=within)
 
 
 def balance(tables: Tables, who: str) -> int:
