@@ -29,7 +29,6 @@ from hypothesis.stateful import (
 )
 from moto import mock_aws
 
-from functions.dal import codec
 from functions.dal.accounts import AccountRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.listings import ListingRepository
@@ -47,6 +46,7 @@ from functions.local.moto_dynamodb import serialize_dynamodb_requests
 from functions.models.accounts import EXTERNAL, TREASURY
 from functions.models.money import fee_of
 from functions.settings import Settings
+from tests.audit import scan
 from tests.factories import NOW, address, lease_for, open_listing
 
 USERS = [address(0xD00 + i) for i in range(3)]
@@ -261,9 +261,9 @@ class Books(RuleBasedStateMachine):
     def books_balance(self) -> None:
         if not hasattr(self, "tables"):
             return
-        accounts = {i["address"]: i for i in self._scan(ACCOUNTS) if i["sk"] == "ACCOUNT"}
-        escrows = {i["lease_id"]: i["escrow"] for i in self._scan(LEASES)}
-        entries = self._scan(LEDGER)
+        accounts = {i["address"]: i for i in scan(self.tables, ACCOUNTS) if i["sk"] == "ACCOUNT"}
+        escrows = {i["lease_id"]: i["escrow"] for i in scan(self.tables, LEASES)}
+        entries = scan(self.tables, LEDGER)
 
         total = sum(a.get("balance", 0) + a.get("held", 0) for a in accounts.values())
         deposits = sum(a.get("deposited", 0) for a in accounts.values())
@@ -291,17 +291,6 @@ class Books(RuleBasedStateMachine):
             assert flow[who] == self.balance[who], who
             assert flow[f"held:{who}"] == self.held[who], who
         assert flow[EXTERNAL] == self.withdrawn - self.deposited
-
-    def _scan(self, spec: Any) -> list[dict[str, Any]]:
-        """An audit read of a whole table: tests only, never a request path."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.tables.name(spec)}
-        while True:
-            page = self.client.scan(**kwargs)
-            items += [codec.from_item(i) for i in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 @pytest.fixture

@@ -15,13 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.dal import codec
 from functions.dal.accounts import AccountRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.ledger import LedgerRepository
 from functions.dal.listings import ListingRepository
 from functions.dal.shares import ShareRepository
-from functions.dal.specs import ACCOUNTS, LEASES, LEDGER, TableSpec
+from functions.dal.specs import ACCOUNTS, LEASES, LEDGER
 from functions.dal.tables import Tables
 from functions.dal.workers import WorkerRepository
 from functions.errors import ConcurrentUpdate
@@ -33,6 +32,7 @@ from functions.models.money import fee_of
 from functions.ports.devices import DeviceCommands, RecordingPublisher
 from protocol.shares import share_pattern_for
 from protocol.topics import Downlink, topic
+from tests.audit import scan
 from tests.factories import (
     NOW,
     PROVIDER,
@@ -336,28 +336,16 @@ def balance(tables: Tables, who: str) -> int:
     return AccountRepository(tables).get(who).balance
 
 
-def _scan(tables: Tables, spec: TableSpec) -> list[dict[str, Any]]:
-    """An audit read of a whole table (tests only; request paths never scan)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": tables.name(spec)}
-    while True:
-        page = tables.client.scan(**kwargs)
-        items += [codec.from_item(i) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def assert_books_balance(tables: Tables) -> None:
     """Balances + held + escrows == deposits - withdrawals, and the ledger agrees."""
-    accounts = [i for i in _scan(tables, ACCOUNTS) if i["sk"] == "ACCOUNT"]
-    leases = _scan(tables, LEASES)
+    accounts = [i for i in scan(tables, ACCOUNTS) if i["sk"] == "ACCOUNT"]
+    leases = scan(tables, LEASES)
     total = sum(a.get("balance", 0) + a.get("held", 0) for a in accounts)
     deposits = sum(a.get("deposited", 0) for a in accounts)
     withdrawals = sum(a.get("withdrawn", 0) for a in accounts)
     assert total + sum(lease["escrow"] for lease in leases) == deposits - withdrawals
     flow: dict[str, int] = defaultdict(int)
-    for entry in _scan(tables, LEDGER):
+    for entry in scan(tables, LEDGER):
         flow[entry["from_account"]] -= entry["amount"]
         flow[entry["to_account"]] += entry["amount"]
     for account in accounts:
