@@ -19,7 +19,7 @@ from functions.logic.api_keys import (
 from functions.logic.live_updates import LiveService
 from functions.models.auth import Scope
 from functions.ports.broadcast import RecordingBroadcaster
-from tests.api_client import api_context, auth, client_for
+from tests.api_client import api_context, auth
 from tests.factories import NOW, PROVIDER, RENTER, address, online_worker
 from tests.unit.market.conftest import fund
 
@@ -45,11 +45,6 @@ SESSION_ONLY_WRITES = {
 def context(settings, tables, clock):
     admin_settings = settings.model_copy(update={"admin_addresses": (ADMIN,)})
     return api_context(admin_settings, tables, now=clock)
-
-
-@pytest.fixture
-def client(context):
-    return client_for(context)
 
 
 def create_key(client, owner: str, scopes: list[str], **extra) -> dict:

@@ -21,16 +21,6 @@ ALICE = Wallet.numbered(1)
 MALLORY = Wallet.numbered(2)
 
 
-@pytest.fixture
-def context(settings, tables, clock):
-    return api_context(settings, tables, now=clock)
-
-
-@pytest.fixture
-def client(context):
-    return client_for(context)
-
-
 def verify(client, wallet, signature, **extra):
     return client.post(
         "/api/auth/verify", json={"address": wallet.address, "signature": signature, **extra}

@@ -15,23 +15,13 @@ from functions.logic.sessions import SessionService
 from functions.logic.tokens import MAX_TOKEN_TTL_SECONDS, verify_token
 from functions.models.auth import SessionState
 from functions.ports.broadcast import RecordingBroadcaster
-from tests.api_client import JWT_SECRET, api_context, client_for
+from tests.api_client import JWT_SECRET
 from tests.factories import NOW
 from tests.wallet import Wallet
 
 ALICE = Wallet.numbered(1)
 BOB = Wallet.numbered(2)
 TTL = 3600  # the settings' default session length
-
-
-@pytest.fixture
-def context(settings, tables, clock):
-    return api_context(settings, tables, now=clock)
-
-
-@pytest.fixture
-def client(context):
-    return client_for(context)
 
 
 @pytest.fixture

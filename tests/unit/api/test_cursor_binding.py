@@ -204,11 +204,6 @@ KINDS: dict[str, Seed] = {
 }
 
 
-@pytest.fixture
-def client(settings: Any, tables: Tables) -> TestClient:
-    return client_for(api_context(settings, tables))
-
-
 @pytest.fixture(params=list(KINDS))
 def listing(
     request: pytest.FixtureRequest, tables: Tables, client: TestClient

@@ -13,15 +13,9 @@ from functions.dal.telemetry import TelemetryRepository
 from functions.logic.fleet_stats import aggregate_fleet
 from functions.models.telemetry import FLEET_SERIES, TelemetryPoint
 from protocol.xenblocks import BlockKind
-from tests.api_client import api_context, client_for
 from tests.factories import NOW, RENTER, lease_for, mined_block, online_worker, open_listing
 
 DAY = 86_400
-
-
-@pytest.fixture
-def client(settings, tables):
-    return client_for(api_context(settings, tables))
 
 
 def record_block(

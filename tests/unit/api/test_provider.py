@@ -11,7 +11,7 @@ from functions.dal.leases import LeaseRepository
 from functions.dal.ledger import LedgerRepository
 from functions.logic import provider as figures
 from functions.models.market import Lease
-from tests.api_client import api_context, auth, client_for
+from tests.api_client import auth
 from tests.factories import (
     NOW,
     PROVIDER,
@@ -26,11 +26,6 @@ from tests.factories import (
 DAY = 86_400
 # NOW is 2025-11-21 04:40 UTC.
 TODAY, YESTERDAY = "2025-11-21", "2025-11-20"
-
-
-@pytest.fixture
-def client(settings, tables):
-    return client_for(api_context(settings, tables))
 
 
 @pytest.fixture(autouse=True)

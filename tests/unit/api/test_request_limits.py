@@ -7,18 +7,12 @@ import pytest
 
 from functions.api.limits import MAX_BODY_BYTES
 from protocol.jsonlimits import MAX_JSON_DEPTH
-from tests.api_client import api_context, client_for
 from tests.wallet import Wallet
 
 # The finding: 100,000 nested arrays (200 KB) where the address goes, unauthenticated.
 CRASH_BODY = b'{"address": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 # Under the size cap, still far deeper than any message of ours.
 DEEP_BODY = b'{"address": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
-
-
-@pytest.fixture
-def client(settings, tables):
-    return client_for(api_context(settings, tables))
 
 
 def assert_error(response, status: int, code: str) -> None:

@@ -11,13 +11,8 @@ from functions.dal.accounts import AccountRepository
 from functions.dal.blocks import BlockRepository
 from functions.dal.leases import LeaseRepository
 from protocol.xenblocks import BlockKind
-from tests.api_client import api_context, auth, client_for
+from tests.api_client import auth
 from tests.factories import NOW, PROVIDER, RENTER, address, lease_for, mined_block, open_listing
-
-
-@pytest.fixture
-def client(settings, tables):
-    return client_for(api_context(settings, tables))
 
 
 @pytest.fixture
