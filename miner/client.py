@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,6 +25,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from protocol.codec import last_will
 from protocol.topics import Downlink, topic
+
+if TYPE_CHECKING:
+    from miner.enrolment.bundle import CertificateBundle
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,17 @@ class BrokerEndpoint:
     ca_path: Path
     cert_path: Path
     key_path: Path
+
+    @classmethod
+    def of(cls, bundle: CertificateBundle) -> BrokerEndpoint:
+        """The platform's broker as an enrolled rig's bundle names it, with its certificate."""
+        return cls(
+            host=bundle.mqtt_host,
+            port=bundle.mqtt_port,
+            ca_path=bundle.ca_path,
+            cert_path=bundle.certificate_path,
+            key_path=bundle.private_key_path,
+        )
 
 
 class PlatformClient:

@@ -110,15 +110,8 @@ class RigRunner:
             telemetry=self.telemetry,
             network=network,
         )
-        endpoint = BrokerEndpoint(
-            host=bundle.mqtt_host,
-            port=bundle.mqtt_port,
-            ca_path=bundle.ca_path,
-            cert_path=bundle.certificate_path,
-            key_path=bundle.private_key_path,
-        )
         self.client = PlatformClient(
-            endpoint,
+            BrokerEndpoint.of(bundle),
             bundle.worker_id,
             on_message=self.rig.on_message,
             on_connect=self.rig.on_connect,

@@ -38,14 +38,9 @@ def platform_client(
     bundle: CertificateBundle, on_message: MessageHandler, on_connect: Callable[[], None]
 ) -> PlatformLink:
     """The miner's own MQTT client, with the rig's certificate and worker id."""
-    endpoint = BrokerEndpoint(
-        host=bundle.mqtt_host,
-        port=bundle.mqtt_port,
-        ca_path=bundle.ca_path,
-        cert_path=bundle.certificate_path,
-        key_path=bundle.private_key_path,
+    return PlatformClient(
+        BrokerEndpoint.of(bundle), bundle.worker_id, on_message=on_message, on_connect=on_connect
     )
-    return PlatformClient(endpoint, bundle.worker_id, on_message=on_message, on_connect=on_connect)
 
 
 class Bridge:
