@@ -264,7 +264,7 @@ def test_under_a_lease_the_rigs_hits_are_its_shares_and_its_blocks_still_blocks(
     shares = wait_for(lambda: len(platform.messages(Uplink.SHARE)) == 2 and platform, "shares")
     assert [s.lease_id for s in shares.messages(Uplink.SHARE)] == ["lease-1", "lease-1"]
     assert all(s.difficulty == 8 for s in shares.messages(Uplink.SHARE))
-    (block,) = platform.messages(Uplink.BLOCK)
+    (block,) = wait_for(lambda: platform.messages(Uplink.BLOCK), "the block")
     assert "XEN" in block.hash
     assert block.worker_id == platform.worker_id
 
