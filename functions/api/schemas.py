@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Generic, Self, TypeVar
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict
 
-from functions.dal.pagination import MAX_PAGE_SIZE
+from functions.dal.pagination import MAX_PAGE_SIZE, Page
 from protocol.topics import WORKER_ID_PATTERN
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 # Paging query parameters every list endpoint takes: ``?limit=&cursor=``.
 Limit = Annotated[
@@ -34,3 +36,8 @@ class Body(BaseModel):
 class PageOut(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, page: Page[S], view: Callable[[S], T]) -> Self:
+        """A page of the data layer's records, each shown as ``view`` shows it."""
+        return cls(items=[view(record) for record in page.items], next_cursor=page.cursor)

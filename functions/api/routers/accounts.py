@@ -195,9 +195,7 @@ def my_withdrawals(
 ) -> PageOut[WithdrawalOut]:
     """The caller's withdrawal requests, in id order (ids are random: sort by requested_at)."""
     page = context.accounts.withdrawals(principal.address, limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[WithdrawalOut](
-        items=[WithdrawalOut.of(w) for w in page.items], next_cursor=page.cursor
-    )
+    return PageOut[WithdrawalOut].of(page, WithdrawalOut.of)
 
 
 @router.get("/api/accounts/me/ledger")
@@ -206,7 +204,7 @@ def my_ledger(
 ) -> PageOut[EntryOut]:
     """Every ledger entry the caller pays or is paid in, newest first."""
     page = context.ledger.history(principal.address, limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[EntryOut](items=[EntryOut.of(e) for e in page.items], next_cursor=page.cursor)
+    return PageOut[EntryOut].of(page, EntryOut.of)
 
 
 @router.get("/api/admin/withdrawals", tags=["admin"])
@@ -215,9 +213,7 @@ def pending_withdrawals(
 ) -> PageOut[WithdrawalOut]:
     """The queue of withdrawals awaiting a decision, oldest request first."""
     page = context.accounts.pending_withdrawals(limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[WithdrawalOut](
-        items=[WithdrawalOut.of(w) for w in page.items], next_cursor=page.cursor
-    )
+    return PageOut[WithdrawalOut].of(page, WithdrawalOut.of)
 
 
 class DecisionOut(BaseModel):

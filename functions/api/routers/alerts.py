@@ -99,7 +99,7 @@ def list_rules(
     principal: CurrentPrincipal, context: Context, limit: Limit = None, cursor: Cursor = None
 ) -> PageOut[RuleOut]:
     page = context.alerts.rules(principal.address, limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[RuleOut](items=[RuleOut.of(r) for r in page.items], next_cursor=page.cursor)
+    return PageOut[RuleOut].of(page, RuleOut.of)
 
 
 @router.post("/rules", status_code=201)
@@ -135,4 +135,4 @@ def list_events(
 ) -> PageOut[EventOut]:
     """The caller's alert events, newest first."""
     page = context.alerts.events(principal.address, limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[EventOut](items=[EventOut.of(e) for e in page.items], next_cursor=page.cursor)
+    return PageOut[EventOut].of(page, EventOut.of)

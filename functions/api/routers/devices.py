@@ -103,7 +103,7 @@ def list_devices(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> PageOut[DeviceOut]:
     page = context.enrolment.devices(principal.address, limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[DeviceOut](items=[DeviceOut.of(w) for w in page.items], next_cursor=page.cursor)
+    return PageOut[DeviceOut].of(page, DeviceOut.of)
 
 
 @router.delete("/{worker_id}", status_code=204)

@@ -111,9 +111,7 @@ def list_leases(
     lister = repository.list_by_renter if role == "renter" else repository.list_by_provider
     page = lister(principal.address, limit=clamp_limit(limit), cursor=cursor)
     now = context.clock()
-    return PageOut[LeaseOut](
-        items=[LeaseOut.of(lease, now=now) for lease in page.items], next_cursor=page.cursor
-    )
+    return PageOut[LeaseOut].of(page, lambda lease: LeaseOut.of(lease, now=now))
 
 
 @router.get("/{lease_id}")

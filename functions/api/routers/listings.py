@@ -79,9 +79,7 @@ def list_my_listings(
     page = context.listings.list_by_provider(
         principal.address, limit=clamp_limit(limit), cursor=cursor
     )
-    return PageOut[ListingOut](
-        items=[ListingOut.of(item) for item in page.items], next_cursor=page.cursor
-    )
+    return PageOut[ListingOut].of(page, ListingOut.of)
 
 
 @router.get("/{listing_id}")

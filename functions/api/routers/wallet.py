@@ -103,9 +103,7 @@ def wallet_history(
 ) -> PageOut[FeedItem]:
     """The caller's money movements, newest first."""
     page = context.ledger.history(principal.address, limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[FeedItem](
-        items=[feed_item(e, principal.address) for e in page.items], next_cursor=page.cursor
-    )
+    return PageOut[FeedItem].of(page, lambda entry: feed_item(entry, principal.address))
 
 
 @router.get("/achievements")
