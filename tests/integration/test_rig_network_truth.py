@@ -28,7 +28,7 @@ from protocol.uplink import NetworkStatus, NetworkVerdict
 from protocol.xenblocks import BlockKind, BlockRules, argon2_raw, b64_nopad
 from tests.factories import PROVIDER
 from tests.mining import is_normal_block, mine
-from tests.unit.miner.test_rig import FakeConnection, FakeEngine, FakeTelemetry
+from tests.unit.miner.test_rig import FakeConnection, fake_rig
 
 PATTERN = "XEN"
 WORKER = "rig-truth"
@@ -46,13 +46,7 @@ def rig(server: NodeServer, tmp_path: Path) -> Iterator[tuple[Rig, FakeConnectio
         Outbox(tmp_path / "outbox.sqlite3") as outbox,
         XenBlocksNetwork(server.url, retries=0, sleep=lambda _: None) as network,
     ):
-        rig = Rig(
-            settings,
-            engine_factory=FakeEngine,
-            outbox=outbox,
-            telemetry=FakeTelemetry(),
-            network=network,
-        )
+        rig = fake_rig(settings, outbox, network)
         connection = FakeConnection()
         rig.connection = connection
         yield rig, connection

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -138,6 +140,24 @@ class Clock:
         return self.now
 
 
+def fake_rig(
+    settings: RigSettings,
+    outbox: Outbox,
+    network: Any = None,
+    clock: Callable[[], float] = time.time,
+) -> Rig:
+    """A rig on a fake engine and fake telemetry, with ``outbox``, ``network`` (None: it
+    submits to no node) and ``clock``."""
+    return Rig(
+        settings,
+        engine_factory=FakeEngine,
+        outbox=outbox,
+        telemetry=FakeTelemetry(),
+        network=network,
+        clock=clock,
+    )
+
+
 @pytest.fixture
 def parts(tmp_path: Path):
     clock = Clock()
@@ -150,14 +170,7 @@ def parts(tmp_path: Path):
         rules=BlockRules(difficulty=1727, block_pattern="XEN1"),
         heartbeat_seconds=30,
     )
-    rig = Rig(
-        settings,
-        engine_factory=FakeEngine,
-        outbox=outbox,
-        telemetry=FakeTelemetry(),
-        network=network,
-        clock=clock,
-    )
+    rig = fake_rig(settings, outbox, network, clock)
     connection = FakeConnection()
     rig.connection = connection  # started without the courier thread: tests deliver by hand
     yield rig, connection, network, clock
@@ -315,7 +328,7 @@ def test_pause_resume_and_set_config(parts):
 def test_without_self_mining_an_available_rig_stands_still(tmp_path: Path):
     settings = RigSettings(worker_id=WORKER, owner=PROVIDER, self_mine=False)
     with Outbox(tmp_path / "o.sqlite3") as outbox:
-        rig = Rig(settings, engine_factory=FakeEngine, outbox=outbox, telemetry=FakeTelemetry())
+        rig = fake_rig(settings, outbox)
         rig.connection = FakeConnection()
         _task(rig, RegisterAck(accepted=True))
         assert rig.current_job() is None
@@ -545,14 +558,7 @@ def test_the_poll_interval_is_a_setting_never_above_a_minute(tmp_path: Path):
     network = FakeNetwork()
     settings = RigSettings(worker_id=WORKER, owner=PROVIDER, network_poll_seconds=15)
     with Outbox(tmp_path / "o.sqlite3", clock=clock) as outbox:
-        rig = Rig(
-            settings,
-            engine_factory=FakeEngine,
-            outbox=outbox,
-            telemetry=FakeTelemetry(),
-            network=network,
-            clock=clock,
-        )
+        rig = fake_rig(settings, outbox, network, clock)
         for _ in range(60):
             rig.tick()
             clock.now += 1
@@ -615,14 +621,7 @@ def test_without_a_network_the_platform_difficulty_rules(tmp_path: Path):
     network = FakeNetwork()
     settings = RigSettings(worker_id=WORKER, owner=PROVIDER, submit_to_network=False)
     with Outbox(tmp_path / "o.sqlite3", clock=clock) as outbox:
-        rig = Rig(
-            settings,
-            engine_factory=FakeEngine,
-            outbox=outbox,
-            telemetry=FakeTelemetry(),
-            network=network,
-            clock=clock,
-        )
+        rig = fake_rig(settings, outbox, network, clock)
         rig.connection = FakeConnection()
         _task(rig, RegisterAck(accepted=True, difficulty=100))
         for _ in range(120):
@@ -649,13 +648,7 @@ def test_a_slow_node_never_holds_up_the_tick(tmp_path: Path):
 
     settings = RigSettings(worker_id=WORKER, owner=PROVIDER)
     with Outbox(tmp_path / "o.sqlite3") as outbox:
-        rig = Rig(
-            settings,
-            engine_factory=FakeEngine,
-            outbox=outbox,
-            telemetry=FakeTelemetry(),
-            network=SlowNetwork(),
-        )
+        rig = fake_rig(settings, outbox, SlowNetwork())
         rig.start(FakeConnection())
         try:
             rig.tick()  # hands the read to the poller thread and returns
