@@ -1,34 +1,23 @@
-import { QueryClientProvider } from "@tanstack/react-query";
 import { act, renderHook, waitFor } from "@testing-library/react";
-import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ServicesContext } from "../app/context";
-import { createServices, type Services } from "../app/services";
-import { ToastStore } from "../lib/toast";
+import type { Services } from "../app/services";
+import type { ToastStore } from "../lib/toast";
 import { block, lease, listing, ME, worker } from "../test/data";
-import { createFakeSocket, FakeWebSocket, memoryStorage, mockFetch, type Route } from "../test/fakes";
+import { FakeWebSocket, type Route } from "../test/fakes";
+import { testServices } from "../test/services";
 import { keys } from "./keys";
 import { useFleet, useLeases, useMarketplace, useOverviewStats, useRecentBlocks, useRent, useStopLease } from "./queries";
 import type { LeaseOut, Page } from "./types";
 
-const CONFIG = { apiUrl: "http://test.local", wsUrl: "ws://live.test", region: "r", stage: "local", chainId: 1 };
 
 let services: Services;
 let toasts: ToastStore;
 
 function setup(routes: Route[], { signedIn = true } = {}) {
-  const fetched = mockFetch(routes);
-  toasts = new ToastStore();
-  services = createServices(CONFIG, { fetcher: fetched.fetch, storage: memoryStorage(), createSocket: createFakeSocket, toasts });
   // Tests read results outside render, so every change must re-render (no tracked props).
-  services.queryClient.setDefaultOptions({ queries: { retry: false, staleTime: Infinity, notifyOnChangeProps: "all" } });
-  if (signedIn) services.sessions.set({ token: "jwt", address: ME, isAdmin: false, expiresAt: Date.now() / 1000 + 3600 });
-  const wrapper = ({ children }: { children: ReactNode }) => (
-    <ServicesContext.Provider value={services}>
-      <QueryClientProvider client={services.queryClient}>{children}</QueryClientProvider>
-    </ServicesContext.Provider>
-  );
-  return { ...fetched, wrapper };
+  const made = testServices(routes, { signedIn, queries: { notifyOnChangeProps: "all" } });
+  ({ services, toasts } = made);
+  return made;
 }
 
 beforeEach(() => FakeWebSocket.reset());

@@ -1,17 +1,13 @@
-import { QueryClientProvider } from "@tanstack/react-query";
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from "@testing-library/react";
-import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { useSignOut } from "../auth/useSignIn";
-import { ServicesContext } from "../app/context";
-import { createServices, type Services } from "../app/services";
+import type { Services } from "../app/services";
 import type { ApiKeyOut, ApiKeysOut } from "../api/types";
-import { ToastStore } from "../lib/toast";
-import { ME } from "../test/data";
-import { createFakeSocket, FakeWebSocket, memoryStorage, mockFetch, type Route } from "../test/fakes";
+import type { ToastStore } from "../lib/toast";
+import { FakeWebSocket, type Route } from "../test/fakes";
+import { testServices } from "../test/services";
 import { ApiKeysCard } from "./ApiKeys";
 
-const CONFIG = { apiUrl: "http://test.local", wsUrl: "", region: "r", stage: "local", chainId: 1 };
 const SECRET_KEY = "xbk_0123456789abcdef_" + "s".repeat(43);
 
 let services: Services;
@@ -30,17 +26,9 @@ function apiKey(overrides: Partial<ApiKeyOut> = {}): ApiKeyOut {
 }
 
 function setup(routes: Route[]) {
-  const fetched = mockFetch(routes);
-  toasts = new ToastStore();
-  services = createServices(CONFIG, { fetcher: fetched.fetch, storage: memoryStorage(), createSocket: createFakeSocket, toasts });
-  services.queryClient.setDefaultOptions({ queries: { retry: false, staleTime: Infinity } });
-  services.sessions.set({ token: "jwt", address: ME, isAdmin: false, expiresAt: Date.now() / 1000 + 3600 });
-  const wrapper = ({ children }: { children: ReactNode }) => (
-    <ServicesContext.Provider value={services}>
-      <QueryClientProvider client={services.queryClient}>{children}</QueryClientProvider>
-    </ServicesContext.Provider>
-  );
-  return { ...fetched, wrapper };
+  const made = testServices(routes, { config: { wsUrl: "" } });
+  ({ services, toasts } = made);
+  return made;
 }
 
 beforeEach(() => FakeWebSocket.reset());
