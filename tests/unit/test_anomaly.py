@@ -17,10 +17,9 @@ from functions.logic.anomaly import (
     assess,
     build_baseline,
     detect,
-    fit_linear,
     peer_baselines,
-    spread,
 )
+from functions.logic.robust import fit_linear, spread
 from functions.logic.work import GpuSample, RigSample
 
 DAY = 86_400
