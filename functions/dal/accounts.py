@@ -1,6 +1,7 @@
 """Balances and withdrawals. Every change of a balance is one transaction with its ledger entry.
 
-Items: ``pk=<address>, sk=ACCOUNT`` (the balance) and ``pk=<address>, sk=WITHDRAWAL#<id>``.
+Items: ``pk=<address>, sk=ACCOUNT`` (the balance, and the owner's settings beside it) and
+``pk=<address>, sk=WITHDRAWAL#<id>``.
 A balance never goes below zero: every debit is conditional on ``balance >= amount``.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.dal import codec
 from functions.dal.expressions import Update
 from functions.dal.ledger import add_entry
 from functions.dal.pagination import Page
@@ -90,6 +92,32 @@ class AccountRepository:
         """The account, or a zero account if it never held money."""
         item = get_item(self._tables, ACCOUNTS, account_key(address))
         return Account.model_validate(item) if item else Account(address=address)
+
+    def set_settings(
+        self,
+        address: str,
+        *,
+        electricity_micro_per_kwh: int | None,
+        currency: str,
+        now: int,
+    ) -> Account:
+        """Set the owner's settings on the account item (created if it never held money);
+        a None price removes it. Balances are untouched (SET of other attributes only)."""
+        update = Update().set(
+            address=address,
+            electricity_micro_per_kwh=electricity_micro_per_kwh,
+            currency=currency,
+            settings_updated_at=now,
+        )
+        response = self._tables.client.update_item(
+            TableName=self._tables.name(ACCOUNTS),
+            Key=codec.to_item(account_key(address)),
+            UpdateExpression=update.expression,
+            ExpressionAttributeNames=update.names(),
+            ExpressionAttributeValues=codec.values(**update.values()),
+            ReturnValues="ALL_NEW",
+        )
+        return Account.model_validate(codec.from_item(response["Attributes"]))
 
     def deposit(self, address: str, amount: int, *, entry_id: str, now: int) -> LedgerEntry:
         """Credit money from outside. ``entry_id`` (from the request) makes retries no-ops:

@@ -31,6 +31,11 @@ class Account(Record):
     deposited: Micro = 0
     withdrawn: Micro = 0
     updated_at: StrictInt | None = None
+    # The owner's settings (logic/profit.py), on the same item; absent on older items.
+    # What a kWh costs the owner, in micro-units of ``currency`` (None: not set).
+    electricity_micro_per_kwh: Micro | None = None
+    currency: str | None = None
+    settings_updated_at: StrictInt | None = None
 
 
 class WithdrawalStatus(StrEnum):
