@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
     webhook_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     alert_cooldown_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3600
+    # Alert channels beside webhooks (issue #22). Telegram's Bot API and Discord's webhooks
+    # are reached at these bases (the local stack points both at its stand-in,
+    # functions/local/chat_apis.py). E-mail goes over SMTP when ``smtp_host`` is set (the
+    # local sink), else through SES from ``alert_email_sender`` (a verified identity);
+    # with neither, rules cannot have an e-mail channel. Channel secrets are sealed with a
+    # key derived from ``jwt_secret`` (functions/logic/secret_box.py).
+    telegram_api_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+$")] = (
+        "https://api.telegram.org"
+    )
+    discord_api_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+$")] = "https://discord.com"
+    alert_email_sender: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
 
     # Live updates (WebSocket). AWS: the WebSocket API's management endpoint
     # (https://{api-id}.execute-api.{region}.amazonaws.com/{stage}); None: no live updates

@@ -5,7 +5,9 @@ Items (partition ``owner``, sort ``sk``):
   it in the sparse ``enabled_rules`` index the alerts job reads with one paged Query;
 - ``RULE_COUNT``: how many rules the owner has, so the cap holds under concurrent creates;
 - ``EVENT#<ts, 12 digits>#<event_id>``: a fired event, newest last in key order, TTL;
-- ``COOLDOWN#<rule_id>#<worker_id>``: when the rule last fired for the worker, TTL.
+- ``COOLDOWN#<rule_id>#<worker_id>``: when the rule last fired for the worker, TTL;
+- ``RATE#<rule_id>#<hour>``: how many events of the rule were sent in that clock hour
+  (epoch hours, UTC), for its ``max_per_hour``, TTL.
 """
 
 from __future__ import annotations
@@ -22,11 +24,18 @@ from functions.dal.specs import ALERTS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
 from functions.errors import AlreadyExists, ConcurrentUpdate, Conflict, DomainError, NotFound
-from functions.models.alerts import MAX_COOLDOWN_SECONDS, AlertEvent, AlertRule, DeliveryStatus
+from functions.models.alerts import (
+    MAX_COOLDOWN_SECONDS,
+    AlertEvent,
+    AlertRule,
+    ChannelDelivery,
+    DeliveryStatus,
+)
 
 RULE_PREFIX = "RULE#"
 EVENT_PREFIX = "EVENT#"
 COOLDOWN_PREFIX = "COOLDOWN#"
+RATE_PREFIX = "RATE#"
 RULE_COUNT_SK = "RULE_COUNT"
 # The one partition of the sparse ``enabled_rules`` index.
 ENABLED_SHARD = "enabled"
@@ -46,6 +55,10 @@ def event_sk(ts: int, event_id: str) -> str:
 
 def cooldown_sk(rule_id: str, worker_id: str) -> str:
     return f"{COOLDOWN_PREFIX}{rule_id}#{worker_id}"
+
+
+def rate_sk(rule_id: str, hour: int) -> str:
+    return f"{RATE_PREFIX}{rule_id}#{hour}"
 
 
 def _rule_not_found(rule_id: str) -> NotFound:
@@ -214,9 +227,16 @@ class AlertRepository:
         attempts: int,
         error: str | None,
         delivered_at: int | None,
+        deliveries: tuple[ChannelDelivery, ...] = (),
+        suppressed_reason: str | None = None,
     ) -> AlertEvent:
         update = Update().set(
-            delivery=delivery, attempts=attempts, delivery_error=error, delivered_at=delivered_at
+            delivery=delivery,
+            attempts=attempts,
+            delivery_error=error,
+            delivered_at=delivered_at,
+            deliveries=[d.model_dump(mode="json") for d in deliveries],
+            suppressed_reason=suppressed_reason,
         )
         condition = "attribute_exists(#sk)"
         names, values = used_only(
@@ -233,6 +253,27 @@ class AlertRepository:
                 ReturnValues="ALL_NEW",
             )
         return AlertEvent.model_validate(codec.from_item(response["Attributes"]))
+
+    def take_send_slot(self, owner: str, rule_id: str, *, now: int, max_per_hour: int) -> bool:
+        """Count one send of the rule in this clock hour; False (nothing counted) when
+        ``max_per_hour`` were counted already. Atomic: concurrent runs share the limit."""
+        hour = now // 3600
+        try:
+            self._tables.client.update_item(
+                TableName=self._name,
+                Key=codec.to_item({"owner": owner, "sk": rate_sk(rule_id, hour)}),
+                UpdateExpression="ADD #count :one SET #expires_at = :expires_at",
+                ConditionExpression="attribute_not_exists(#count) OR #count < :max",
+                ExpressionAttributeNames={"#count": "count", "#expires_at": "expires_at"},
+                ExpressionAttributeValues=codec.values(
+                    one=1, max=max_per_hour, expires_at=(hour + 2) * 3600
+                ),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def list_events(self, owner: str, *, limit: int, cursor: str | None = None) -> Page[AlertEvent]:
         """The owner's events, newest first."""

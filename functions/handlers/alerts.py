@@ -1,9 +1,10 @@
 """The scheduled alerts job's Lambda: EventBridge invokes it every minute.
 
 It evaluates every enabled rule, fires the events cooldowns allow, delivers them to their
-webhooks and reports what it did as metrics and one log line. An infrastructure error that
-stops the whole run (the rules cannot be read) propagates; the next minute runs again, and
-cooldowns make a repeated run harmless.
+webhooks, Telegram chats, Discord channels and e-mail addresses, and reports what it did as
+metrics and one log line. An infrastructure error that stops the whole run (the rules
+cannot be read) propagates; the next minute runs again, and cooldowns make a repeated run
+harmless.
 """
 
 from __future__ import annotations
@@ -18,23 +19,30 @@ from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.handlers.schedule import correlated_run, scheduled_time
+from functions.handlers.secrets import with_jwt_secret
+from functions.logic.alert_channels import ChannelSenders
 from functions.logic.alerts import AlertJob, AlertRunSummary
 from functions.observability import logger
+from functions.ports.chat import HttpDiscordSender, HttpTelegramSender
+from functions.ports.email import email_sender
 from functions.ports.webhooks import UrllibWebhookSender, WebhookSender
 from functions.settings import Settings, load_settings
 
 metrics = Metrics(namespace="XenBlocks", service="alerts")
 
 # Built on the first event of a cold start, reused by the following ones.
-_deps: tuple[Settings, Tables, WebhookSender] | None = None
+_deps: tuple[Settings, Tables, WebhookSender, ChannelSenders] | None = None
 
 # Summary field → metric name.
 _METRICS = {
     "rules_evaluated": "AlertRulesEvaluated",
     "events_fired": "AlertEventsFired",
     "suppressed": "AlertEventsSuppressed",
+    "quiet": "AlertEventsQuiet",
+    "rate_limited": "AlertEventsRateLimited",
     "deliveries_ok": "AlertDeliveriesOk",
     "deliveries_failed": "AlertDeliveriesFailed",
+    "channel_failures": "AlertChannelDeliveriesFailed",
     "rule_errors": "AlertRuleErrors",
 }
 # Deliveries refused because the webhook's host resolved to a non-public address.
@@ -42,7 +50,11 @@ BLOCKED_METRIC = "AlertWebhooksBlocked"
 
 
 def run_alerts(
-    settings: Settings, tables: Tables, sender: WebhookSender, now: int
+    settings: Settings,
+    tables: Tables,
+    sender: WebhookSender,
+    now: int,
+    channels: ChannelSenders | None = None,
 ) -> AlertRunSummary:
     """One run of the job (the Lambda below, the local stack's scheduler, tests)."""
     job = AlertJob(
@@ -51,16 +63,27 @@ def run_alerts(
         WorkerRepository(tables),
         TelemetryRepository(tables),
         sender,
+        channels,
     )
     return job.run(now)
 
 
-def _dependencies() -> tuple[Settings, Tables, WebhookSender]:
+def channel_senders(settings: Settings) -> ChannelSenders:
+    """Telegram, Discord and e-mail as the settings say (SES in AWS, SMTP locally)."""
+    return ChannelSenders(
+        telegram=HttpTelegramSender.from_settings(settings),
+        discord=HttpDiscordSender.from_settings(settings),
+        email=email_sender(settings),
+    )
+
+
+def _dependencies() -> tuple[Settings, Tables, WebhookSender, ChannelSenders]:
     global _deps
     if _deps is None:
-        settings = load_settings()
+        # The JWT secret keys the sealed channel secrets (functions.logic.secret_box).
+        settings = with_jwt_secret(load_settings())
         sender = UrllibWebhookSender.from_settings(settings, on_blocked=_count_blocked)
-        _deps = (settings, Tables(settings), sender)
+        _deps = (settings, Tables(settings), sender, channel_senders(settings))
     return _deps
 
 
@@ -72,8 +95,8 @@ def _count_blocked() -> None:
 @logger.inject_lambda_context
 @correlated_run
 def handler(event: dict[str, Any], context: object) -> dict[str, int]:
-    settings, tables, sender = _dependencies()
-    summary = run_alerts(settings, tables, sender, scheduled_time(event)).as_dict()
+    settings, tables, sender, channels = _dependencies()
+    summary = run_alerts(settings, tables, sender, scheduled_time(event), channels).as_dict()
     for field, metric in _METRICS.items():
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=summary[field])
     logger.info("alerts run", extra=summary)

@@ -1,4 +1,5 @@
-"""Alerts: owners' rules on their fleet, evaluated every minute, delivered to webhooks.
+"""Alerts: owners' rules on their fleet, evaluated every minute, delivered to webhooks,
+Telegram, Discord and e-mail (the channels: ``functions.logic.alert_channels``).
 
 A rule watches one worker or every worker of its owner for one condition:
 
@@ -10,8 +11,9 @@ A rule watches one worker or every worker of its owner for one condition:
 - ``temperature``: an up worker's hottest GPU is above ``threshold`` °C.
 
 A firing is one event, stored only if the rule has not fired for that worker within the
-rule's cooldown (a conditional write, so concurrent job runs cannot both fire), then POSTed
-to the rule's webhook, and the delivery's outcome recorded on the event.
+rule's cooldown (a conditional write, so concurrent job runs cannot both fire), then sent
+to each of the rule's channels (the webhook, Telegram, Discord, e-mail) unless the rule's
+quiet hours or rate limit hold it back, and each channel's outcome recorded on the event.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import secrets
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import asdict, dataclass
@@ -33,22 +35,37 @@ from functions.dal.pagination import Page
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import InvalidInput, NotFound
+from functions.logic.alert_channels import (
+    ChannelDispatcher,
+    ChannelSenders,
+    build_channels,
+    in_quiet_hours,
+    quiet_reason,
+    rate_reason,
+    validate_max_per_hour,
+    validate_quiet_hours,
+)
 from functions.logic.heartbeat_schedule import silence_allowance
+from functions.logic.secret_box import SecretBox
 from functions.models.alerts import (
     EVENT_RETENTION_SECONDS,
     MAX_COOLDOWN_SECONDS,
     MIN_COOLDOWN_SECONDS,
     THRESHOLDS,
+    AlertChannels,
     AlertEvent,
     AlertKind,
     AlertRule,
+    ChannelDelivery,
+    ChannelKind,
     DeliveryStatus,
 )
 from functions.models.telemetry import worker_series
 from functions.models.workers import Worker
 from functions.netguard import Host, HostRefused, is_internal_name, is_public_address, url_host
 from functions.observability import logger
-from functions.ports.webhooks import WebhookSender
+from functions.ports.email import sends_email
+from functions.ports.webhooks import DeliveryResult, WebhookSender
 from functions.settings import Settings
 
 MAX_RULES_PER_OWNER = 50
@@ -57,7 +74,20 @@ MAX_WEBHOOK_URL_LENGTH = 2048
 HASHRATE_WINDOW_SECONDS = 3600
 MIN_HISTORY_POINTS = 3
 # Fields PATCH may change (kind and worker are what a rule is; make a new rule instead).
-MUTABLE_FIELDS = frozenset({"name", "threshold", "cooldown_seconds", "enabled", "webhook_url"})
+MUTABLE_FIELDS = frozenset(
+    {
+        "name",
+        "threshold",
+        "cooldown_seconds",
+        "enabled",
+        "webhook_url",
+        "channels",
+        "quiet_hours",
+        "max_per_hour",
+    }
+)
+# Fields PATCH may set to null: the webhook, the rate limit and quiet hours are removed.
+_NULLABLE_FIELDS = frozenset({"webhook_url", "quiet_hours", "max_per_hour"})
 _PAGE = 100
 # Slow or dead webhooks must not hold up the rest of a one-minute job.
 _DELIVERY_THREADS = 8
@@ -158,6 +188,10 @@ class RuleDraft:
     webhook_url: str | None = None
     cooldown_seconds: int | None = None
     enabled: bool = True
+    # {"telegram": {"bot_token", "chat_id"}, "discord": {"webhook_url"}, "email": {"address"}}
+    channels: Mapping[str, Any] | None = None
+    quiet_hours: Mapping[str, Any] | None = None  # {"start_hour", "end_hour", "timezone"}
+    max_per_hour: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,11 +202,16 @@ class CreatedRule:
 
 class AlertRuleService:
     def __init__(
-        self, settings: Settings, alerts: AlertRepository, workers: WorkerRepository
+        self,
+        settings: Settings,
+        alerts: AlertRepository,
+        workers: WorkerRepository,
+        box: SecretBox | None = None,
     ) -> None:
         self._settings = settings
         self._alerts = alerts
         self._workers = workers
+        self._box = box or SecretBox.from_settings(settings)
 
     def create(self, owner: str, draft: RuleDraft, *, now: int) -> CreatedRule:
         """A new rule; a worker that is not the owner's (or not enrolled) is a NotFound."""
@@ -182,8 +221,9 @@ class AlertRuleService:
                 raise NotFound(f"worker {draft.worker_id} not found")
         cooldown = draft.cooldown_seconds
         secret = new_webhook_secret()
+        rule_id = new_rule_id()
         rule = AlertRule(
-            rule_id=new_rule_id(),
+            rule_id=rule_id,
             owner=owner,
             name=validate_name(draft.name),
             kind=draft.kind,
@@ -197,6 +237,9 @@ class AlertRuleService:
             enabled=draft.enabled,
             created_at=now,
             updated_at=now,
+            channels=self._channels(draft.channels or {}, AlertChannels(), owner, rule_id),
+            quiet_hours=validate_quiet_hours(draft.quiet_hours),
+            max_per_hour=validate_max_per_hour(draft.max_per_hour),
         )
         self._alerts.create_rule(rule, max_rules=MAX_RULES_PER_OWNER)
         return CreatedRule(rule, secret)
@@ -205,7 +248,9 @@ class AlertRuleService:
         return self._alerts.list_rules(owner, limit=limit, cursor=cursor)
 
     def update(self, owner: str, rule_id: str, changes: dict[str, Any], *, now: int) -> AlertRule:
-        """Change some of ``MUTABLE_FIELDS``; ``webhook_url: None`` removes the webhook."""
+        """Change some of ``MUTABLE_FIELDS``; ``webhook_url``, ``quiet_hours`` or
+        ``max_per_hour`` None removes it; ``channels`` sets (or, with None, removes) each
+        channel it names and keeps the others."""
         unknown = set(changes) - MUTABLE_FIELDS
         if unknown:
             raise InvalidInput(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
@@ -216,7 +261,7 @@ class AlertRuleService:
             raise NotFound(f"alert rule {rule_id} not found")
         checked: dict[str, Any] = {}
         for name, value in changes.items():
-            if value is None and name != "webhook_url":
+            if value is None and name not in _NULLABLE_FIELDS:
                 raise InvalidInput(f"{name} cannot be null")
             if name == "name":
                 checked[name] = validate_name(value)
@@ -226,6 +271,14 @@ class AlertRuleService:
                 checked[name] = validate_cooldown(value)
             elif name == "webhook_url":
                 checked[name] = self._webhook_url(value)
+            elif name == "channels":
+                channels = self._channels(value, rule.channels, owner, rule_id)
+                checked[name] = channels.model_dump(mode="json")
+            elif name == "quiet_hours":
+                quiet = validate_quiet_hours(value)
+                checked[name] = None if quiet is None else quiet.model_dump(mode="json")
+            elif name == "max_per_hour":
+                checked[name] = validate_max_per_hour(value)
             else:
                 checked[name] = bool(value)
         return self._alerts.update_rule(owner, rule_id, checked, now=now)
@@ -240,6 +293,18 @@ class AlertRuleService:
         if url is None:
             return None
         return validate_webhook_url(url, local=self._settings.is_local)
+
+    def _channels(
+        self, changes: Mapping[str, Any], current: AlertChannels, owner: str, rule_id: str
+    ) -> AlertChannels:
+        return build_channels(
+            changes,
+            current=current,
+            box=self._box,
+            owner=owner,
+            rule_id=rule_id,
+            sends_email=sends_email(self._settings),
+        )
 
 
 # -- conditions (pure) --------------------------------------------------------------------------
@@ -316,8 +381,11 @@ class AlertRunSummary:
     workers_checked: int = 0
     events_fired: int = 0
     suppressed: int = 0  # conditions met within a cooldown
-    deliveries_ok: int = 0
-    deliveries_failed: int = 0
+    quiet: int = 0  # events recorded, not sent: their rule's quiet hours
+    rate_limited: int = 0  # events recorded, not sent: their rule's rate limit
+    deliveries_ok: int = 0  # events every channel took
+    deliveries_failed: int = 0  # events some channel did not take
+    channel_failures: int = 0  # (event, channel) deliveries that failed
     rule_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -334,11 +402,18 @@ class AlertJob:
         workers: WorkerRepository,
         telemetry: TelemetryRepository,
         sender: WebhookSender,
+        channels: ChannelSenders | None = None,
+        box: SecretBox | None = None,
     ) -> None:
         self._alerts = alerts
         self._workers = workers
         self._telemetry = telemetry
-        self._sender = sender
+        self._dispatcher = ChannelDispatcher(
+            box or SecretBox.from_settings(settings),
+            sender,
+            channels or ChannelSenders(),
+            webhook_body=webhook_body,
+        )
         self._silence_allowance = silence_allowance(settings)
 
     def run(self, now: int) -> AlertRunSummary:
@@ -356,16 +431,33 @@ class AlertJob:
                 continue
             deliveries += [(rule, e) for e in fired if e.delivery is DeliveryStatus.PENDING]
         if deliveries:
-            with ThreadPoolExecutor(max_workers=_DELIVERY_THREADS) as pool:
-                # Each in a copy of this context: its log lines carry the run's correlation id.
-                futures = [
-                    pool.submit(copy_context().run, self._deliver_safely, rule, event, now=now)
-                    for rule, event in deliveries
-                ]
-                results = [future.result() for future in futures]
-            summary.deliveries_ok += sum(1 for ok in results if ok)
-            summary.deliveries_failed += sum(1 for ok in results if not ok)
+            self._deliver_all(deliveries, now, summary)
         return summary
+
+    def _deliver_all(
+        self, deliveries: list[tuple[AlertRule, AlertEvent]], now: int, summary: AlertRunSummary
+    ) -> None:
+        """Every (event, channel) on the pool, each event recorded once all its channels
+        have answered."""
+        with ThreadPoolExecutor(max_workers=_DELIVERY_THREADS) as pool:
+            # Each in a copy of this context: its log lines carry the run's correlation id.
+            sends = [
+                [
+                    (
+                        kind,
+                        pool.submit(copy_context().run, self._send_safely, kind, rule, event, now),
+                    )
+                    for kind in rule.channel_kinds()
+                ]
+                for rule, event in deliveries
+            ]
+            for (rule, event), futures in zip(deliveries, sends, strict=True):
+                outcomes = [(kind, future.result()) for kind, future in futures]
+                summary.channel_failures += sum(1 for _, result in outcomes if not result.ok)
+                if self._record_safely(rule, event, outcomes, now):
+                    summary.deliveries_ok += 1
+                else:
+                    summary.deliveries_failed += 1
 
     def evaluate(
         self,
@@ -383,34 +475,102 @@ class AlertJob:
             if finding is None:
                 continue
             event = self._event(rule, worker, finding, now)
-            if self._alerts.fire(event, cooldown_seconds=rule.cooldown_seconds):
-                summary.events_fired += 1
-                fired.append(event)
-            else:
+            if not self._alerts.fire(event, cooldown_seconds=rule.cooldown_seconds):
                 summary.suppressed += 1
+                continue
+            summary.events_fired += 1
+            if event.delivery is DeliveryStatus.SUPPRESSED:
+                summary.quiet += 1
+            elif event.delivery is DeliveryStatus.PENDING and self._over_rate(rule, now):
+                summary.rate_limited += 1
+                event = self._alerts.record_delivery(
+                    event,
+                    delivery=DeliveryStatus.SUPPRESSED,
+                    attempts=0,
+                    error=None,
+                    delivered_at=None,
+                    suppressed_reason=rate_reason(rule.max_per_hour or 0),
+                )
+            fired.append(event)
         return fired
 
-    def deliver(self, rule: AlertRule, event: AlertEvent, *, now: int) -> AlertEvent:
-        """POST the event to the rule's webhook and record how it went."""
-        if rule.webhook_url is None:
-            return event
-        result = self._sender.send(
-            rule.webhook_url,
-            rule.webhook_secret.get_secret_value(),
-            webhook_body(event),
-            timestamp=now,
-        )
-        return self._alerts.record_delivery(
-            event,
-            delivery=DeliveryStatus.DELIVERED if result.ok else DeliveryStatus.FAILED,
-            attempts=result.attempts,
-            error=result.error,
-            delivered_at=now if result.ok else None,
+    def _over_rate(self, rule: AlertRule, now: int) -> bool:
+        """Takes one of this hour's sends of the rule; True when they were all taken."""
+        if rule.max_per_hour is None:
+            return False
+        return not self._alerts.take_send_slot(
+            rule.owner, rule.rule_id, now=now, max_per_hour=rule.max_per_hour
         )
 
-    def _deliver_safely(self, rule: AlertRule, event: AlertEvent, *, now: int) -> bool:
+    def deliver(self, rule: AlertRule, event: AlertEvent, *, now: int) -> AlertEvent:
+        """Send the event to each of the rule's channels, one after another, and record how
+        each went (``run`` sends them side by side)."""
+        kinds = rule.channel_kinds()
+        if not kinds:
+            return event
+        outcomes = [(kind, self._send_safely(kind, rule, event, now)) for kind in kinds]
+        return self._record(rule, event, outcomes, now)
+
+    def _send_safely(
+        self, kind: ChannelKind, rule: AlertRule, event: AlertEvent, now: int
+    ) -> DeliveryResult:
         try:
-            return self.deliver(rule, event, now=now).delivery is DeliveryStatus.DELIVERED
+            result = self._dispatcher.send(kind, rule, event, now=now)
+        except Exception:
+            logger.exception(
+                "alert delivery failed",
+                extra={"channel": kind.value, "rule_id": rule.rule_id, "event_id": event.event_id},
+            )
+            return DeliveryResult(ok=False, attempts=0, error="could not deliver")
+        if not result.ok:
+            logger.warning(
+                "alert delivery failed",
+                extra={
+                    "channel": kind.value,
+                    "rule_id": rule.rule_id,
+                    "event_id": event.event_id,
+                    "attempts": result.attempts,
+                    "error": result.error,
+                },
+            )
+        return result
+
+    def _record(
+        self,
+        rule: AlertRule,
+        event: AlertEvent,
+        outcomes: list[tuple[ChannelKind, DeliveryResult]],
+        now: int,
+    ) -> AlertEvent:
+        deliveries = tuple(
+            ChannelDelivery(
+                channel=kind,
+                status=DeliveryStatus.DELIVERED if result.ok else DeliveryStatus.FAILED,
+                attempts=result.attempts,
+                error=result.error,
+                delivered_at=now if result.ok else None,
+            )
+            for kind, result in outcomes
+        )
+        failed = [d for d in deliveries if d.status is DeliveryStatus.FAILED]
+        return self._alerts.record_delivery(
+            event,
+            delivery=DeliveryStatus.FAILED if failed else DeliveryStatus.DELIVERED,
+            attempts=sum(d.attempts for d in deliveries),
+            error=delivery_error(deliveries),
+            delivered_at=None if failed else now,
+            deliveries=deliveries,
+        )
+
+    def _record_safely(
+        self,
+        rule: AlertRule,
+        event: AlertEvent,
+        outcomes: list[tuple[ChannelKind, DeliveryResult]],
+        now: int,
+    ) -> bool:
+        try:
+            return self._record(rule, event, outcomes, now).delivery is DeliveryStatus.DELIVERED
         except Exception:
             logger.exception("recording a delivery failed", extra={"event_id": event.event_id})
             return False
@@ -470,6 +630,11 @@ class AlertJob:
 
     @staticmethod
     def _event(rule: AlertRule, worker: Worker, finding: Finding, now: int) -> AlertEvent:
+        delivery = DeliveryStatus.PENDING if rule.channel_kinds() else DeliveryStatus.NONE
+        reason = None
+        quiet = rule.quiet_hours
+        if delivery is DeliveryStatus.PENDING and quiet and in_quiet_hours(quiet, now):
+            delivery, reason = DeliveryStatus.SUPPRESSED, quiet_reason(quiet)
         return AlertEvent(
             event_id=new_event_id(),
             rule_id=rule.rule_id,
@@ -481,16 +646,35 @@ class AlertJob:
             value=finding.value,
             threshold=rule.threshold,
             ts=now,
-            delivery=DeliveryStatus.PENDING if rule.webhook_url else DeliveryStatus.NONE,
+            delivery=delivery,
+            suppressed_reason=reason,
             expires_at=now + EVENT_RETENTION_SECONDS,
         )
+
+
+def delivery_error(deliveries: tuple[ChannelDelivery, ...]) -> str | None:
+    """The event's one-line error: the failed channel's, or each failed one's, named."""
+    failed = [d for d in deliveries if d.status is DeliveryStatus.FAILED]
+    if not failed:
+        return None
+    if len(deliveries) == 1:
+        return failed[0].error
+    return "; ".join(f"{d.channel}: {d.error}" for d in failed)
 
 
 def webhook_body(event: AlertEvent) -> bytes:
     """What a webhook receives: the event, without the platform's delivery bookkeeping."""
     data = event.model_dump(
         mode="json",
-        exclude={"delivery", "attempts", "delivered_at", "delivery_error", "expires_at"},
+        exclude={
+            "delivery",
+            "attempts",
+            "delivered_at",
+            "delivery_error",
+            "expires_at",
+            "deliveries",
+            "suppressed_reason",
+        },
     )
     payload = {"type": "alert", "event": data}
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from functions.models.alerts import AlertEvent, AlertKind, DeliveryStatus
+from functions.models.alerts import AlertEvent, AlertKind, ChannelKind, DeliveryStatus
 from functions.models.blocks import Block, NetworkStatus
 from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
 from protocol.xenblocks import BlockKind
@@ -55,6 +55,14 @@ class RecentBlock(BaseModel):
         return cls.model_validate(block.model_dump(), from_attributes=False)
 
 
+class ChannelDeliveryOut(BaseModel):
+    channel: ChannelKind
+    status: DeliveryStatus
+    attempts: int
+    error: str | None = None
+    delivered_at: int | None = None
+
+
 class EventOut(BaseModel):
     event_id: str
     rule_id: str
@@ -65,10 +73,19 @@ class EventOut(BaseModel):
     value: float = Field(description="What was measured, in the threshold's unit")
     threshold: float
     ts: int = Field(description="When it fired (epoch seconds)")
-    delivery: DeliveryStatus = Field(description="The webhook delivery: none if no webhook")
-    attempts: int = Field(description="Webhook attempts made")
+    delivery: DeliveryStatus = Field(
+        description="Over every channel: delivered when all took it, failed when one did "
+        "not, suppressed (quiet hours, rate limit), none if the rule has no channel"
+    )
+    attempts: int = Field(description="Attempts made, over every channel")
     delivered_at: int | None
     delivery_error: str | None = Field(description="Why the last attempt failed")
+    deliveries: list[ChannelDeliveryOut] = Field(
+        default_factory=list, description="Each channel's outcome"
+    )
+    suppressed_reason: str | None = Field(
+        default=None, description="Why the event was not sent (quiet hours, rate limit)"
+    )
 
     @classmethod
     def of(cls, event: AlertEvent) -> EventOut:

@@ -11,6 +11,7 @@ import pytest
 from functions.handlers import alerts as handler_module
 from functions.handlers import schedule
 from functions.local.lambda_context import LocalLambdaContext
+from functions.logic.alert_channels import ChannelSenders
 from functions.models.alerts import AlertKind, DeliveryStatus
 from functions.observability import current_correlation_id
 from functions.ports.webhooks import NOT_PUBLIC, DeliveryResult, RecordingWebhookSender
@@ -81,7 +82,7 @@ class CorrelatedSender(RecordingWebhookSender):
 
 def test_deliveries_run_under_the_run_s_correlation_id(settings, tables, rig, rule, monkeypatch):
     sender = CorrelatedSender()
-    monkeypatch.setattr(handler_module, "_deps", (settings, tables, sender))
+    monkeypatch.setattr(handler_module, "_deps", (settings, tables, sender, ChannelSenders()))
     rule(AlertKind.TEMPERATURE, 80, worker=rig(temperatures=(90.0,)))
     rule(AlertKind.TEMPERATURE, 70, worker=rig(temperatures=(95.0,)))
 
