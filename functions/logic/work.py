@@ -37,6 +37,15 @@ def work(hashrate: float, difficulty: int | float | None) -> float | None:
     return hashrate * difficulty
 
 
+def hashrate_at(hashrate: float, measured_at: int | None, difficulty: int) -> float:
+    """The H/s a rig measured at difficulty ``measured_at`` does at ``difficulty``: the same
+    work. Unchanged when ``measured_at`` is unknown (None or 0) or ``difficulty`` is not
+    positive."""
+    if measured_at is None or measured_at <= 0 or difficulty <= 0:
+        return hashrate
+    return hashrate * measured_at / difficulty
+
+
 def efficiency(work_kib_s: float | None, power_w: float | None) -> float | None:
     """Work per watt (KiB/J); None without work or a positive power reading."""
     if work_kib_s is None or power_w is None or power_w <= 0:

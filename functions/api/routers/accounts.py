@@ -7,6 +7,7 @@ honour an ``Idempotency-Key`` header: a retry with the same key returns the firs
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Response
@@ -16,6 +17,15 @@ from functions.api.auth import AdminPrincipal, Context, CurrentPrincipal
 from functions.api.schemas import ID_PATTERN, Body, Cursor, Limit, PageOut
 from functions.dal.pagination import clamp_limit
 from functions.logic.funds import Deposited, FundsService
+from functions.logic.profit import (
+    CURRENCY_PATTERN,
+    DEFAULT_CURRENCY,
+    MAX_PRICE_PER_KWH,
+    PRICE_DECIMALS,
+    OwnerSettings,
+    settings_of,
+    update_settings,
+)
 from functions.models.accounts import Account, EntryKind, LedgerEntry, Withdrawal
 
 router = APIRouter(tags=["accounts"])
@@ -205,6 +215,62 @@ def my_ledger(
     """Every ledger entry the caller pays or is paid in, newest first."""
     page = context.ledger.history(principal.address, limit=clamp_limit(limit), cursor=cursor)
     return PageOut[EntryOut].of(page, EntryOut.of)
+
+
+class SettingsRequest(Body):
+    electricity_price_per_kwh: Decimal | None = Field(
+        ge=0,
+        le=MAX_PRICE_PER_KWH,
+        decimal_places=PRICE_DECIMALS,
+        allow_inf_nan=False,
+        description='What a kWh costs you, in currency: a decimal string ("0.1234") or a '
+        f"number, 0 to {MAX_PRICE_PER_KWH}, at most {PRICE_DECIMALS} decimals; null clears it",
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=CURRENCY_PATTERN,
+        description=f"A label for the price's currency (three capitals; {DEFAULT_CURRENCY} "
+        "when absent)",
+    )
+
+
+class SettingsOut(BaseModel):
+    electricity_price_per_kwh: str | None = Field(
+        description="What a kWh costs you, a decimal string; null when not set"
+    )
+    currency: str = Field(
+        description="The price's currency: profit takes one credit for one unit of it"
+    )
+    updated_at: int | None
+
+    @classmethod
+    def of(cls, settings: OwnerSettings) -> SettingsOut:
+        return cls(
+            electricity_price_per_kwh=settings.price_text,
+            currency=settings.currency,
+            updated_at=settings.updated_at,
+        )
+
+
+@router.get("/api/accounts/me/settings")
+def my_settings(principal: CurrentPrincipal, context: Context) -> SettingsOut:
+    """Your settings: the electricity price behind ``/api/profit``."""
+    return SettingsOut.of(settings_of(context.accounts.get(principal.address)))
+
+
+@router.put("/api/accounts/me/settings")
+def put_my_settings(
+    body: SettingsRequest, principal: CurrentPrincipal, context: Context
+) -> SettingsOut:
+    """Replace your settings (the price is required; null clears it)."""
+    settings = update_settings(
+        context.accounts,
+        principal.address,
+        electricity_price_per_kwh=body.electricity_price_per_kwh,
+        currency=body.currency,
+        now=context.clock(),
+    )
+    return SettingsOut.of(settings)
 
 
 @router.get("/api/admin/withdrawals", tags=["admin"])

@@ -14,6 +14,7 @@ from functions.dal.pagination import clamp_limit
 from functions.errors import InvalidInput, NotFound
 from functions.logic.matcher import Criteria, Matcher, rank_key
 from functions.logic.pricing import ALL_MODELS, ModelPrice
+from functions.logic.proofs import lease_outlook
 from functions.models.market import MIN_HASHRATE, ListingStatus, max_cost
 from functions.models.money import fee_of
 
@@ -73,6 +74,26 @@ class Estimate(BaseModel):
         description="The same hashrate and time at the price index median, for comparison"
     )
     price_index_per_khs_hour: float | None
+    network_difficulty: int = Field(
+        description="The network's current difficulty (KiB), which the block odds assume"
+    )
+    hashrate_at_difficulty: float = Field(
+        description="H/s the blocks are estimated for: the listing's rig's last measured "
+        "work (H/s × the difficulty it mined at) at network_difficulty; without a "
+        "measurement, hashrate"
+    )
+    block_pattern: str = Field(description="What a hash must contain to be a block")
+    block_probability: float | None = Field(
+        description="The chance that one hash is a block; None when not estimated"
+    )
+    expected_hashes: float = Field(description="hashrate_at_difficulty × duration_sec")
+    expected_blocks: float | None = Field(
+        description="Blocks the lease may find on average: expected_hashes × block_probability"
+    )
+    expected_blocks_uncertainty: float | None = Field(
+        description="Relative standard deviation of the block count (1/sqrt(expected_blocks)); "
+        "None when no block is expected"
+    )
 
 
 @router.get("/estimate")
@@ -85,7 +106,8 @@ def estimate(
     ] = None,
     gpu: GpuModel = None,
 ) -> Estimate:
-    """What a rental would cost: a given listing, or the best match for a hashrate."""
+    """What a rental would cost: a given listing, or the best match for a hashrate; and the
+    blocks it may find at the network's current difficulty."""
     if (listing_id is None) == (hashrate is None):
         raise InvalidInput("give either listing_id or hashrate")
     now = context.clock()
@@ -101,6 +123,15 @@ def estimate(
     index = context.prices.latest(now)
     market = index.for_model(listing.gpu_model if listing else gpu) if index else None
     cost = max_cost(listing.price_per_hour, duration_sec) if listing else None
+    difficulty = context.network.difficulty()
+    block_pattern = context.settings.rules.block_pattern
+    outlook = lease_outlook(
+        wanted,
+        context.workers.get(listing.worker_id) if listing is not None else None,
+        difficulty=difficulty,
+        duration_s=duration_sec,
+        block_pattern=block_pattern,
+    )
     return Estimate(
         duration_sec=duration_sec,
         hashrate=wanted,
@@ -109,6 +140,13 @@ def estimate(
         listing_id=listing.listing_id if listing else None,
         market_cost=round(market.median * wanted / 1000 * duration_sec / 3600) if market else None,
         price_index_per_khs_hour=round(market.median, 3) if market else None,
+        network_difficulty=difficulty,
+        hashrate_at_difficulty=outlook.hashrate_hs,
+        block_pattern=block_pattern,
+        block_probability=outlook.block_probability,
+        expected_hashes=outlook.expected_hashes,
+        expected_blocks=outlook.expected_blocks,
+        expected_blocks_uncertainty=outlook.uncertainty,
     )
 
 
