@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     # API Gateway closes a WebSocket after 2 hours; the row outlives it a little (TTL).
     live_connection_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 2 * 3600 + 600
 
+    # Fleet intelligence (functions/logic/insights.py): the baselines job refreshes
+    # 1/``insights_slices`` of the online fleet each run (hourly in AWS: each rig's
+    # baseline once a day); ingest scores every heartbeat against it and re-reads a rig's
+    # baseline and findings at most every ``insights_cache_seconds``.
+    insights_slices: Annotated[int, Field(ge=1, le=168)] = 24
+    insights_cache_seconds: Annotated[int, Field(ge=0, le=86_400)] = 6 * 3600
+
     @field_validator("admin_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:

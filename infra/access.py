@@ -62,7 +62,14 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
     },
     # Heartbeat batches: the heartbeat writes, then the live push reads who is connected,
     # their leases and workers' owners, and forgets connections found closed.
-    "ingest_batch": {"workers": W, "telemetry": W, "leases": R, "connections": RD},
+    # Each heartbeat is scored against its rig's baseline; findings open and close.
+    "ingest_batch": {
+        "workers": W,
+        "telemetry": W,
+        "leases": R,
+        "connections": RD,
+        "insights": W,
+    },
     # The HTTP API serves every product path (not the WebSocket connections).
     "api": {
         "workers": W,
@@ -80,6 +87,8 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
         "idempotency": W,
         # The network's difficulty for assign_task; verdicts joined onto blocks.
         "network": R,
+        # Findings, baselines and GPU-model figures for the insights and recommendations.
+        "insights": R,
     },
     # Settlement: one transaction per lease (lease, listing, balances, ledger; a delist
     # that waited for the lease's end also clears the worker's listing id).
@@ -96,7 +105,9 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
     # pushed) and recent verified blocks (confirmed with the node's read API).
     "network": {"network": W, "leases": R, "blocks": R},
     # Alerts: rules, events and cooldowns; worker state and history to evaluate them.
-    "alerts": {"alerts": W, "workers": R, "telemetry": R},
+    "alerts": {"alerts": W, "workers": R, "telemetry": R, "insights": R},
+    # Baselines: online workers and their history in, baselines and GPU-model figures out.
+    "insights": {"workers": R, "telemetry": R, "insights": W},
     # Live updates ($connect / $disconnect store and forget the connection). $connect
     # checks the token as the API does (sign-outs, API keys, a key's hourly last-used stamp).
     "live_connect": {"connections": W, "credentials": W},

@@ -106,6 +106,14 @@ JOBS: tuple[Job, ...] = (
         timeout_seconds=60,
     ),
     Job(
+        "insights",
+        "functions.handlers.jobs.insights_handler",
+        60,
+        "rebuilds an hourly slice of the online rigs' baselines; GPU-model figures daily",
+        timeout_seconds=300,
+        memory_mb=512,
+    ),
+    Job(
         "alerts",
         "functions.handlers.alerts.handler",
         1,

@@ -281,6 +281,22 @@ NETWORK = TableSpec(
     ),
 )
 
+INSIGHTS = TableSpec(
+    name="insights",
+    partition_key=KeyAttr("pk"),
+    sort_key=KeyAttr("sk"),
+    indexes=(
+        # Sparse: only findings carry ``finding_owner``, so an owner's are one Query.
+        IndexSpec("findings_by_owner", KeyAttr("finding_owner"), KeyAttr("finding_sk")),
+    ),
+    ttl_attribute="expires_at",
+    description=(
+        "Fleet intelligence: each rig's baseline (pk worker#<id>, sk BASELINE), its anomaly "
+        "findings (sk FINDING#<opened>#<reason>#<gpu>, TTL once closed) and the GPU models' "
+        "public figures (pk gpu_models, sk <model>)."
+    ),
+)
+
 IDEMPOTENCY = TableSpec(
     name="idempotency",
     partition_key=KeyAttr("id"),
@@ -303,6 +319,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     IDEMPOTENCY,
     CREDENTIALS,
     NETWORK,
+    INSIGHTS,
 )
 
 

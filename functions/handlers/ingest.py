@@ -34,12 +34,14 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 )
 
 from functions.dal.blocks import BlockRepository
+from functions.dal.insights import InsightsRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.network import NetworkRepository
 from functions.dal.shares import ShareRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
+from functions.logic.anomaly_watch import AnomalyWatch
 from functions.logic.ingest import IngestService, Outcome
 from functions.logic.report_limits import LIMIT_REASONS
 from functions.observability import correlated, logger
@@ -71,6 +73,10 @@ def build_service(settings: Settings, tables: Tables, publisher: DevicePublisher
         telemetry=TelemetryRepository(tables),
         commands=DeviceCommands(publisher),
         network=NetworkRepository(tables),
+        # Heartbeats only (the batch function): scored against each rig's baseline.
+        watch=AnomalyWatch(
+            InsightsRepository(tables), cache_seconds=settings.insights_cache_seconds
+        ),
     )
 
 

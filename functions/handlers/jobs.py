@@ -1,6 +1,7 @@
 """The scheduled jobs' Lambdas (EventBridge schedules): settlement, prices, reputation, the
 fleet sweep (silent workers offline, fleet figures), the network (the XenBlocks difficulty
-followed, changes pushed to leased rigs, leased blocks confirmed with the node).
+followed, changes pushed to leased rigs, leased blocks confirmed with the node), insights
+(rigs' baselines and GPU-model figures).
 
 One entry point per job, so each Lambda gets only its own schedule and permissions. A job
 that fails raises: the schedule runs it again next time, and every job is idempotent.
@@ -130,3 +131,24 @@ def network_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         "pushed": run.pushed,
         "confirmed": run.confirmed,
     }
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@correlated_run
+def insights_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    run = _default_jobs().refresh_insights(scheduled_time(event))
+    _count("BaselinesBuilt", run.baselines)
+    if run.failures:
+        _count("BaselineFailures", run.failures)
+    logger.info(
+        "insights run",
+        extra={
+            "slice": run.slice,
+            "baselines": run.baselines,
+            "too_little_history": run.too_little_history,
+            "failures": run.failures,
+            "models": run.models,
+        },
+    )
+    return {"slice": run.slice, "baselines": run.baselines, "models": run.models}

@@ -109,6 +109,9 @@ def local_settings(options: LocalOptions, dynamodb_endpoint: str) -> Settings:
         heartbeat_seconds=5,
         heartbeat_write_seconds=5,
         heartbeat_history_seconds=60,
+        # Every rig's baseline each insights run; ingest re-reads it within a minute.
+        insights_slices=1,
+        insights_cache_seconds=60,
         # The network job runs every 15 s here: a shorter grace for in-flight finds.
         network_grace_seconds=30,
         live_coalesce_seconds=options.live_coalesce_seconds,
@@ -357,6 +360,7 @@ LOCAL_SCHEDULES = {
     "reputation": 60,
     "alerts": 60,
     "network": 15,  # the local XenBlocks node's difficulty, as the deployed job reads it
+    "insights": 300,  # every online rig's baseline each run (one slice), GPU-model figures
 }
 
 
@@ -381,6 +385,7 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _L
         "reputation": jobs.refresh_reputation,
         "alerts": lambda now: run_alerts(settings, tables, webhooks, now),
         "network": jobs.follow_network,
+        "insights": jobs.refresh_insights,
     }
     scheduler = LocalScheduler(
         [ScheduledJob(name, LOCAL_SCHEDULES[name], run) for name, run in runs.items()]

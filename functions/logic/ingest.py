@@ -18,12 +18,13 @@ from functions.dal.shares import ShareRepository
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import Conflict, DuplicateEntry, LeaseNotActive, NotFound
+from functions.logic.anomaly_watch import AnomalyWatch
 from functions.logic.heartbeat_schedule import schedule_for
 from functions.logic.network import DifficultyRule, NetworkView
 from functions.logic.proofs import block_counts_as_share, measured_by
 from functions.logic.report_limits import ReportLimiter
 from functions.logic.verification import Clock, verify_block, verify_share
-from functions.logic.work import DIFFICULTY
+from functions.logic.work import DIFFICULTY, sample_from_values
 from functions.models.blocks import Block, NetworkStatus
 from functions.models.blocks import Share as ShareRecord
 from functions.models.market import Lease
@@ -119,6 +120,7 @@ class IngestService:
         network: NetworkRepository,
         limiter: ReportLimiter | None = None,
         view: NetworkView | None = None,
+        watch: AnomalyWatch | None = None,
     ) -> None:
         self._settings = settings
         self._workers = workers
@@ -136,6 +138,8 @@ class IngestService:
         # When this process last wrote each worker's summary (a warm Lambda keeps it; the
         # heartbeat stream sends a worker's records to the same shard, so the same one).
         self._written: dict[str, int] = {}
+        # Scores every heartbeat against the rig's baseline (functions/logic/anomaly_watch.py).
+        self.watch = watch
 
     def accept(self, worker_id: str, message: UplinkMessage, received_at: int) -> Outcome:
         """Handle one parsed message from ``worker_id`` (the topic's, never the payload's)."""
@@ -212,6 +216,8 @@ class IngestService:
         self._written[worker_id] = now
 
     def heartbeat(self, worker_id: str, message: Heartbeat, now: int) -> Outcome:
+        if self.watch is not None:
+            self._watch(worker_id, message, now)
         history = self.schedule.writes_history(worker_id, now)
         # A history point is only written for a worker proven enrolled, by a summary write
         # now or earlier in this process (one this process never wrote is always due).
@@ -241,29 +247,20 @@ class IngestService:
         )
         self.remember_write(worker_id, now)
 
+    def _watch(self, worker_id: str, message: Heartbeat, now: int) -> None:
+        assert self.watch is not None
+        try:
+            self.watch.observe(worker_id, sample_from_values(now, history_values(message)), now)
+        except Exception:
+            # Detection is a monitor's extra: its failure never costs the heartbeat.
+            logger.exception("anomaly watch failed", extra={"worker_id": worker_id})
+
     def _history_point(self, worker_id: str, message: Heartbeat, now: int) -> TelemetryPoint:
-        values: dict[str, float] = {
-            "hashrate": message.hashrate,
-            "active_gpus": float(message.active_gpus),
-            "accepted_blocks": float(message.accepted_blocks),
-        }
-        if message.difficulty > 0:  # 0: the rig does not know it yet (logic/work.py)
-            values[DIFFICULTY] = float(message.difficulty)
-        for gpu in message.gpus or ():
-            figures = {
-                "hashrate": gpu.hashrate,
-                "temperature_c": gpu.temperature_c,
-                "fan_pct": gpu.fan_pct,
-                "power_w": gpu.power_w,
-            }
-            for name, value in figures.items():
-                if value is not None:
-                    values[f"gpu{gpu.index}.{name}"] = value
         retention = self._settings.telemetry_retention_days * _DAY
         return TelemetryPoint(
             series=worker_series(worker_id),
             ts=self.schedule.history_ts(worker_id, now),
-            values=values,
+            values=history_values(message),
             expires_at=now + retention,
         )
 
@@ -492,3 +489,25 @@ def assign_task_for(lease: Lease, difficulty: int, now: int) -> AssignTask:
         difficulty=difficulty,
         share_pattern=str(SharePattern.parse(lease.share_pattern)),
     )
+
+
+def history_values(message: Heartbeat) -> dict[str, float]:
+    """A heartbeat's figures under a history point's names (``functions/logic/work.py``)."""
+    values: dict[str, float] = {
+        "hashrate": message.hashrate,
+        "active_gpus": float(message.active_gpus),
+        "accepted_blocks": float(message.accepted_blocks),
+    }
+    if message.difficulty > 0:  # 0: the rig does not know it yet (logic/work.py)
+        values[DIFFICULTY] = float(message.difficulty)
+    for gpu in message.gpus or ():
+        figures = {
+            "hashrate": gpu.hashrate,
+            "temperature_c": gpu.temperature_c,
+            "fan_pct": gpu.fan_pct,
+            "power_w": gpu.power_w,
+        }
+        for name, value in figures.items():
+            if value is not None:
+                values[f"gpu{gpu.index}.{name}"] = value
+    return values

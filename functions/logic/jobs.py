@@ -13,6 +13,7 @@ from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.fleet_stats import FleetTotals, aggregate_fleet
+from functions.logic.insights import InsightsJob, InsightsRun
 from functions.logic.network import NetworkFollower, NetworkRun
 from functions.logic.pricing import PriceIndex, PriceIndexService
 from functions.logic.reputation import ReputationService
@@ -89,3 +90,6 @@ class Jobs:
 
     def follow_network(self, now: int) -> NetworkRun:
         return self.network.run(now)
+
+    def refresh_insights(self, now: int) -> InsightsRun:
+        return InsightsJob(self.settings, self.tables).run(now)

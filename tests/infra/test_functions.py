@@ -38,6 +38,7 @@ def test_the_expected_handlers(assembly: Assembly) -> None:
             "functions.handlers.jobs.reputation_handler",
             "functions.handlers.jobs.fleet_stats_handler",
             "functions.handlers.jobs.network_handler",
+            "functions.handlers.jobs.insights_handler",
             "functions.handlers.alerts.handler",
             "functions.handlers.live.connect_handler",
             "functions.handlers.live.disconnect_handler",

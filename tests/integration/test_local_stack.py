@@ -78,6 +78,7 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
             "reputation",
             "alerts",
             "network",
+            "insights",
         }
 
         # Enrol through the API, as `xenblocks-miner enroll` will.

@@ -1,0 +1,189 @@
+"""Anomaly detection on every heartbeat, in ingest's warm process, at no write cost.
+
+Each heartbeat (every 30 s) is scored against the rig's stored baseline and its GPU
+model's peers (``functions/logic/anomaly.assess``); the rig's last ``WATCH_POLICY.window``
+scores stay in this process's memory (Kinesis sends a rig's records to one shard, so to
+one process at a time). A reason persisting in ``persist`` of them, spread over at least
+``min_span_seconds``, opens a finding (one write); one absent from a whole window closes
+it (one write). A normal rig costs no write at all, and one read of its partition (its
+baseline and findings) every ``insights_cache_seconds``.
+
+A process that starts cold (or takes over a shard) has no scores yet: it needs a window of
+heartbeats (5 minutes) before it can open a finding, and finds the open ones in the table.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from functions.dal.insights import InsightsRepository
+from functions.errors import AlreadyExists
+from functions.logic import baseline_codec
+from functions.logic.anomaly import (
+    Finding,
+    PeerBaseline,
+    Policy,
+    Reason,
+    RigBaseline,
+    Signal,
+    assess,
+    describe,
+    persistent,
+)
+from functions.logic.robust import Spread
+from functions.logic.work import RigSample
+from functions.models.insights import AnomalyFinding, GpuModelFigures
+from functions.observability import logger
+
+# At a heartbeat every 30 s: 7 of the last 10 (5 minutes), the first and last of them at
+# least 4 minutes apart (``bench/anomaly.py --heartbeat-seconds 30`` measures it).
+WATCH_POLICY = Policy(window=10, persist=7, min_span_seconds=240)
+# A rig without a baseline (new, or too little history) is looked up again this often.
+_MISSING_REFRESH_SECONDS = 3600
+_REMEMBERED_RIGS = 200_000
+
+Key = tuple[Reason, int | None]
+
+
+@dataclass
+class _Rig:
+    loaded_at: int
+    owner: str | None = None
+    baseline: RigBaseline | None = None
+    open: dict[Key, AnomalyFinding] = field(default_factory=dict)
+    scores: deque[tuple[int, list[Signal]]] = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    opened: tuple[AnomalyFinding, ...] = ()
+    closed: tuple[AnomalyFinding, ...] = ()
+
+
+def peers_from(figures: GpuModelFigures) -> PeerBaseline:
+    return PeerBaseline(
+        figures.gpu_model,
+        Spread(figures.work_median, figures.work_spread),
+        figures.rigs,
+        figures.gpus,
+    )
+
+
+class AnomalyWatch:
+    def __init__(
+        self,
+        insights: InsightsRepository,
+        *,
+        cache_seconds: int,
+        policy: Policy = WATCH_POLICY,
+    ) -> None:
+        self._insights = insights
+        self._cache_seconds = cache_seconds
+        self._policy = policy
+        self._rigs: dict[str, _Rig] = {}
+        self._peers: dict[str, PeerBaseline] = {}
+        self._peers_at: int | None = None
+
+    def observe(self, worker_id: str, sample: RigSample, now: int) -> WatchResult:
+        """Score one heartbeat; open and close the rig's findings it settles."""
+        rig = self._rig(worker_id, now)
+        if rig.baseline is None or rig.owner is None:
+            return WatchResult()
+        peers = self._peers_of(rig.baseline.gpu_model, now)
+        signals = assess(sample, rig.baseline, peers=peers, policy=self._policy)
+        rig.scores.append((sample.ts, signals))
+        while len(rig.scores) > self._policy.window:
+            rig.scores.popleft()
+        current = {(f.reason, f.gpu): f for f in persistent(list(rig.scores), policy=self._policy)}
+        opened = [
+            self._open(worker_id, rig, finding, now)
+            for key, finding in current.items()
+            if key not in rig.open
+        ]
+        seen = {s.key for _, signals in rig.scores for s in signals}
+        closed = [
+            self._close(rig, key, now)
+            for key in list(rig.open)
+            if key not in seen and len(rig.scores) >= self._policy.window
+        ]
+        return WatchResult(
+            tuple(f for f in opened if f is not None), tuple(f for f in closed if f is not None)
+        )
+
+    def _open(self, worker_id: str, rig: _Rig, finding: Finding, now: int) -> AnomalyFinding | None:
+        assert rig.owner is not None
+        key = (finding.reason, finding.gpu)
+        opened_at = min(ts for ts, signals in rig.scores if any(s.key == key for s in signals))
+        stored = AnomalyFinding(
+            worker_id=worker_id,
+            owner=rig.owner,
+            reason=finding.reason.value,
+            gpu=finding.gpu,
+            basis=finding.basis,
+            opened_at=opened_at,
+            last_seen=finding.ts,
+            score=finding.score,
+            message=describe(finding),
+            evidence=finding.evidence,
+        )
+        with suppress(AlreadyExists):  # another process stored this very opening
+            self._insights.open_finding(stored)
+        logger.info(
+            "anomaly found",
+            extra={
+                "worker_id": worker_id,
+                "reason": stored.reason,
+                "gpu": stored.gpu,
+                "score": stored.score,
+                "basis": stored.basis,
+            },
+        )
+        rig.open[key] = stored
+        return stored
+
+    def _close(self, rig: _Rig, key: Key, now: int) -> AnomalyFinding | None:
+        finding = rig.open.pop(key)
+        closed = self._insights.close_finding(finding, now=now)
+        logger.info(
+            "anomaly over",
+            extra={"worker_id": finding.worker_id, "reason": finding.reason, "gpu": finding.gpu},
+        )
+        return closed
+
+    def _rig(self, worker_id: str, now: int) -> _Rig:
+        rig = self._rigs.get(worker_id)
+        if rig is not None:
+            age = now - rig.loaded_at
+            limit = self._cache_seconds if rig.baseline else _MISSING_REFRESH_SECONDS
+            if age < min(limit, self._cache_seconds):
+                return rig
+        if len(self._rigs) >= _REMEMBERED_RIGS and worker_id not in self._rigs:
+            self._rigs.clear()  # a bounded memory: forgetting costs a read and a window
+        stored = self._insights.rig(worker_id)
+        baseline: RigBaseline | None = None
+        if stored.baseline is not None:
+            try:
+                baseline = baseline_codec.decode(stored.baseline.baseline_json)
+            except ValueError:
+                logger.warning("stored baseline unreadable", extra={"worker_id": worker_id})
+        fresh = _Rig(
+            loaded_at=now,
+            owner=stored.baseline.owner if stored.baseline else None,
+            baseline=baseline,
+            open={_key(f): f for f in stored.open_findings},
+            scores=rig.scores if rig is not None else deque(),
+        )
+        self._rigs[worker_id] = fresh
+        return fresh
+
+    def _peers_of(self, model: str | None, now: int) -> PeerBaseline | None:
+        if self._peers_at is None or now - self._peers_at >= self._cache_seconds:
+            self._peers = {m: peers_from(f) for m, f in self._insights.model_figures().items()}
+            self._peers_at = now
+        return None if model is None else self._peers.get(model)
+
+
+def _key(finding: AnomalyFinding) -> Key:
+    return Reason(finding.reason), finding.gpu
