@@ -35,6 +35,7 @@ SESSION_ONLY_WRITES = {
     ("POST", "/api/auth/keys"),
     ("DELETE", "/api/auth/keys/{key_id}"),
     ("POST", "/api/accounts/me/deposit"),  # the local faucet
+    ("PUT", "/api/accounts/me/settings"),  # the electricity price: no key scope fits it yet
     ("POST", "/api/accounts/{address}/deposit"),  # admins
     ("POST", "/api/admin/withdrawals/{address}/{withdrawal_id}/approve"),
     ("POST", "/api/admin/withdrawals/{address}/{withdrawal_id}/reject"),
