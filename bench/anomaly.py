@@ -55,13 +55,16 @@ import statistics
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from functions.logic.alerts import check_hashrate_drop, check_temperature
 from functions.logic.anomaly import (
+    PeerBaseline,
     Policy,
     RigBaseline,
     Signal,
@@ -70,6 +73,7 @@ from functions.logic.anomaly import (
     peer_baselines,
     persistent,
 )
+from functions.logic.anomaly_watch import WATCH_POLICY
 from functions.logic.heartbeat_schedule import HeartbeatSchedule
 from functions.logic.work import RigSample, sample_from_values
 from functions.models.workers import Worker
@@ -463,29 +467,55 @@ def _worker(rig: Rig, values: dict[str, float], now: int) -> Worker:
     )
 
 
+class Openings:
+    """Findings starting and clearing per (rig, reason): an alert when one starts, again only
+    after it cleared and the cooldown passed."""
+
+    def __init__(self, cooldown: int) -> None:
+        self.cooldown = cooldown
+        self.events: list[tuple[str, int, str]] = []
+        self._open: dict[str, set[str]] = {}
+        self._closed_at: dict[tuple[str, str], int] = {}
+
+    def update(self, worker_id: str, firing: set[str], seen: int) -> None:
+        was = self._open.setdefault(worker_id, set())
+        for reason in firing - was:
+            if seen - self._closed_at.get((worker_id, reason), -(10**12)) >= self.cooldown:
+                self.events.append((worker_id, seen, reason))
+        for reason in was - firing:
+            self._closed_at[(worker_id, reason)] = seen
+        self._open[worker_id] = set(firing)
+
+
+def daily_baselines(
+    rigs: list[Rig], traces: dict[str, Trace], day: int, policy: Policy
+) -> tuple[dict[str, RigBaseline], dict[str, PeerBaseline]]:
+    """What the insights job stores: each rig's baseline from its history before ``day``."""
+    baselines: dict[str, RigBaseline] = {}
+    for rig in rigs:
+        points = [p for t, p in traces[rig.worker_id].history if t < day]
+        baseline = build_baseline(points, now=day, gpu_model=rig.model.name, policy=policy)
+        if baseline is not None:
+            baselines[rig.worker_id] = baseline
+    return baselines, peer_baselines(baselines.values(), policy=policy)
+
+
 def new_detection(
     rigs: list[Rig], traces: dict[str, Trace], since: int, end: int, args: argparse.Namespace
 ) -> tuple[list[tuple[str, int, str]], dict[str, float]]:
-    """Daily baselines and peers; each point assessed; findings seen by the next job run."""
+    """Daily baselines and peers; each history point assessed; findings seen by the next
+    job run."""
     policy = Policy(window=args.window, persist=args.persist)
-    events: list[tuple[str, int, str]] = []
+    openings = Openings(args.cooldown)
     recent: dict[str, deque[tuple[int, list[Signal]]]] = {
         r.worker_id: deque(maxlen=policy.window) for r in rigs
     }
-    open_since: dict[tuple[str, str], int] = {}  # (rig, reason) → when it started
-    closed_at: dict[tuple[str, str], int] = {}
     cursor = {r.worker_id: 0 for r in rigs}
     timing = {"baselines_s": 0.0, "assess_s": 0.0, "baselines": 0, "points": 0}
     day = since
     while day < end:
         started = time.perf_counter()
-        baselines: dict[str, RigBaseline] = {}
-        for rig in rigs:
-            points = [p for t, p in traces[rig.worker_id].history if t < day]
-            baseline = build_baseline(points, now=day, gpu_model=rig.model.name, policy=policy)
-            if baseline is not None:
-                baselines[rig.worker_id] = baseline
-        peers = peer_baselines(baselines.values(), policy=policy)
+        baselines, peers = daily_baselines(rigs, traces, day, policy)
         timing["baselines_s"] += time.perf_counter() - started
         timing["baselines"] += len(baselines)
         started = time.perf_counter()
@@ -504,21 +534,57 @@ def new_detection(
                 timing["points"] += 1
                 firing = {f.reason.value for f in persistent(list(window), policy=policy)}
                 seen = written - written % args.job_seconds + args.job_seconds
-                for reason in firing:
-                    key = (rig.worker_id, reason)
-                    if key in open_since:
-                        continue
-                    open_since[key] = seen
-                    if seen - closed_at.get(key, -(10**12)) >= args.cooldown:
-                        events.append((rig.worker_id, seen, reason))
-                for key in [k for k in open_since if k[0] == rig.worker_id]:
-                    if key[1] not in firing:
-                        del open_since[key]
-                        closed_at[key] = seen
+                openings.update(rig.worker_id, firing, seen)
             cursor[rig.worker_id] = i
         timing["assess_s"] += time.perf_counter() - started
         day += DAY
-    return events, timing
+    return openings.events, timing
+
+
+def watch_detection(
+    rigs: list[Rig],
+    traces: dict[str, Trace],
+    difficulty: Difficulty,
+    since: int,
+    end: int,
+    args: argparse.Namespace,
+) -> tuple[list[tuple[str, int, str]], dict[str, float]]:
+    """What the platform runs (``functions/logic/anomaly_watch.py``): the insights job's
+    daily baselines from the history points; every heartbeat scored by ingest against them
+    (``WATCH_POLICY``: 7 of the last 10 over at least 4 minutes), a finding stored at once
+    and alerted by the next minute's alerts job."""
+    policy = WATCH_POLICY
+    openings = Openings(args.cooldown)
+    recent: dict[str, deque[tuple[int, list[Signal]]]] = {
+        r.worker_id: deque(maxlen=policy.window) for r in rigs
+    }
+    timing = {"baselines_s": 0.0, "assess_s": 0.0, "baselines": 0, "points": 0}
+    step = args.heartbeat_seconds
+    day = since
+    while day < end:
+        started = time.perf_counter()
+        baselines, peers = daily_baselines(rigs, traces, day, policy)
+        timing["baselines_s"] += time.perf_counter() - started
+        timing["baselines"] += len(baselines)
+        started = time.perf_counter()
+        for rig in rigs:
+            baseline = baselines.get(rig.worker_id)
+            if baseline is None:
+                continue
+            model_peers = peers.get(rig.model.name)
+            window = recent[rig.worker_id]
+            rng = random.Random(f"{args.seed}:{rig.worker_id}:beats:{day}")
+            t = day + rig.beat_phase % step
+            while t < day + DAY:
+                point = sample_from_values(t, reading(rig, t, difficulty, rng))
+                window.append((t, assess(point, baseline, peers=model_peers, policy=policy)))
+                timing["points"] += 1
+                firing = {f.reason.value for f in persistent(list(window), policy=policy)}
+                openings.update(rig.worker_id, firing, _next_minute(t))
+                t += step
+        timing["assess_s"] += time.perf_counter() - started
+        day += DAY
+    return openings.events, timing
 
 
 # -- scoring ----------------------------------------------------------------------------------
@@ -604,9 +670,15 @@ def run(args: argparse.Namespace, history_s: int) -> dict[str, object]:
     ]
     old_seconds = time.perf_counter() - started
     new, timing = new_detection(rigs, traces, measured, end, args)
+    watch, watch_timing = watch_detection(rigs, traces, difficulty, measured, end, args)
 
     points = sum(len(t.history) for t in traces.values())
     return {
+        "watch": score(watch, rigs, difficulty),
+        "watch_points": watch_timing["points"],
+        "watch_per_point_us": round(
+            1e6 * watch_timing["assess_s"] / max(1, watch_timing["points"]), 1
+        ),
         "history_seconds": history_s,
         "rigs": len(rigs),
         "gpus": sum(len(r.gpus) for r in rigs),
@@ -619,6 +691,7 @@ def run(args: argparse.Namespace, history_s: int) -> dict[str, object]:
             "threshold": round(old_seconds, 1),
             "baselines": round(timing["baselines_s"], 1),
             "assess": round(timing["assess_s"], 1),
+            "watch": round(watch_timing["assess_s"], 1),
         },
         "per_baseline_ms": round(1000 * timing["baselines_s"] / max(1, timing["baselines"]), 2),
         "per_point_us": round(1e6 * timing["assess_s"] / max(1, timing["points"]), 1),
@@ -626,64 +699,60 @@ def run(args: argparse.Namespace, history_s: int) -> dict[str, object]:
 
 
 def report(result: dict[str, object], args: argparse.Namespace) -> None:
-    old = result["threshold"]
-    new = result["anomaly"]
-    assert isinstance(old, Score)
-    assert isinstance(new, Score)
+    columns = [
+        ("threshold alerts", result["threshold"]),
+        (f"anomaly, {result['history_seconds']} s points", result["anomaly"]),
+        (f"anomaly watch, {args.heartbeat_seconds} s beats", result["watch"]),
+    ]
+    scores = [c for _, c in columns if isinstance(c, Score)]
+    assert len(scores) == len(columns)
     print(
         f"\nhistory every {result['history_seconds']} s: {result['rigs']} rigs "
         f"({result['gpus']} GPUs) x {args.days} days after {args.warmup_days} of warm-up, "
-        f"{result['points']:,} history points, {new.faults} faults, "
-        f"{result['difficulty_changes']} difficulty changes"
+        f"{result['points']:,} history points, {result['watch_points']:,} heartbeats scored, "
+        f"{scores[0].faults} faults, {result['difficulty_changes']} difficulty changes"
     )
+
+    def row(name: str, cell: Callable[[Score], str]) -> tuple[str, list[str]]:
+        return name, [cell(c) for c in scores]
+
     rows = [
-        ("precision", f"{old.precision:.3f}", f"{new.precision:.3f}"),
-        ("recall", f"{old.recall:.3f}", f"{new.recall:.3f}"),
-        ("median time to detect", f"{old.median_minutes:.1f} min", f"{new.median_minutes:.1f} min"),
-        (
-            "alerts (true / false)",
-            f"{old.true} / {old.alerts - old.true}",
-            f"{new.true} / {new.alerts - new.true}",
-        ),
-        (
-            "false alerts in a difficulty change",
-            str(old.difficulty_false),
-            str(new.difficulty_false),
-        ),
+        row("precision", lambda c: f"{c.precision:.3f}"),
+        row("recall", lambda c: f"{c.recall:.3f}"),
+        row("median time to detect", lambda c: f"{c.median_minutes:.1f} min"),
+        row("alerts (true / false)", lambda c: f"{c.true} / {c.alerts - c.true}"),
+        row("false alerts in a difficulty change", lambda c: str(c.difficulty_false)),
     ]
     for kind in KINDS:
-        rows.append(
-            (
-                f"{kind}: found, median delay",
-                _found(old, kind),
-                _found(new, kind),
-            )
-        )
-    rows.append(("first true alert names the fault", "-", f"{new.reason_right}/{new.detected}"))
-    rows.append(
-        ("false alerts by kind", _counts(old.false_by_reason), _counts(new.false_by_reason))
-    )
+        rows.append(row(f"{kind}: found, median delay", partial(_found, kind=kind)))
+    named = [f"{c.reason_right}/{c.detected}" for c in scores[1:]]
+    rows.append(("first true alert names the fault", ["-", *named]))
+    rows.append(row("false alerts by kind", lambda c: _counts(c.false_by_reason)))
     width = max(len(r[0]) for r in rows)
-    print(f"  {'':{width}}  {'threshold alerts':>22}  {'anomaly detection':>22}")
-    for name, a, b in rows:
-        print(f"  {name:{width}}  {a:>22}  {b:>22}")
+    cell = max(max(len(v) for v in values) for _, values in rows)
+    cell = max(cell, *(len(label) for label, _ in columns))
+    print(f"  {'':{width}}  " + "  ".join(f"{label:>{cell}}" for label, _ in columns))
+    for name, values in rows:
+        print(f"  {name:{width}}  " + "  ".join(f"{v:>{cell}}" for v in values))
     seconds = result["seconds"]
     print(
         f"  time: {seconds}; a baseline {result['per_baseline_ms']} ms, "
-        f"a point {result['per_point_us']} µs"
+        f"a point {result['per_point_us']} µs, a heartbeat {result['watch_per_point_us']} µs"
     )
     print(
         json.dumps(
             {
                 "history_seconds": result["history_seconds"],
-                "threshold": _summary(old),
-                "anomaly": _summary(new),
+                "heartbeat_seconds": args.heartbeat_seconds,
+                "threshold": _summary(scores[0]),
+                "anomaly": _summary(scores[1]),
+                "watch": _summary(scores[2]),
             }
         )
     )
 
 
-def _found(s: Score, kind: str) -> str:
+def _found(s: Score, *, kind: str) -> str:
     delays = s.delays_by_kind.get(kind)
     median = f", {statistics.median(delays) / 60:.0f} min" if delays else ""
     return f"{s.by_kind[kind]}/{s.kinds[kind]}{median}"
@@ -717,6 +786,12 @@ def main() -> None:
         help="history cadences to run, comma-separated (deployed: 900)",
     )
     parser.add_argument("--job-seconds", type=int, default=300)
+    parser.add_argument(
+        "--heartbeat-seconds",
+        type=int,
+        default=30,
+        help="the watch scores every heartbeat (rigs send one every 30 s)",
+    )
     parser.add_argument("--window", type=int, default=Policy.window, help="points")
     parser.add_argument("--persist", type=int, default=Policy.persist, help="of the window")
     parser.add_argument("--hashrate-drop", type=float, default=20.0)
