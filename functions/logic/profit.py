@@ -30,7 +30,7 @@ everything was read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -320,11 +320,6 @@ class FleetProfit:
     complete: bool  # every rig, point and payout of the window was read
 
 
-@dataclass
-class _Budget:
-    points: int
-
-
 @dataclass(frozen=True)
 class Sources:
     """The repositories profit reads."""
@@ -343,7 +338,7 @@ class _Run:
     window: Window
     settings: OwnerSettings
     revenue: Revenue
-    budget: _Budget = field(default_factory=lambda: _Budget(MAX_PROFIT_POINTS))
+    points_left: int  # the request's history point budget
 
     @property
     def price(self) -> int | None:
@@ -353,15 +348,15 @@ class _Run:
         window, cadence = self.window, self.sources.cadence
         points: list[TelemetryPoint] = []
         complete = False
-        if self.budget.points > 0:
+        if self.points_left > 0:
             points, complete = read_series(
                 self.sources.telemetry,
                 worker_series(worker.worker_id),
                 window.since - cadence,
                 window.until,
-                max_points=self.budget.points,
+                max_points=self.points_left,
             )
-            self.budget.points -= len(points)
+            self.points_left -= len(points)
         energy = integrate_energy(
             [(p.ts, point_power(p.values)) for p in points],
             cadence=cadence,
@@ -378,7 +373,7 @@ def _start(address: str, sources: Sources, *, now: int, days: int) -> _Run:
     window = Window.of(now, days)
     settings = settings_of(sources.accounts.get(address))
     revenue = lease_revenue(address, window.since, ledger=sources.ledger, leases=sources.leases)
-    return _Run(sources, window, settings, revenue)
+    return _Run(sources, window, settings, revenue, points_left=MAX_PROFIT_POINTS)
 
 
 def fleet_profit(address: str, sources: Sources, *, now: int, days: int) -> FleetProfit:

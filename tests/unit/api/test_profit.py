@@ -11,6 +11,7 @@ from functions.dal.accounts import AccountRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.listings import ListingRepository
 from functions.dal.telemetry import TelemetryRepository
+from functions.logic import profit
 from functions.models.accounts import Account
 from functions.models.market import Lease
 from functions.models.telemetry import TelemetryPoint, worker_series
@@ -252,6 +253,19 @@ def test_an_empty_fleet_has_every_day_at_zero(client):
     assert [d["day"] for d in result["days"]] == ["2025-11-19", YESTERDAY, TODAY]
     assert all(d["revenue"] == 0 and d["energy_kwh"] == 0.0 for d in result["days"])
     assert result["rigs"] == []
+
+
+def test_a_fleet_beyond_one_requests_reads_says_so(client, fleet, monkeypatch):
+    monkeypatch.setattr(profit, "MAX_PROFIT_RIGS", 1)
+    monkeypatch.setattr(profit, "MAX_PROFIT_POINTS", 5)
+
+    result = get(client, "/api/profit", days=2)
+
+    assert len(result["rigs"]) == 1
+    assert (result["more_rigs"], result["complete"]) == (True, False)
+    assert result["rigs"][0]["complete"] is False  # 5 of its 12 or 24 points were read
+    # Revenue comes from the ledger, every rig's: it is whole.
+    assert result["totals"]["revenue"] == 4_000_000
 
 
 def test_another_owners_rig_is_not_found(client, fleet):
