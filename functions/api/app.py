@@ -13,6 +13,7 @@ from functions.api.routers import (
     alerts,
     auth,
     devices,
+    insights,
     leases,
     listings,
     marketplace,
@@ -39,6 +40,7 @@ ROUTERS = (
     profit,
     wallet,
     alerts,
+    insights,
     overview,
 )
 

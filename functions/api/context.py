@@ -13,6 +13,7 @@ from functions.dal.accounts import AccountRepository
 from functions.dal.alerts import AlertRepository
 from functions.dal.api_keys import ApiKeyRepository
 from functions.dal.blocks import BlockRepository
+from functions.dal.insights import InsightsRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.ledger import LedgerRepository
 from functions.dal.listings import ListingRepository
@@ -27,6 +28,7 @@ from functions.logic.alerts import AlertRuleService
 from functions.logic.enrolment import EnrolmentService, worker_id_prefix
 from functions.logic.network import NetworkView
 from functions.logic.pricing import PriceIndexService
+from functions.logic.recommendations import RecommendationService
 from functions.ports.certificates import CertificateAuthority
 from functions.ports.devices import DeviceCommands, DevicePublisher
 from functions.settings import Settings
@@ -107,6 +109,20 @@ class ApiContext:
         if self._network is None:
             self._network = NetworkView(self.settings, NetworkRepository(self.tables))
         return self._network
+
+    @property
+    def insights(self) -> InsightsRepository:
+        return InsightsRepository(self.tables)
+
+    @property
+    def recommendations(self) -> RecommendationService:
+        return RecommendationService(
+            workers=self.workers,
+            listings=self.listings,
+            insights=self.insights,
+            prices=self.prices,
+            network=self.network,
+        )
 
     @property
     def verdicts(self) -> NetworkRepository:

@@ -13,12 +13,13 @@ Items (partition ``pk``, sort ``sk``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from functions.dal import codec
 from functions.dal.pagination import Page
-from functions.dal.reads import query_page
+from functions.dal.reads import batch_get, query_page
 from functions.dal.specs import INSIGHTS
 from functions.dal.tables import Tables
 from functions.dal.transact import condition_failure_as
@@ -71,6 +72,12 @@ class InsightsRepository:
             "sk": BASELINE_SK,
         }
         self._tables.client.put_item(TableName=self._name, Item=codec.to_item(item))
+
+    def baselines(self, worker_ids: Sequence[str]) -> dict[str, StoredBaseline]:
+        """The stored baselines of ``worker_ids`` (BatchGetItem, 100 a call)."""
+        keys = [{"pk": worker_pk(w), "sk": BASELINE_SK} for w in dict.fromkeys(worker_ids)]
+        found = (StoredBaseline.model_validate(i) for i in batch_get(self._tables, INSIGHTS, keys))
+        return {b.worker_id: b for b in found}
 
     def rig(self, worker_id: str) -> RigInsights:
         """The rig's baseline and findings (one Query, paged only past 1 MB)."""
@@ -134,6 +141,20 @@ class InsightsRepository:
             newest_first=True,
         )
         return Page([AnomalyFinding.model_validate(i) for i in items], next_cursor)
+
+    def open_findings_of_owner(self, owner: str, *, limit: int = 1000) -> list[AnomalyFinding]:
+        """The owner's open findings (at most ``limit`` of the newest listed)."""
+        found: list[AnomalyFinding] = []
+        cursor: str | None = None
+        seen = 0
+        while seen < limit:
+            page = self.findings_of_owner(owner, limit=_PAGE, cursor=cursor)
+            seen += len(page.items)
+            found += [f for f in page.items if f.open]
+            cursor = page.cursor
+            if cursor is None:
+                break
+        return found
 
     # -- GPU models ------------------------------------------------------------------------
 

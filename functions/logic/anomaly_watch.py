@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from functions.dal.insights import InsightsRepository
 from functions.errors import AlreadyExists
-from functions.logic import baseline_codec
 from functions.logic.anomaly import (
     Finding,
     PeerBaseline,
@@ -32,6 +31,7 @@ from functions.logic.anomaly import (
     describe,
     persistent,
 )
+from functions.logic.insights import readable
 from functions.logic.robust import Spread
 from functions.logic.work import RigSample
 from functions.models.insights import AnomalyFinding, GpuModelFigures
@@ -162,12 +162,7 @@ class AnomalyWatch:
         if len(self._rigs) >= _REMEMBERED_RIGS and worker_id not in self._rigs:
             self._rigs.clear()  # a bounded memory: forgetting costs a read and a window
         stored = self._insights.rig(worker_id)
-        baseline: RigBaseline | None = None
-        if stored.baseline is not None:
-            try:
-                baseline = baseline_codec.decode(stored.baseline.baseline_json)
-            except ValueError:
-                logger.warning("stored baseline unreadable", extra={"worker_id": worker_id})
+        baseline = readable(stored.baseline) if stored.baseline is not None else None
         fresh = _Rig(
             loaded_at=now,
             owner=stored.baseline.owner if stored.baseline else None,

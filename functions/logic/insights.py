@@ -20,8 +20,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from functions.dal.insights import InsightsRepository
-from functions.dal.reads import batch_get
-from functions.dal.specs import INSIGHTS
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
@@ -154,12 +152,19 @@ class InsightsJob:
                 return
 
     def _stored_baselines(self, worker_ids: list[str]) -> Iterator[RigBaseline]:
-        keys = [{"pk": f"worker#{w}", "sk": "BASELINE"} for w in worker_ids]
-        for item in batch_get(self._tables, INSIGHTS, keys):
-            try:
-                yield baseline_codec.decode(StoredBaseline.model_validate(item).baseline_json)
-            except ValueError:
-                logger.warning("stored baseline unreadable", extra={"pk": item.get("pk")})
+        for stored in self._insights.baselines(worker_ids).values():
+            baseline = readable(stored)
+            if baseline is not None:
+                yield baseline
+
+
+def readable(stored: StoredBaseline) -> RigBaseline | None:
+    """The baseline a stored one holds; None (logged) where it cannot be read back."""
+    try:
+        return baseline_codec.decode(stored.baseline_json)
+    except ValueError:
+        logger.warning("stored baseline unreadable", extra={"worker_id": stored.worker_id})
+        return None
 
 
 def model_figures(
