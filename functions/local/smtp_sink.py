@@ -2,8 +2,8 @@
 
 ``xenblocks local`` starts one and points the alerts job's e-mail at it (``smtp_host``,
 ``smtp_port`` in local.json); nothing is relayed anywhere. Each message is kept in memory
-(``messages``, ``wait_for`` for tests) and written to ``directory`` as ``<n>.eml``
-(``mail_dir`` in local.json): open one in any mail client, or ``cat`` it.
+(``messages``, ``wait_for`` for tests) and written to ``directory`` as ``<n>.eml``, numbered
+on from what is there (``mail_dir`` in local.json): open one in any mail client, or ``cat`` it.
 
     with smtp_sink(directory=Path(".xenblocks/mail")) as sink:
         ...  # SMTP to sink.host:sink.port
@@ -61,6 +61,7 @@ class SmtpSink:
         self._controller = _Controller(_Keeper(self), hostname=host, port=port)
         self._directory = directory
         self._messages: list[ReceivedMail] = []
+        self._numbered_from = 0  # .eml files a previous run left in the directory
         self._arrived = threading.Condition()
 
     @property
@@ -79,6 +80,7 @@ class SmtpSink:
     def start(self) -> None:
         if self._directory is not None:
             self._directory.mkdir(parents=True, exist_ok=True)
+            self._numbered_from = len(list(self._directory.glob("*.eml")))
         self._controller.start()
 
     def stop(self) -> None:
@@ -92,7 +94,8 @@ class SmtpSink:
         with self._arrived:
             self._messages.append(mail)
             if self._directory is not None:
-                (self._directory / f"{len(self._messages)}.eml").write_bytes(raw)
+                number = self._numbered_from + len(self._messages)
+                (self._directory / f"{number}.eml").write_bytes(raw)
             self._arrived.notify_all()
 
     def wait_for(self, count: int, *, timeout: float) -> list[ReceivedMail]:

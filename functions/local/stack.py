@@ -3,8 +3,9 @@
 Today: moto's DynamoDB (tables from the dal specs), a local CA and MQTT broker with mutual
 TLS and per-rig ACLs (mosquitto, or the embedded amqtt broker), the rule bridge feeding the
 ingest handler, the HTTP API on uvicorn, and the scheduled jobs (settlement, price index,
-reputation, the fleet sweep, alerts) on short local intervals, and a local XenBlocks node
-(``/difficulty``, ``/verify``) the miners submit to. It writes
+reputation, the fleet sweep, alerts) on short local intervals, a local XenBlocks node
+(``/difficulty``, ``/verify``) the miners submit to, and the alerts' channels: a mail sink
+and a Telegram/Discord stand-in. It writes
 ``.xenblocks/local.json`` describing all of it. The WebSocket hub, dashboard and CPU miners
 join as their issues land.
 """
@@ -170,6 +171,9 @@ def run_local(
         # Without a node the pin is explicit: the rules' difficulty, no network job reads.
         follow = {"network_url": network_url} if network_url else {"follow_network": False}
         settings = settings.model_copy(update=follow)
+        # Alerts reach Telegram, Discord and e-mail through local stand-ins, never the real ones.
+        channels = services.enter_context(_alert_channels(options))
+        settings = settings.model_copy(update=channels.settings())
         tables = Tables(settings)
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
@@ -199,6 +203,10 @@ def run_local(
             "schedules": {job.name: job.every_seconds for job in scheduler.jobs},
             "dashboard_url": api.dashboard_url,
             "network_url": network_url,
+            "chat_api_url": channels.chat.url,
+            "smtp_host": channels.mail.host,
+            "smtp_port": channels.mail.port,
+            "mail_dir": str(channels.mail_dir.resolve()),
         }
         if options.miners or options.seed_demo:
             demo = _demo(options, settings, tables, device_plane, api_url, network_url)
@@ -213,6 +221,10 @@ def run_local(
             from functions.local.xenblocks_node import describe
 
             print(f"XenBlocks node   {node.url}  ({describe(node.node)})")
+        print(
+            f"Alert channels   Telegram/Discord {channels.chat.url}, mail "
+            f"smtp://{channels.mail.host}:{channels.mail.port} (kept in {channels.mail_dir})"
+        )
         if api.dashboard_url:
             print(f"Dashboard        {api.dashboard_url}")
         else:
@@ -366,13 +378,14 @@ LOCAL_SCHEDULES = {
 
 @contextlib.contextmanager
 def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _Live) -> Any:
-    from functions.handlers.alerts import run_alerts
+    from functions.handlers.alerts import channel_senders, run_alerts
     from functions.local.scheduler import LocalScheduler, ScheduledJob
     from functions.logic.jobs import Jobs
     from functions.ports.webhooks import UrllibWebhookSender
 
     jobs = Jobs(settings, tables, plane.client)
     webhooks = UrllibWebhookSender.from_settings(settings)
+    senders = channel_senders(settings)
 
     def fleet_stats(now: int) -> None:
         totals = jobs.aggregate_fleet(now)
@@ -383,7 +396,7 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _L
         "fleet_stats": fleet_stats,
         "prices": jobs.refresh_prices,
         "reputation": jobs.refresh_reputation,
-        "alerts": lambda now: run_alerts(settings, tables, webhooks, now),
+        "alerts": lambda now: run_alerts(settings, tables, webhooks, now, senders),
         "network": jobs.follow_network,
         "insights": jobs.refresh_insights,
     }
@@ -502,6 +515,39 @@ def _demo(
             described["miners_pid"] = miners.process.pid
             described["miners_log"] = str(miners.log_path.resolve())
         yield described
+
+
+@dataclass(frozen=True)
+class _AlertChannels:
+    chat: Any  # functions.local.chat_apis.ChatApis: Telegram's and Discord's stand-in
+    mail: Any  # functions.local.smtp_sink.SmtpSink
+    mail_dir: Path
+
+    def settings(self) -> dict[str, Any]:
+        """Where the alerts job sends: Settings fields pointing at the stand-ins."""
+        from functions.ports.email import LOCAL_SENDER
+
+        return {
+            "telegram_api_url": self.chat.url,
+            "discord_api_url": self.chat.url,
+            "smtp_host": self.mail.host,
+            "smtp_port": self.mail.port,
+            "alert_email_sender": LOCAL_SENDER,
+        }
+
+
+@contextlib.contextmanager
+def _alert_channels(options: LocalOptions) -> Any:
+    """The mail sink (messages kept as .eml files) and the chat stand-in, on free ports."""
+    from functions.local.chat_apis import chat_apis
+    from functions.local.smtp_sink import smtp_sink
+
+    mail_dir = options.state_dir / "mail"
+    with (
+        smtp_sink(host=options.host, directory=mail_dir) as mail,
+        chat_apis(host=options.host) as chat,
+    ):
+        yield _AlertChannels(chat, mail, mail_dir)
 
 
 @contextlib.contextmanager

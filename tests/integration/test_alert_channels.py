@@ -192,3 +192,52 @@ def test_quiet_hours_record_the_event_and_send_nothing(settings, tables, apis):
     assert held.suppressed_reason == "quiet hours (22:00 to 07:00 UTC)"
     assert held.deliveries == ()
     assert events[sentinel.rule_id].delivery is DeliveryStatus.DELIVERED
+
+
+def test_xenblocks_local_starts_the_stand_ins_and_names_them_in_local_json(tmp_path: Path):
+    import smtplib
+    import threading
+    from email.message import EmailMessage
+
+    from functions.local.stack import LocalOptions, run_local
+    from tests.local_stack import free_port
+    from tests.waiting import wait_for
+
+    options = LocalOptions(
+        dynamodb_port=free_port(),
+        mqtt_port=free_port(),
+        api_port=free_port(),
+        ws_port=free_port(),
+        node=False,
+        broker="amqtt",
+        state_dir=tmp_path,
+        dashboard_dir=tmp_path / "no-dashboard",
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=run_local, args=(options,), kwargs={"stop": stop})
+    runner.start()
+    try:
+        wait_for((tmp_path / "local.json").exists, "local.json", timeout=60)
+        local = json.loads((tmp_path / "local.json").read_text())
+        assert {"api_url", "ws_url", "mqtt_host", "mqtt_port", "network_url"} <= set(local)
+        chat = local["chat_api_url"]
+        request = urllib.request.Request(  # noqa: S310 (http on loopback)
+            f"{chat}/bot{BOT_TOKEN}/sendMessage",
+            data=json.dumps({"chat_id": CHAT_ID, "text": "hello"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            assert json.load(response)["ok"] is True
+        with urllib.request.urlopen(f"{chat}/_local/messages", timeout=5) as response:  # noqa: S310
+            assert [m["text"] for m in json.load(response)["telegram"]] == ["hello"]
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "a@example.com", ADDRESS, "hi"
+        message.set_content("hello")
+        with smtplib.SMTP(local["smtp_host"], local["smtp_port"], timeout=5) as smtp:
+            smtp.send_message(message)
+        mail_dir = Path(local["mail_dir"])
+        wait_for((mail_dir / "1.eml").exists, "the mail in mail_dir", timeout=10)
+        assert b"Subject: hi" in (mail_dir / "1.eml").read_bytes()
+    finally:
+        stop.set()
+        runner.join(timeout=60)
