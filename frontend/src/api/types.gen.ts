@@ -142,6 +142,28 @@ export type ChangeListing = {
   status?: ("open" | "paused" | "delisted") | null;
 };
 
+export type ChannelDeliveryOut = {
+  channel: ChannelKind;
+  status: DeliveryStatus;
+  attempts: number;
+  error?: string | null;
+  delivered_at?: number | null;
+};
+
+export type ChannelKind = "webhook" | "telegram" | "discord" | "email";
+
+export type ChannelsIn = {
+  telegram?: TelegramIn | null;
+  discord?: DiscordIn | null;
+  email?: EmailIn | null;
+};
+
+export type ChannelsOut = {
+  telegram?: TelegramOut | null;
+  discord?: DiscordOut | null;
+  email?: EmailOut | null;
+};
+
 export type CommandRequest = {
   action: "pause" | "resume" | "shutdown" | "set_config";
   config?: SetConfig | null;
@@ -207,7 +229,7 @@ export type DecisionOut = {
   account: AccountOut;
 };
 
-export type DeliveryStatus = "pending" | "delivered" | "failed" | "none";
+export type DeliveryStatus = "pending" | "delivered" | "failed" | "none" | "suppressed";
 
 export type DepositOut = {
   entry: EntryOut;
@@ -234,6 +256,16 @@ export type DeviceOut = {
   listing_id: string | null;
 };
 
+export type DiscordIn = {
+  /** https://discord.com/api/webhooks/<id>/<token> (write-only) */
+  webhook_url: string;
+};
+
+export type DiscordOut = {
+  /** The webhook URL's last four characters */
+  webhook_url_hint: string;
+};
+
 export type EarningsOut = {
   /** Every day of the window, oldest first */
   days: DayOut[];
@@ -243,6 +275,15 @@ export type EarningsOut = {
   since: number;
   /** False when the window held more entries than one read */
   complete: boolean;
+};
+
+export type EmailIn = {
+  /** Where the e-mail goes */
+  address: string;
+};
+
+export type EmailOut = {
+  address: string;
 };
 
 export type EnrolRequest = {
@@ -304,6 +345,20 @@ export type Estimate = {
   /** The same hashrate and time at the price index median, for comparison */
   market_cost: number | null;
   price_index_per_khs_hour: number | null;
+  /** The network's current difficulty (KiB), which the block odds assume */
+  network_difficulty: number;
+  /** H/s the blocks are estimated for: the listing's rig's last measured work (H/s × the difficulty it mined at) at network_difficulty; without a measurement, hashrate */
+  hashrate_at_difficulty: number;
+  /** What a hash must contain to be a block */
+  block_pattern: string;
+  /** The chance that one hash is a block; None when not estimated */
+  block_probability: number | null;
+  /** hashrate_at_difficulty × duration_sec */
+  expected_hashes: number;
+  /** Blocks the lease may find on average: expected_hashes × block_probability */
+  expected_blocks: number | null;
+  /** Relative standard deviation of the block count (1/sqrt(expected_blocks)); None when no block is expected */
+  expected_blocks_uncertainty: number | null;
 };
 
 export type EventOut = {
@@ -318,13 +373,17 @@ export type EventOut = {
   threshold: number;
   /** When it fired (epoch seconds) */
   ts: number;
-  /** The webhook delivery: none if no webhook */
+  /** Over every channel: delivered when all took it, failed when one did not, suppressed (quiet hours, rate limit), none if the rule has no channel */
   delivery: DeliveryStatus;
-  /** Webhook attempts made */
+  /** Attempts made, over every channel */
   attempts: number;
   delivered_at: number | null;
   /** Why the last attempt failed */
   delivery_error: string | null;
+  /** Each channel's outcome */
+  deliveries?: ChannelDeliveryOut[];
+  /** Why the event was not sent (quiet hours, rate limit) */
+  suppressed_reason?: string | null;
 };
 
 export type FeedItem = {
@@ -339,6 +398,64 @@ export type FeedItem = {
   lease_id: string | null;
   description: string;
   created_at: number;
+};
+
+export type FiguresOut = {
+  /** Energy used, kWh to 6 decimals; null when the rig reported that day without any power reading (unknown, not zero). Sums add the known rig-days. */
+  energy_kwh: number | null;
+  /** energy_kwh × your price, micro-units of your currency; null without a price or with unknown energy */
+  power_cost: number | null;
+  /** Lease payouts to you (after the fee), micro-credits */
+  revenue: number;
+  /** Leases settled with a payout to you */
+  leases: number;
+  /** revenue − power_cost; null when power_cost is */
+  net: number | null;
+  /** Seconds with a power reading */
+  metered_seconds: number;
+  /** Seconds the rig's history points stand for */
+  reported_seconds: number;
+  /** Every reported second had a power reading (else power_cost is a lower bound) */
+  power_complete: boolean;
+};
+
+export type FindingOut = {
+  worker_id: string;
+  /** gpu_lost, fan_failure, thermal_throttling, power_limit_lowered or under_delivery */
+  reason: string;
+  /** The GPU's index; null: the rig as a whole */
+  gpu: number | null;
+  /** own: against its own past; peers: against its GPU model's */
+  basis: string;
+  message: string;
+  /** How many robust spreads from normal */
+  score: number;
+  /** The figures that show it */
+  evidence: {
+    [key: string]: number;
+  };
+  opened_at: number;
+  last_seen: number;
+  /** null while it lasts */
+  closed_at: number | null;
+  open: boolean;
+};
+
+export type FleetProfitOut = {
+  /** Window start: UTC midnight, epoch seconds */
+  since: number;
+  /** Window end: now, epoch seconds */
+  until: number;
+  price: PriceOut;
+  /** The fleet per day, oldest first: revenue from every rig; energy and cost from the rigs listed */
+  days: ProfitDayOut[];
+  /** Your first 25 rigs */
+  rigs: RigProfitOut[];
+  totals: FiguresOut;
+  /** You have more rigs than listed: see each one's profit */
+  more_rigs: boolean;
+  /** Every rig, history point and payout was read */
+  complete: boolean;
 };
 
 export type FleetStats = {
@@ -396,6 +513,26 @@ export type GpuInfo = {
   name: string;
   memory_gb: number;
   bus_id: number;
+};
+
+export type GpuModelOut = {
+  gpu_model: string;
+  rigs: number;
+  gpus: number;
+  /** KiB/s per GPU (H/s × difficulty): the median */
+  work_median: number;
+  /** That work in H/s at today's difficulty */
+  hashrate_median: number;
+  /** KiB/J per GPU (work per watt) */
+  efficiency_median: number | null;
+  power_median_w: number | null;
+  temperature_median_c: number | null;
+  computed_at: number;
+};
+
+export type GpuModels = {
+  items: GpuModelOut[];
+  difficulty: number;
 };
 
 export type GpuTelemetry = {
@@ -633,6 +770,11 @@ export type PageOut_FeedItem_ = {
   next_cursor?: string | null;
 };
 
+export type PageOut_FindingOut_ = {
+  items: FindingOut[];
+  next_cursor?: string | null;
+};
+
 export type PageOut_FleetWorker_ = {
   items: FleetWorker[];
   next_cursor?: string | null;
@@ -671,6 +813,12 @@ export type PriceIndexOut = {
   history: PricePoint[];
 };
 
+export type PriceOut = {
+  /** Your price per kWh (decimal string); null when not set */
+  electricity_price_per_kwh: string | null;
+  currency: string;
+};
+
 export type PricePoint = {
   ts: number;
   median: number;
@@ -692,6 +840,42 @@ export type PriceSuggestion = {
   index_ts: number | null;
 };
 
+export type ProfitDayOut = {
+  /** Energy used, kWh to 6 decimals; null when the rig reported that day without any power reading (unknown, not zero). Sums add the known rig-days. */
+  energy_kwh: number | null;
+  /** energy_kwh × your price, micro-units of your currency; null without a price or with unknown energy */
+  power_cost: number | null;
+  /** Lease payouts to you (after the fee), micro-credits */
+  revenue: number;
+  /** Leases settled with a payout to you */
+  leases: number;
+  /** revenue − power_cost; null when power_cost is */
+  net: number | null;
+  /** Seconds with a power reading */
+  metered_seconds: number;
+  /** Seconds the rig's history points stand for */
+  reported_seconds: number;
+  /** Every reported second had a power reading (else power_cost is a lower bound) */
+  power_complete: boolean;
+  /** UTC date, YYYY-MM-DD */
+  day: string;
+};
+
+export type QuietHoursIn = {
+  /** First quiet hour (0–23) */
+  start_hour: number;
+  /** First hour no longer quiet (0–23) */
+  end_hour: number;
+  /** An IANA time zone (Europe/Berlin), UTC, or an offset such as +05:30 */
+  timezone: string;
+};
+
+export type QuietHoursOut = {
+  start_hour: number;
+  end_hour: number;
+  timezone: string;
+};
+
 export type RecentBlock = {
   hash: string;
   worker_id: string;
@@ -709,6 +893,27 @@ export type RecentBlock = {
   network_status: NetworkStatus;
   /** The node's reason to refuse */
   network_reason?: string | null;
+};
+
+export type RecommendationKind = "fix_anomaly" | "under_peers" | "hot_for_power" | "list_idle_rig" | "price_high" | "price_low" | "update_hashrate";
+
+export type RecommendationOut = {
+  kind: RecommendationKind;
+  worker_id: string;
+  gpu: number | null;
+  title: string;
+  detail: string;
+  /** Expected gain in micro-credits a day at the market's prices and utilisation; null where the market cannot value it */
+  gain_per_day: number | null;
+  evidence: {
+    [key: string]: number;
+  };
+};
+
+export type Recommendations = {
+  items: RecommendationOut[];
+  /** The network difficulty the gains are valued at */
+  difficulty: number;
 };
 
 /**
@@ -746,6 +951,17 @@ export type ReputationPart = {
   points: number;
 };
 
+export type RigProfitOut = {
+  worker_id: string;
+  name: string;
+  gpu_model: string | null;
+  /** Every day of the window, oldest first */
+  days: ProfitDayOut[];
+  totals: FiguresOut;
+  /** False when its history was not read to the end */
+  complete: boolean;
+};
+
 export type RuleCreate = {
   /** A label */
   name: string;
@@ -761,6 +977,12 @@ export type RuleCreate = {
   cooldown_seconds?: number | null;
   /** Only enabled rules are evaluated */
   enabled: boolean;
+  /** Where events go besides the webhook: Telegram, Discord, e-mail. Secrets (the bot token, the Discord webhook URL) are stored encrypted and never shown again, only their last four characters. In PATCH, each channel named is set (null removes it), the others are kept. */
+  channels?: ChannelsIn | null;
+  /** Hours in which events are recorded (delivery: suppressed) but not sent, neither then nor later; from start_hour to before end_hour, across midnight when start_hour is after end_hour. null: none */
+  quiet_hours?: QuietHoursIn | null;
+  /** At most this many events of the rule are sent per clock hour (UTC); the rest are recorded as suppressed. null: no limit */
+  max_per_hour?: number | null;
 };
 
 export type RuleCreated = {
@@ -775,6 +997,10 @@ export type RuleCreated = {
   enabled: boolean;
   created_at: number;
   updated_at: number;
+  /** Secrets shown only as hints */
+  channels: ChannelsOut;
+  quiet_hours: QuietHoursOut | null;
+  max_per_hour: number | null;
   /** Signs this rule's webhook bodies. Shown only in this response: keep it. */
   webhook_secret: string;
 };
@@ -791,9 +1017,16 @@ export type RuleOut = {
   enabled: boolean;
   created_at: number;
   updated_at: number;
+  /** Secrets shown only as hints */
+  channels: ChannelsOut;
+  quiet_hours: QuietHoursOut | null;
+  max_per_hour: number | null;
 };
 
-/** Only the fields present change; ``webhook_url: null`` removes the webhook. */
+/**
+ * Only the fields present change; ``webhook_url``, ``quiet_hours`` or
+ * ``max_per_hour`` null removes it; ``channels`` changes only the channels it names.
+ */
 export type RulePatch = {
   name?: string | null;
   /** offline: minutes down (1–1440); hashrate_drop: percent below the worker's 1-hour median (1–99); temperature: °C of the hottest GPU (30–120) */
@@ -803,6 +1036,12 @@ export type RulePatch = {
   enabled?: boolean | null;
   /** Where events are POSTed as JSON, signed: X-Xenblocks-Timestamp and X-Xenblocks-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>"> keyed with the rule's webhook_secret. https:// only (the local stage also allows http://). */
   webhook_url?: string | null;
+  /** Where events go besides the webhook: Telegram, Discord, e-mail. Secrets (the bot token, the Discord webhook URL) are stored encrypted and never shown again, only their last four characters. In PATCH, each channel named is set (null removes it), the others are kept. */
+  channels?: ChannelsIn | null;
+  /** Hours in which events are recorded (delivery: suppressed) but not sent, neither then nor later; from start_hour to before end_hour, across midnight when start_hour is after end_hour. null: none */
+  quiet_hours?: QuietHoursIn | null;
+  /** At most this many events of the rule are sent per clock hour (UTC); the rest are recorded as suppressed. null: no limit */
+  max_per_hour?: number | null;
 };
 
 /** What an API key may do. A signed-in session may do everything its address may. */
@@ -813,6 +1052,21 @@ export type SetConfig = {
   difficulty?: number | null;
   heartbeat_sec?: number | null;
   share_pattern?: string | null;
+};
+
+export type SettingsOut = {
+  /** What a kWh costs you, a decimal string; null when not set */
+  electricity_price_per_kwh: string | null;
+  /** The price's currency: profit takes one credit for one unit of it */
+  currency: string;
+  updated_at: number | null;
+};
+
+export type SettingsRequest = {
+  /** What a kWh costs you, in currency: a decimal string ("0.1234") or a number, 0 to 10, at most 6 decimals; null clears it */
+  electricity_price_per_kwh: number | string | null;
+  /** A label for the price's currency (three capitals; USD when absent) */
+  currency?: string | null;
 };
 
 /**
@@ -837,6 +1091,19 @@ export type SparkPoint = {
   ts: number;
   /** Mean fleet hashrate over the bucket, H/s */
   hashrate: number;
+};
+
+export type TelegramIn = {
+  /** The bot's token from @BotFather (write-only) */
+  bot_token: string;
+  /** The chat's numeric id, or a public channel's @username */
+  chat_id: string;
+};
+
+export type TelegramOut = {
+  chat_id: string;
+  /** The token's last four characters */
+  bot_token_hint: string;
 };
 
 export type TokenOut = {
@@ -939,6 +1206,15 @@ export type WorkerOwnerView = {
   mines_for_another: boolean;
   /** A XenblocksMiner rig's block pattern ('' for its default, XEN11) */
   block_pattern: string | null;
+};
+
+export type WorkerProfitOut = {
+  since: number;
+  until: number;
+  price: PriceOut;
+  rig: RigProfitOut;
+  /** Its history and your payouts were read to the end */
+  complete: boolean;
 };
 
 export type WorkerState = "IDLE" | "AVAILABLE" | "LEASED" | "MINING" | "COMPLETED" | "ERROR" | "offline";
