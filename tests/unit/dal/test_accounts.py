@@ -89,3 +89,20 @@ def test_ledger_history_pages_newest_first_without_gaps(accounts, tables):
         if cursor is None:
             break
     assert seen == ["hold:w"] + [f"d{i}" for i in reversed(range(7))]
+
+
+def test_settings_before_any_money_then_money_keeps_both(accounts):
+    # The settings create the account item; the first credit ADDs to it from zero.
+    set_first = accounts.set_settings(
+        RENTER, electricity_micro_per_kwh=120_000, currency="EUR", now=NOW
+    )
+    accounts.deposit(RENTER, 7_000_000, entry_id="after-settings", now=NOW + 1)
+    cleared = accounts.set_settings(
+        RENTER, electricity_micro_per_kwh=None, currency="USD", now=NOW + 2
+    )
+
+    assert (set_first.balance, set_first.electricity_micro_per_kwh) == (0, 120_000)
+    assert (cleared.balance, cleared.deposited) == (7_000_000, 7_000_000)
+    assert (cleared.electricity_micro_per_kwh, cleared.currency) == (None, "USD")
+    assert cleared.settings_updated_at == NOW + 2
+    assert accounts.get(RENTER) == cleared
