@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from functions.dal import codec
@@ -97,6 +97,12 @@ class WorkerRepository(Records[Worker]):
         if mining is not None:
             update.set(mining=mining.model_dump(mode="json"))
         return self._update(worker_id, update)
+
+    def add_report_counts(self, worker_id: str, counts: Mapping[str, int]) -> None:
+        """Add to the rig's accepted and refused report counters (one write)."""
+        increments = {name: n for name, n in counts.items() if n}
+        if increments:
+            self._update(worker_id, Update().add(**increments))
 
     def set_state(
         self,

@@ -22,6 +22,7 @@ from functions.logic.anomaly_watch import AnomalyWatch
 from functions.logic.heartbeat_schedule import schedule_for
 from functions.logic.network import DifficultyRule, NetworkView
 from functions.logic.proofs import block_counts_as_share, measured_by
+from functions.logic.report_counts import ReportTally, counter_for
 from functions.logic.report_limits import ReportLimiter
 from functions.logic.verification import Clock, verify_block, verify_share
 from functions.logic.work import DIFFICULTY, sample_from_values
@@ -140,9 +141,18 @@ class IngestService:
         self._written: dict[str, int] = {}
         # Scores every heartbeat against the rig's baseline (functions/logic/anomaly_watch.py).
         self.watch = watch
+        # Each rig's accepted and refused reports, written every 15 minutes at most.
+        self.tally = ReportTally(workers)
 
     def accept(self, worker_id: str, message: UplinkMessage, received_at: int) -> Outcome:
         """Handle one parsed message from ``worker_id`` (the topic's, never the payload's)."""
+        outcome = self._accept(worker_id, message, received_at)
+        counter = counter_for(outcome.kind, outcome.accepted, outcome.reason)
+        if counter is not None:
+            self.tally.count(worker_id, counter, received_at)
+        return outcome
+
+    def _accept(self, worker_id: str, message: UplinkMessage, received_at: int) -> Outcome:
         kind = _LIMITED_KINDS.get(type(message))
         if kind is not None:
             bucket = _BUCKET_OF.get(kind, kind)

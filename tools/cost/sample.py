@@ -385,6 +385,7 @@ class _Run:
             "reputation": self._jobs.reputation_handler,
             "fleet_stats": self._jobs.fleet_stats_handler,
             "network": self._jobs.network_handler,
+            "insights": self._jobs.insights_handler,
         }
         self._jobs.configure(self.jobs)
         try:

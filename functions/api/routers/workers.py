@@ -40,6 +40,21 @@ class ActiveLease(BaseModel):
         return cls.model_validate(lease.model_dump(), from_attributes=False)
 
 
+class ReportCounts(BaseModel):
+    """The rig's reports, accepted and refused (written every 15 minutes at most)."""
+
+    blocks_verified: int
+    blocks_refused: int = Field(description="Block reports the platform refused as invalid")
+    network_accepted: int = Field(description="Blocks the node accepted (duplicates too)")
+    network_refused: int = Field(description="Blocks the node refused")
+    shares_verified: int
+    shares_refused: int = Field(description="Shares refused: invalid, or after their lease")
+
+    @classmethod
+    def of(cls, worker: Worker) -> ReportCounts:
+        return cls.model_validate(worker.model_dump(include=set(cls.model_fields)))
+
+
 class WorkerOwnerView(BaseModel):
     """What only the worker's owner (or an admin) sees."""
 
@@ -65,6 +80,7 @@ class WorkerOwnerView(BaseModel):
     block_pattern: str | None = Field(
         description="A XenblocksMiner rig's block pattern ('' for its default, XEN11)"
     )
+    reports: ReportCounts
 
 
 class WorkerDetail(BaseModel):
@@ -102,6 +118,7 @@ def _owner_view(
         mining_address=mining.address if mining else None,
         mines_for_another=mining.mines_for_another(worker.owner) if mining else False,
         block_pattern=mining.block_pattern if mining else None,
+        reports=ReportCounts.of(worker),
     )
 
 
