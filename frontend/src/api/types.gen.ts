@@ -927,6 +927,20 @@ export type RentRequest = {
   duration_sec: number;
 };
 
+/** The rig's reports, accepted and refused (written every 15 minutes at most). */
+export type ReportCounts = {
+  blocks_verified: number;
+  /** Block reports the platform refused as invalid */
+  blocks_refused: number;
+  /** Blocks the node accepted (duplicates too) */
+  network_accepted: number;
+  /** Blocks the node refused */
+  network_refused: number;
+  shares_verified: number;
+  /** Shares refused: invalid, or after their lease */
+  shares_refused: number;
+};
+
 export type ReputationOut = {
   worker_id: string;
   /** 0..100; None until first computed */
@@ -1206,6 +1220,7 @@ export type WorkerOwnerView = {
   mines_for_another: boolean;
   /** A XenblocksMiner rig's block pattern ('' for its default, XEN11) */
   block_pattern: string | null;
+  reports: ReportCounts;
 };
 
 export type WorkerProfitOut = {
