@@ -80,6 +80,9 @@ class DeployConfig:
     ingest_concurrency: int = 10
     verify_concurrency: int = 50
     iot_log_level: str | None = "WARN"
+    # Alert e-mail's From (issue #22): an SES identity verified in the stage's region. None:
+    # the stage sends no alert e-mail (rules cannot have an e-mail channel).
+    alert_email_sender: str | None = None
 
     @property
     def reserved_concurrency(self) -> int:
@@ -106,6 +109,9 @@ class DeployConfig:
         }
         if self.difficulty is not None:
             values["rules__difficulty"] = self.difficulty
+        if self.alert_email_sender is not None:
+            # The API accepts e-mail channels, the alerts job sends through SES.
+            values["alert_email_sender"] = self.alert_email_sender
         return values
 
     @classmethod
@@ -130,6 +136,9 @@ class DeployConfig:
         email = reader.optional_str("alarmEmail")
         if email is not None and not _EMAIL.fullmatch(email):
             raise ConfigError(f"{PREFIX}alarmEmail: {email!r} is not an e-mail address")
+        sender = reader.optional_str("alertEmailSender")
+        if sender is not None and not _EMAIL.fullmatch(sender):
+            raise ConfigError(f"{PREFIX}alertEmailSender: {sender!r} is not an e-mail address")
         retention = reader.integer("logRetentionDays", 30)
         if retention not in LOG_RETENTION_DAYS:
             raise ConfigError(f"{PREFIX}logRetentionDays: one of {LOG_RETENTION_DAYS}")
@@ -199,6 +208,7 @@ class DeployConfig:
             ingest_concurrency=ingest_concurrency,
             verify_concurrency=verify_concurrency,
             iot_log_level=iot_log_level,
+            alert_email_sender=sender,
         )
         config.check_concurrency()
         return config.validated()

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra import access
 from infra.functions import PlatformFunction, Runtime
 from infra.live import Live
+from infra.secrets import Secrets
 from infra.sizing import JOBS
 
 
@@ -70,3 +72,21 @@ class Schedules(Construct):
             self.functions[job.key] = fn
             self.rules[job.key] = rule
         live.grant_broadcast(self.functions["fleet_stats"])
+
+    def grant_alert_channels(self, secrets: Secrets, email_sender: str | None) -> None:
+        """What the alerts job needs for its channels (issue #22): the JWT secret (the key
+        of the sealed bot tokens and Discord URLs is derived from it) and, with a sender,
+        ``ses:SendEmail`` from that identity only (the address, or its verified domain)."""
+        alerts = self.functions["alerts"]
+        secrets.grant_jwt_secret(alerts)
+        if email_sender is None:
+            return
+        domain = email_sender.rsplit("@", 1)[1]
+        identity = f"arn:{Aws.PARTITION}:ses:{Aws.REGION}:{Aws.ACCOUNT_ID}:identity"
+        alerts.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=[f"{identity}/{email_sender}", f"{identity}/{domain}"],
+                conditions={"StringEquals": {"ses:FromAddress": email_sender}},
+            )
+        )

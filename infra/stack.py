@@ -83,6 +83,7 @@ class XenblocksStack(Stack):
             mqtt_host=self.device_plane.endpoint_address,
             live=self.live,
         )
+        self.schedules.grant_alert_channels(self.secrets, config.alert_email_sender)
         self.config_json = dashboard_config(
             api_url=self.api.url,
             ws_url=self.live.url,

@@ -31,6 +31,7 @@ CONTEXT = {
     "xenblocks:adminAddresses": ADMIN,
     "xenblocks:chainId": "8453",
     "xenblocks:alarmEmail": "ops@example.com",
+    "xenblocks:alertEmailSender": "alerts@example.com",
 }
 
 

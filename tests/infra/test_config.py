@@ -65,6 +65,7 @@ def test_admin_addresses_as_a_json_list() -> None:
         ({"xenblocksNodeUrl": "ftp://x"}, "xenblocksNodeUrl"),
         ({"dependencies": "docker"}, "dependencies"),
         ({"alarmEmail": "nobody"}, "alarmEmail"),
+        ({"alertEmailSender": "nobody"}, "alertEmailSender"),
         ({"heartbeatBatchSeconds": 301}, "heartbeatBatchSeconds"),
         ({"heartbeatShards": 0}, "heartbeatShards"),
         ({"heartbeatWriteSeconds": 7200}, "heartbeat_write_seconds"),

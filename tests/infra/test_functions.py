@@ -16,6 +16,7 @@ from tests.infra.assembly import Assembly
 from tests.infra.conftest import ADMIN, STAGE
 
 API_HANDLER = "functions.handlers.api.handler"
+ALERTS_HANDLER = "functions.handlers.alerts.handler"
 # Every function and the access-map key of its grants.
 ACCESS_KEYS = {
     API_HANDLER: "api",
@@ -134,6 +135,23 @@ def test_alerts_job_may_run_a_minute(assembly: Assembly) -> None:
     assert assembly.props(alerts)["Timeout"] >= 60
 
 
+def test_only_the_alerts_job_sends_email_and_only_from_its_sender(assembly: Assembly) -> None:
+    alerts = assembly.function_by_handler(ALERTS_HANDLER)
+    identity = "arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity"
+    for function_id in assembly.functions():
+        granted = assembly.grants(function_id).get("ses:SendEmail")
+        if function_id != alerts:
+            assert granted is None
+            continue
+        assert granted == {f"{identity}/alerts@example.com", f"{identity}/example.com"}
+    statements = assembly.role_statements(assembly.role_of(alerts))
+    (statement,) = [s for s in statements if "ses:SendEmail" in s.actions]
+    assert statement.raw["Condition"] == {"StringEquals": {"ses:FromAddress": "alerts@example.com"}}
+    # The API accepts e-mail channels because the stage has a sender.
+    api = assembly.function_by_handler(API_HANDLER)
+    assert assembly.env(api)["XENBLOCKS_ALERT_EMAIL_SENDER"] == "alerts@example.com"
+
+
 @pytest.mark.parametrize("job", JOBS, ids=lambda j: j.key)
 def test_job_runs_on_its_schedule(assembly: Assembly, job: object) -> None:
     from infra.sizing import Job
@@ -216,7 +234,8 @@ def test_secret_only_where_tokens_are_verified(assembly: Assembly) -> None:
         for f in assembly.functions()
         if "secretsmanager:GetSecretValue" in assembly.grants(f)
     }
-    assert readers == {API_HANDLER, LIVE_HANDLERS["connect"]}
+    # The alerts job opens sealed channel secrets, keyed from the same secret.
+    assert readers == {API_HANDLER, LIVE_HANDLERS["connect"], ALERTS_HANDLER}
     for function_id in assembly.functions():
         grants = assembly.grants(function_id)
         if "secretsmanager:GetSecretValue" in grants:
