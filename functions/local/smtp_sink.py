@@ -52,8 +52,10 @@ class _Controller(Controller):
 
     def _trigger_server(self) -> None:
         if self.server is not None and self.port == 0:
-            self.port = int(self.server.sockets[0].getsockname()[1])
-        super()._trigger_server()
+            # create_server's result is an asyncio.Server (typed as AbstractServer).
+            sockets: Any = getattr(self.server, "sockets", None)
+            self.port = int(sockets[0].getsockname()[1])
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 class SmtpSink:
