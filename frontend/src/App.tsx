@@ -15,6 +15,7 @@ const Provider = lazy(() => import("./pages/Provider"));
 const Renter = lazy(() => import("./pages/Renter"));
 const Account = lazy(() => import("./pages/Account"));
 const Alerts = lazy(() => import("./pages/Alerts"));
+const Insights = lazy(() => import("./pages/Insights"));
 const WorkerDetail = lazy(() => import("./pages/WorkerDetail"));
 
 function page(element: React.ReactNode) {
@@ -33,6 +34,7 @@ const router = createBrowserRouter([
       { path: "renter", element: page(<Renter />) },
       { path: "account", element: page(<Account />) },
       { path: "alerts", element: page(<Alerts />) },
+      { path: "insights", element: page(<Insights />) },
       { path: "workers/:workerId", element: page(<WorkerDetail />) },
       { path: "*", element: <NotFound /> },
     ],

@@ -18,6 +18,7 @@ export const keys = {
   priceIndex: (gpu: string | null, days: number) => ["public", "price-index", gpu, days] as const,
   estimate: (params: Record<string, string | number | undefined>) => ["public", "estimate", params] as const,
   reputation: (workerId: string) => ["public", "reputation", workerId] as const,
+  gpuModels: ["public", "insights", "gpu-models"] as const,
 
   private: (address: string) => ["private", address] as const,
   account: (a: string) => ["private", a, "account"] as const,
@@ -45,4 +46,11 @@ export const keys = {
   alertRules: (a: string) => ["private", a, "alert-rules"] as const,
   alertEvents: (a: string) => ["private", a, "alert-events"] as const,
   apiKeys: (a: string) => ["private", a, "api-keys"] as const,
+  settings: (a: string) => ["private", a, "settings"] as const,
+  anomalies: (a: string) => ["private", a, "anomalies"] as const,
+  recommendations: (a: string) => ["private", a, "recommendations"] as const,
+  profit: (a: string, days: number) => ["private", a, "profit", days] as const,
+  profitAll: (a: string) => ["private", a, "profit"] as const,
+  workerAnomalies: (a: string, id: string) => ["private", a, "worker-anomalies", id] as const,
+  workerRecommendations: (a: string, id: string) => ["private", a, "worker-recommendations", id] as const,
 };

@@ -647,8 +647,10 @@ export function useUpdateRule() {
       const key = keys.alertRules(requireAddress(address));
       await queryClient.cancelQueries({ queryKey: key });
       const previous = queryClient.getQueryData<RulesData>(key);
+      // Channels come back as hints only: they show once the API has answered.
+      const { channels: _written, ...shown } = patch;
       queryClient.setQueryData<RulesData>(key, (data) =>
-        data ? { ...data, items: data.items.map((r) => (r.rule_id === ruleId ? ({ ...r, ...patch } as RuleOut) : r)) } : data,
+        data ? { ...data, items: data.items.map((r) => (r.rule_id === ruleId ? ({ ...r, ...shown } as RuleOut) : r)) } : data,
       );
       return { previous, key };
     },

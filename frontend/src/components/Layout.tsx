@@ -16,6 +16,7 @@ const NAV = [
   { to: "/marketplace", label: "Marketplace", icon: <AppIcon name="marketplace" /> },
   { to: "/renter", label: "My rentals", icon: <AppIcon name="rentals" /> },
   { to: "/provider", label: "Provider", icon: <AppIcon name="provider" /> },
+  { to: "/insights", label: "Insights", icon: <AppIcon name="insights" /> },
   { to: "/alerts", label: "Alerts", icon: <AppIcon name="alerts" /> },
   { to: "/account", label: "Account", icon: <AppIcon name="account" /> },
 ];

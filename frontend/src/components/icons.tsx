@@ -45,6 +45,13 @@ const ICONS = {
       <path d="M7 7.5h.01M7 16.5h.01" />
     </Icon>
   ),
+  insights: (
+    <Icon>
+      <path d="M9 18h6" />
+      <path d="M10 21h4" />
+      <path d="M12 3a6 6 0 0 0-3.5 10.9c.6.5 1 1.2 1 2.1h5c0-.9.4-1.6 1-2.1A6 6 0 0 0 12 3z" />
+    </Icon>
+  ),
   alerts: (
     <Icon>
       <path d="M6 8a6 6 0 1 1 12 0c0 7 3 8 3 8H3s3-1 3-8" />

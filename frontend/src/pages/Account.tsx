@@ -2,6 +2,7 @@ import { useId, useState, type FormEvent } from "react";
 import { useAccount, useAchievements, useDeposit, useWalletHistory, useWithdraw, useWithdrawals } from "../api/queries";
 import { useConfig, useServices, useSession } from "../app/context";
 import { ApiKeysCard } from "../components/ApiKeys";
+import { ElectricityPriceCard } from "../components/ElectricityPrice";
 import { SignInButton } from "../components/Auth";
 import { useSignOut } from "../auth/useSignIn";
 import {
@@ -302,6 +303,9 @@ export default function Account() {
         }
       />
       <Balance />
+      <div className="mt-6">
+        <ElectricityPriceCard />
+      </div>
       <div className="mt-6">
         <Ledger />
       </div>

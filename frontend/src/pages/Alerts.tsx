@@ -1,7 +1,8 @@
 import { useId, useState, type FormEvent } from "react";
 import { Link } from "react-router";
 import { useAlertEvents, useAlertRules, useCreateRule, useDeleteRule, useDevices, useUpdateRule } from "../api/queries";
-import type { AlertKind, RuleCreated, RuleOut } from "../api/types";
+import type { AlertKind, EventOut, RuleCreated, RuleOut } from "../api/types";
+import { DeliveryFields } from "../components/AlertDelivery";
 import { RequireAuth } from "../components/Auth";
 import {
   Badge,
@@ -18,6 +19,7 @@ import {
   Select,
   Time,
 } from "../components/ui";
+import { createFields, describeQuiet, draftErrors, draftOf, patchFields, type ChannelsDraft } from "../lib/alertChannels";
 import { formatDuration, shortId } from "../lib/format";
 
 const KINDS: Record<AlertKind, { label: string; unit: string; min: number; max: number; default: number; help: string }> = {
@@ -47,19 +49,20 @@ function describe(rule: Pick<RuleOut, "kind" | "threshold">): string {
 function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
   const create = useCreateRule();
   const devices = useDevices();
-  const ids = { name: useId(), kind: useId(), threshold: useId(), worker: useId(), webhook: useId(), cooldown: useId() };
+  const ids = { name: useId(), kind: useId(), threshold: useId(), worker: useId(), cooldown: useId() };
   const [name, setName] = useState("");
   const [kind, setKind] = useState<AlertKind>("offline");
   const [threshold, setThreshold] = useState(String(KINDS.offline.default));
   const [workerId, setWorkerId] = useState("");
-  const [webhook, setWebhook] = useState("");
+  const [delivery, setDelivery] = useState<ChannelsDraft>(() => draftOf());
+  const deliveryErrors = draftErrors(delivery);
   const [cooldownMin, setCooldownMin] = useState("");
   const spec = KINDS[kind];
   const value = Number(threshold);
   const thresholdError = threshold.trim() === "" || !Number.isFinite(value) || value < spec.min || value > spec.max ? `${spec.min} to ${spec.max}` : null;
   const cooldown = cooldownMin.trim() ? Math.round(Number(cooldownMin) * 60) : undefined;
   const cooldownError = cooldown !== undefined && (!Number.isFinite(cooldown) || cooldown < 60 || cooldown > 7 * 86_400) ? "1 minute to 7 days" : null;
-  const valid = name.trim() !== "" && !thresholdError && !cooldownError;
+  const valid = name.trim() !== "" && !thresholdError && !cooldownError && Object.keys(deliveryErrors).length === 0;
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -70,14 +73,14 @@ function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
         kind,
         threshold: value,
         worker_id: workerId || null,
-        webhook_url: webhook.trim() || null,
         cooldown_seconds: cooldown ?? null,
         enabled: true,
+        ...createFields(delivery),
       },
       {
         onSuccess: (rule) => {
           setName("");
-          setWebhook("");
+          setDelivery(draftOf());
           onCreated(rule);
         },
       },
@@ -122,12 +125,13 @@ function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
               ))}
           </Select>
         </Field>
-        <Field label="Webhook URL (optional)" htmlFor={ids.webhook} hint="Events are POSTed as signed JSON (HMAC-SHA256).">
-          <Input id={ids.webhook} type="url" placeholder="https://…" value={webhook} onChange={(e) => setWebhook(e.target.value)} />
-        </Field>
         <Field label="Cooldown (minutes, optional)" htmlFor={ids.cooldown} error={cooldownError} hint="Least time between two events per rig.">
           <Input id={ids.cooldown} inputMode="numeric" placeholder="default" value={cooldownMin} onChange={(e) => setCooldownMin(e.target.value)} />
         </Field>
+        <div className="sm:col-span-2">
+          <h3 className="mb-2 text-xs font-medium uppercase tracking-wider text-muted">Delivery</h3>
+          <DeliveryFields draft={delivery} errors={deliveryErrors} onChange={setDelivery} />
+        </div>
         <div className="flex justify-end sm:col-span-2">
           <Button type="submit" variant="primary" busy={create.isPending} disabled={!valid}>
             Create rule
@@ -142,6 +146,7 @@ function Rules() {
   const rules = useAlertRules();
   const update = useUpdateRule();
   const remove = useDeleteRule();
+  const [editing, setEditing] = useState<RuleOut | null>(null);
   const items = rules.data?.items ?? [];
   return (
     <Card title="Rules" bodyClassName="p-0" testId="alert-rules">
@@ -157,13 +162,16 @@ function Rules() {
                 <div className="flex items-center gap-2">
                   <span className="font-medium">{rule.name}</span>
                   {!rule.enabled && <Badge>paused</Badge>}
-                  {rule.webhook_url && <Badge tone="info">webhook</Badge>}
                 </div>
                 <p className="text-xs text-muted">
                   {describe(rule)} · {rule.worker_id ? shortId(rule.worker_id, 10, 4) : "all rigs"} · cooldown {formatDuration(rule.cooldown_seconds)}
                 </p>
+                <ChannelBadges rule={rule} />
               </div>
               <div className="flex items-center gap-2">
+                <Button size="sm" onClick={() => setEditing(rule)} aria-label={`Delivery of rule ${rule.name}`}>
+                  Delivery
+                </Button>
                 <label className="flex cursor-pointer items-center gap-2 text-xs text-muted">
                   <input
                     type="checkbox"
@@ -181,14 +189,95 @@ function Rules() {
           ))}
         </ul>
       </QueryView>
+      {editing && <EditDelivery key={editing.rule_id} rule={editing} onClose={() => setEditing(null)} />}
     </Card>
+  );
+}
+
+function ChannelBadges({ rule }: { rule: RuleOut }) {
+  const { telegram, discord, email } = rule.channels;
+  const none = !rule.webhook_url && !telegram && !discord && !email;
+  return (
+    <div className="mt-1 flex flex-wrap items-center gap-1.5" data-testid="rule-channels">
+      {none && <span className="text-xs text-muted">recorded here only</span>}
+      {rule.webhook_url && (
+        <Badge tone="info" title={rule.webhook_url}>
+          webhook
+        </Badge>
+      )}
+      {telegram && (
+        <Badge tone="info" title={`bot token ${telegram.bot_token_hint}`}>
+          Telegram {telegram.chat_id}
+        </Badge>
+      )}
+      {discord && <Badge tone="info">Discord {discord.webhook_url_hint}</Badge>}
+      {email && <Badge tone="info">e-mail {email.address}</Badge>}
+      {rule.quiet_hours && <Badge>quiet {describeQuiet(rule.quiet_hours)}</Badge>}
+      {rule.max_per_hour != null && <Badge>≤ {rule.max_per_hour}/h</Badge>}
+    </div>
+  );
+}
+
+/** A stored rule's delivery, changed with PATCH: only what differs is sent. */
+function EditDelivery({ rule, onClose }: { rule: RuleOut; onClose: () => void }) {
+  const update = useUpdateRule();
+  const [draft, setDraft] = useState<ChannelsDraft>(() => draftOf(rule));
+  const errors = draftErrors(draft, rule);
+  const patch = patchFields(draft, rule);
+  const changed = Object.keys(patch).length > 0;
+  const save = () =>
+    update.mutate(
+      { ruleId: rule.rule_id, patch },
+      { onSuccess: () => onClose() },
+    );
+  return (
+    <Dialog
+      open
+      onClose={onClose}
+      title={`Delivery: ${rule.name}`}
+      testId="edit-delivery"
+      footer={
+        <>
+          <Button variant="ghost" onClick={onClose}>
+            Cancel
+          </Button>
+          <Button variant="primary" onClick={save} busy={update.isPending} disabled={!changed || Object.keys(errors).length > 0}>
+            Save
+          </Button>
+        </>
+      }
+    >
+      <DeliveryFields draft={draft} errors={errors} onChange={setDraft} rule={rule} />
+    </Dialog>
+  );
+}
+
+function Deliveries({ event }: { event: EventOut }) {
+  const tone = { delivered: "ok", failed: "danger", pending: "warn", none: "neutral", suppressed: "neutral" } as const;
+  const each = event.deliveries ?? [];
+  if (event.delivery === "none") return null;
+  if (each.length === 0)
+    return (
+      <Badge tone={tone[event.delivery]} title={event.suppressed_reason ?? undefined}>
+        {event.delivery}
+        {event.attempts > 1 ? ` ×${event.attempts}` : ""}
+      </Badge>
+    );
+  return (
+    <>
+      {each.map((d) => (
+        <Badge key={d.channel} tone={tone[d.status]} title={d.error ?? undefined}>
+          {d.channel} {d.status}
+          {d.attempts > 1 ? ` ×${d.attempts}` : ""}
+        </Badge>
+      ))}
+    </>
   );
 }
 
 function Events() {
   const events = useAlertEvents();
   const items = events.data?.pages.flatMap((p) => p.items) ?? [];
-  const deliveryTone = { delivered: "ok", failed: "danger", pending: "warn", none: "neutral" } as const;
   return (
     <Card title="Events" bodyClassName="p-0" testId="alert-events">
       <QueryView query={events} padded empty={items.length === 0 && <EmptyState title="No alerts fired">Events appear here, live, when a rule fires.</EmptyState>}>
@@ -206,16 +295,12 @@ function Events() {
                     {shortId(e.worker_id, 10, 4)}
                   </Link>
                   {e.delivery_error && <span className="ml-2 text-danger">{e.delivery_error}</span>}
+                  {e.suppressed_reason && <span className="ml-2">not sent: {e.suppressed_reason}</span>}
                 </p>
               </div>
               <div className="flex flex-col items-end gap-1 text-xs text-muted">
                 <Time ts={e.ts} />
-                {e.delivery !== "none" && (
-                  <Badge tone={deliveryTone[e.delivery]}>
-                    webhook {e.delivery}
-                    {e.attempts > 1 ? ` ×${e.attempts}` : ""}
-                  </Badge>
-                )}
+                <Deliveries event={e} />
               </div>
             </li>
           ))}
@@ -232,7 +317,7 @@ export default function Alerts() {
   const [created, setCreated] = useState<RuleCreated | null>(null);
   return (
     <div data-testid="page-alerts">
-      <PageHeader title="Alerts" subtitle="Rules on your fleet, the events they fired, and their webhook deliveries." />
+      <PageHeader title="Alerts" subtitle="Rules on your fleet, the events they fired, and where each went: webhook, Telegram, Discord or e-mail." />
       <RequireAuth what="your alerts">
         <div className="grid gap-6 xl:grid-cols-2">
           <div className="space-y-6">

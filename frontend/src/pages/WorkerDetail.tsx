@@ -1,11 +1,13 @@
 import { useId, useMemo, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
 import { ApiError } from "../api/client";
+import { useWorkerAnomalies, useWorkerRecommendations } from "../api/insights";
 import { useHashrateHistory, useReputation, useSendCommand, useWorker } from "../api/queries";
 import type { CommandRequest, WorkerDetail as Worker } from "../api/types";
 import { useLive } from "../app/context";
 import { RequireAuth } from "../components/Auth";
 import { LiveHashrate, WorkerStatus } from "../components/domain";
+import { FindingList, NoBaseline, RecommendationList } from "../components/Insights";
 import { TimeSeriesChart, type SeriesSpec } from "../components/TimeSeriesChart";
 import { WindowPicker } from "../components/WindowPicker";
 import { Badge, Button, Card, Dialog, EmptyState, ErrorState, Field, Input, LoadingRows, PageHeader, QueryView, Stat, Time } from "../components/ui";
@@ -137,6 +139,40 @@ function Commands({ worker }: { worker: Worker }) {
   );
 }
 
+/** The rig's open anomalies and what to do about them (its owner only). */
+function RigInsights({ workerId }: { workerId: string }) {
+  const anomalies = useWorkerAnomalies(workerId);
+  const recommendations = useWorkerRecommendations(workerId);
+  const open = (anomalies.data ?? []).filter((f) => f.open);
+  const recs = recommendations.data?.items ?? [];
+  return (
+    <div className="mt-6 grid gap-6 xl:grid-cols-2">
+      <Card title="Open anomalies" bodyClassName="p-0" testId="worker-anomalies">
+        <QueryView query={anomalies} padded rows={2}>
+          <FindingList
+            findings={open}
+            showRig={false}
+            empty={
+              (anomalies.data ?? []).length === 0 ? (
+                <NoBaseline title="No anomalies" />
+              ) : (
+                <EmptyState title="Nothing unusual right now" icon="✓">
+                  Its earlier findings are on the <Link to="/insights" className="text-accent hover:underline">Insights page</Link>.
+                </EmptyState>
+              )
+            }
+          />
+        </QueryView>
+      </Card>
+      <Card title="Recommendations" bodyClassName="p-0" testId="worker-recommendations">
+        <QueryView query={recommendations} padded rows={2}>
+          <RecommendationList items={recs} showRig={false} empty={<NoBaseline title="No recommendations for this rig" />} />
+        </QueryView>
+      </Card>
+    </div>
+  );
+}
+
 function ReputationSummary({ workerId }: { workerId: string }) {
   const rep = useReputation(workerId);
   if (rep.isPending) return <LoadingRows rows={2} />;
@@ -235,6 +271,7 @@ function WorkerContent({ workerId }: { workerId: string }) {
           {owner && <Commands worker={w} />}
         </div>
       </div>
+      {owner && <RigInsights workerId={workerId} />}
       {owner && (
         <Card title="GPUs" className="mt-6" bodyClassName="p-0">
           {owner.telemetry.length === 0 && w.gpus.length === 0 ? (
