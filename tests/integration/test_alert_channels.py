@@ -4,6 +4,7 @@ loopback ports, the alerts job's real senders, rules made by the rule service on
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,3 +242,52 @@ def test_xenblocks_local_starts_the_stand_ins_and_names_them_in_local_json(tmp_p
     finally:
         stop.set()
         runner.join(timeout=60)
+
+
+def test_a_dead_chat_api_is_tried_the_webhook_attempts_then_reported_plainly():
+    import socket
+
+    from functions.ports.chat import HttpTelegramSender, JsonPoster
+    from functions.ports.webhooks import CONNECTION_FAILED
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sleeps: list[float] = []
+    poster = JsonPoster(timeout_seconds=2, attempts=3, sleep=sleeps.append)
+    result = HttpTelegramSender(f"http://127.0.0.1:{port}", poster).send(BOT_TOKEN, CHAT_ID, "x")
+    assert (result.ok, result.attempts, result.error) == (False, 3, CONNECTION_FAILED)
+    assert sleeps == [1.0, 2.0]
+
+
+def test_the_stand_in_answers_bad_requests_as_the_real_apis_do(apis):
+    def post(path: str, payload: object) -> tuple[int, object]:
+        request = urllib.request.Request(  # noqa: S310 (http on loopback)
+            apis.url + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                body = response.read()
+                return response.status, json.loads(body) if body else None
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    send = f"/bot{BOT_TOKEN}/sendMessage"
+    hook = f"/api/webhooks/{DISCORD_ID}/{DISCORD_TOKEN}"
+    assert post(send, {"text": "hi"}) == (
+        400,
+        {"ok": False, "error_code": 400, "description": "Bad Request: chat_id is empty"},
+    )
+    assert post(send, {"chat_id": CHAT_ID})[0] == 400
+    assert post("/bot123:short/sendMessage", {"chat_id": CHAT_ID, "text": "hi"})[0] == 404
+    assert post(f"/bot{BOT_TOKEN}/getUpdates", {})[0] == 404
+    assert post(hook, {}) == (400, {"message": "Cannot send an empty message", "code": 50006})
+    assert post(hook, {"content": "hi"}) == (204, None)
+    assert post(f"/api/webhooks/998877665544332211/{DISCORD_TOKEN}", {"content": "hi"}) == (
+        404,
+        {"message": "Unknown Webhook", "code": 10015},
+    )
+    assert apis.received()["telegram"] == []
+    assert [m["content"] for m in apis.received()["discord"]] == ["hi"]
