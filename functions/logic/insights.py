@@ -79,10 +79,12 @@ class InsightsJob:
         slices = self._settings.insights_slices
         run = InsightsRun(slice=current_slice(now, slices))
         online: list[str] = []
-        for workers in self._online_pages():
-            for worker in workers:
-                online.append(worker.worker_id)
-                if slice_of(worker.worker_id, slices) != run.slice:
+        for ids in self._online_id_pages():
+            online += ids
+            # Only this hour's slice is read in full (the liveness index gives the ids).
+            due = [i for i in ids if slice_of(i, slices) == run.slice]
+            for worker in self._workers.get_many(due) if due else []:
+                if worker.revoked:
                     continue
                 try:
                     stored = self.rebuild(worker, now)
@@ -141,12 +143,11 @@ class InsightsJob:
             if cursor is None:
                 return samples
 
-    def _online_pages(self) -> Iterator[list[Worker]]:
+    def _online_id_pages(self) -> Iterator[list[str]]:
         cursor: str | None = None
         while True:
             page = self._workers.online_ids(limit=_PAGE, cursor=cursor)
-            if page.items:
-                yield [w for w in self._workers.get_many(page.items) if not w.revoked]
+            yield page.items
             cursor = page.cursor
             if cursor is None:
                 return
