@@ -1,5 +1,18 @@
 /** Bodies shaped like the API's, for tests. */
-import type { FleetWorker, LeaseOut, ListingOut, RecentBlock } from "../api/types";
+import type {
+  FiguresOut,
+  FindingOut,
+  FleetProfitOut,
+  FleetWorker,
+  GpuModelOut,
+  LeaseOut,
+  ListingOut,
+  ProfitDayOut,
+  RecentBlock,
+  RecommendationOut,
+  RigProfitOut,
+  RuleOut,
+} from "../api/types";
 
 export const ME = "0x1111111111111111111111111111111111111111";
 export const OTHER = "0x2222222222222222222222222222222222222222";
@@ -94,6 +107,114 @@ export function block(overrides: Partial<RecentBlock> = {}): RecentBlock {
     found_at: 1_700_000_100,
     recorded_at: 1_700_000_101,
     network_status: "unconfirmed",
+    ...overrides,
+  };
+}
+
+export function finding(overrides: Partial<FindingOut> = {}): FindingOut {
+  return {
+    worker_id: "rig-1",
+    reason: "thermal_throttling",
+    gpu: 0,
+    basis: "own",
+    message: "GPU 0 throttles: 91 °C where its heat model expects 78 °C, and its work fell to 81%",
+    score: 6.2,
+    evidence: { temperature_c: 91, expected_temperature_c: 78, work_ratio: 0.81 },
+    opened_at: 1_700_000_000,
+    last_seen: 1_700_000_600,
+    closed_at: null,
+    open: true,
+    ...overrides,
+  };
+}
+
+export function recommendation(overrides: Partial<RecommendationOut> = {}): RecommendationOut {
+  return {
+    kind: "list_idle_rig",
+    worker_id: "rig-1",
+    gpu: null,
+    title: "List garage: it is idle",
+    detail: "Rigs like it rent 60% of the time at the market's median price.",
+    gain_per_day: 1_250_000,
+    evidence: { expected_hashrate: 1500 },
+    ...overrides,
+  };
+}
+
+export function gpuModel(overrides: Partial<GpuModelOut> = {}): GpuModelOut {
+  return {
+    gpu_model: "NVIDIA GeForce RTX 4090",
+    rigs: 5,
+    gpus: 12,
+    work_median: 19_600,
+    hashrate_median: 2450,
+    efficiency_median: 68.5,
+    power_median_w: 286,
+    temperature_median_c: 66,
+    computed_at: 1_700_000_000,
+    ...overrides,
+  };
+}
+
+export function figures(overrides: Partial<FiguresOut> = {}): FiguresOut {
+  return {
+    energy_kwh: 7.2,
+    power_cost: 1_080_000,
+    revenue: 4_000_000,
+    leases: 2,
+    net: 2_920_000,
+    metered_seconds: 86_400,
+    reported_seconds: 86_400,
+    power_complete: true,
+    ...overrides,
+  };
+}
+
+export function profitDay(day: string, overrides: Partial<FiguresOut> = {}): ProfitDayOut {
+  return { ...figures(overrides), day };
+}
+
+export function rigProfit(overrides: Partial<RigProfitOut> = {}): RigProfitOut {
+  return {
+    worker_id: "rig-1",
+    name: "garage",
+    gpu_model: "RTX 4090",
+    days: [profitDay("2023-11-14")],
+    totals: figures(),
+    complete: true,
+    ...overrides,
+  };
+}
+
+export function fleetProfit(overrides: Partial<FleetProfitOut> = {}): FleetProfitOut {
+  return {
+    since: 1_699_920_000,
+    until: 1_700_000_000,
+    price: { electricity_price_per_kwh: "0.15", currency: "USD" },
+    days: [profitDay("2023-11-13", { net: -200_000 }), profitDay("2023-11-14")],
+    rigs: [rigProfit()],
+    totals: figures(),
+    more_rigs: false,
+    complete: true,
+    ...overrides,
+  };
+}
+
+export function rule(overrides: Partial<RuleOut> = {}): RuleOut {
+  return {
+    rule_id: "rule-1",
+    name: "Rigs down",
+    kind: "offline",
+    threshold: 5,
+    worker_id: null,
+    webhook_url: null,
+    cooldown_seconds: 900,
+    enabled: true,
+    created_at: 1_700_000_000,
+    updated_at: 1_700_000_000,
+    channels: {},
+    quiet_hours: null,
+    max_per_hour: null,
     ...overrides,
   };
 }

@@ -1,0 +1,156 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { MemoryRouter } from "react-router";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { EventOut, RuleOut } from "../api/types";
+import type { Services } from "../app/services";
+import { rule } from "../test/data";
+import { FakeWebSocket, type Route } from "../test/fakes";
+import { testServices } from "../test/services";
+import Alerts from "./Alerts";
+
+const TOKEN = "123456:" + "B".repeat(35);
+
+let services: Services;
+
+function setup(routes: Route[]) {
+  const made = testServices(
+    [...routes, { path: "/api/devices", body: { items: [], next_cursor: null } }],
+    { config: { wsUrl: "" } },
+  );
+  services = made.services;
+  render(
+    <MemoryRouter>
+      <Alerts />
+    </MemoryRouter>,
+    { wrapper: made.wrapper },
+  );
+  return made;
+}
+
+const page = (items: unknown[]) => ({ items, next_cursor: null });
+
+function event(overrides: Partial<EventOut> = {}): EventOut {
+  return {
+    event_id: "ev-1",
+    rule_id: "rule-1",
+    rule_name: "Rigs down",
+    worker_id: "rig-1",
+    kind: "offline",
+    message: "rig-1 has been offline 6 minutes",
+    value: 6,
+    threshold: 5,
+    ts: 1_700_000_000,
+    delivery: "failed",
+    attempts: 2,
+    delivered_at: null,
+    delivery_error: "discord: 404",
+    deliveries: [
+      { channel: "telegram", status: "delivered", attempts: 1, error: null, delivered_at: 1_700_000_001 },
+      { channel: "discord", status: "failed", attempts: 1, error: "404", delivered_at: null },
+    ],
+    suppressed_reason: null,
+    ...overrides,
+  };
+}
+
+beforeEach(() => FakeWebSocket.reset());
+afterEach(() => {
+  cleanup();
+  services.dispose();
+  services.queryClient.clear();
+});
+
+describe("Alerts page", () => {
+  it("creates a rule that goes to Telegram, at most 5 an hour", async () => {
+    const { calls } = setup([
+      { path: "/api/alerts/rules", body: page([]) },
+      { path: "/api/alerts/events", body: page([]) },
+      {
+        method: "POST",
+        path: "/api/alerts/rules",
+        handler: () => ({
+          status: 201,
+          body: { ...rule({ channels: { telegram: { chat_id: "-100123", bot_token_hint: "…BBBB" } }, max_per_hour: 5 }), webhook_secret: "whsec" },
+        }),
+      },
+    ]);
+    const form = await screen.findByTestId("new-rule");
+    fireEvent.change(within(form).getByLabelText("Name"), { target: { value: "Rigs down" } });
+    fireEvent.click(within(form).getByRole("checkbox", { name: "Telegram" }));
+    const create = within(form).getByRole("button", { name: "Create rule" }) as HTMLButtonElement;
+    expect(create.disabled).toBe(true); // no token yet
+    fireEvent.change(within(form).getByLabelText("Bot token"), { target: { value: TOKEN } });
+    fireEvent.change(within(form).getByLabelText("Chat id"), { target: { value: "-100123" } });
+    fireEvent.change(within(form).getByLabelText("At most per hour (optional)"), { target: { value: "5" } });
+    expect(create.disabled).toBe(false);
+    fireEvent.click(create);
+
+    await screen.findByRole("dialog", { name: "Rule created" });
+    const post = calls.find((c) => c.method === "POST");
+    expect(post?.body).toMatchObject({
+      name: "Rigs down",
+      kind: "offline",
+      webhook_url: null,
+      channels: { telegram: { bot_token: TOKEN, chat_id: "-100123" } },
+      quiet_hours: null,
+      max_per_hour: 5,
+    });
+  });
+
+  it("shows a rule's channels by their hints and changes only what the owner changed", async () => {
+    let stored: RuleOut = rule({
+      channels: { telegram: { chat_id: "-100123", bot_token_hint: "…BBBB" }, discord: { webhook_url_hint: "…tttt" } },
+      quiet_hours: { start_hour: 22, end_hour: 7, timezone: "UTC" },
+    });
+    const { calls } = setup([
+      { path: "/api/alerts/rules", handler: () => ({ body: page([stored]) }) },
+      { path: "/api/alerts/events", body: page([event()]) },
+      {
+        method: "PATCH",
+        path: "/api/alerts/rules/rule-1",
+        handler: () => {
+          stored = { ...stored, channels: { telegram: stored.channels.telegram }, max_per_hour: 3 };
+          return { body: stored };
+        },
+      },
+    ]);
+    const channels = await screen.findByTestId("rule-channels");
+    expect(channels.textContent).toContain("Telegram -100123");
+    expect(channels.textContent).toContain("Discord …tttt");
+    expect(channels.textContent).toContain("quiet 22:00–07:00 UTC");
+
+    fireEvent.click(screen.getByRole("button", { name: "Delivery of rule Rigs down" }));
+    const dialog = await screen.findByTestId("edit-delivery");
+    const token = within(dialog).getByLabelText("Bot token") as HTMLInputElement;
+    expect(token.value).toBe("");
+    expect(token.type).toBe("password");
+    expect(dialog.textContent).toContain("Stored: …BBBB. Leave empty to keep it.");
+    const save = within(dialog).getByRole("button", { name: "Save" }) as HTMLButtonElement;
+    expect(save.disabled).toBe(true);
+
+    fireEvent.click(within(dialog).getByRole("checkbox", { name: "Discord" }));
+    fireEvent.change(within(dialog).getByLabelText("At most per hour (optional)"), { target: { value: "3" } });
+    fireEvent.click(save);
+
+    await waitFor(() => expect(screen.queryByTestId("edit-delivery")).toBeNull());
+    const patch = calls.find((c) => c.method === "PATCH");
+    expect(patch?.body).toEqual({ channels: { discord: null }, max_per_hour: 3 });
+    await waitFor(() => expect(screen.getByTestId("rule-channels").textContent).not.toContain("Discord"));
+    expect(JSON.stringify(calls.map((c) => c.body))).not.toContain("BBBB");
+  });
+
+  it("shows each channel's delivery of an event, and why one was not sent", async () => {
+    setup([
+      { path: "/api/alerts/rules", body: page([rule()]) },
+      {
+        path: "/api/alerts/events",
+        body: page([event(), event({ event_id: "ev-2", delivery: "suppressed", deliveries: [], delivery_error: null, attempts: 0, suppressed_reason: "quiet hours (22:00 to 07:00 UTC)" })]),
+      },
+    ]);
+    const events = await screen.findByTestId("alert-events");
+    await waitFor(() => expect(events.textContent).toContain("telegram delivered"));
+    expect(events.textContent).toContain("discord failed");
+    expect(events.textContent).toContain("not sent: quiet hours (22:00 to 07:00 UTC)");
+    expect(screen.getByTestId("rule-channels").textContent).toContain("recorded here only");
+  });
+});
