@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The dashboard in a real browser (Debian's Chromium through playwright-core), against a
 // running platform: sign in with an injected test wallet, rent a listing, see the lease
-// go active and live hashrate updates arrive (two: the rig's heartbeats keep coming), add
-// an alert rule, and screenshot every page. Any console error, page error or failed
+// go active and live hashrate updates arrive (two: the rig's heartbeats keep coming), set an
+// electricity price, add an alert rule, and screenshot every page (the Insights page too). Any console error, page error or failed
 // request fails the run.
 //
 //   PLATFORM_URL    the dashboard's origin (required), e.g. http://127.0.0.1:8080
@@ -155,6 +155,16 @@ try {
     await page.getByTestId("ledger-row").first().waitFor();
     log("deposited 500 credits");
   }
+  // The electricity price behind the profit figures, once per account, through the form.
+  const priceForm = page.getByTestId("price-form");
+  await priceForm.waitFor();
+  const priceInput = priceForm.getByLabel("Price per kWh");
+  if ((await priceInput.inputValue()) === "") {
+    await priceInput.fill("0.15");
+    await priceForm.getByRole("button", { name: "Save" }).click();
+    await page.getByTestId("toast-success").filter({ hasText: "Electricity price saved" }).waitFor();
+    log("electricity price set");
+  }
   await screenshot("account");
 
   // 4. The marketplace.
@@ -266,6 +276,13 @@ try {
     log("alert rule created");
   }
   await screenshot("alerts");
+  await navigate("/insights", "page-insights");
+  // Each block settles (its rows or its empty state): the page's reads all answered.
+  for (const id of ["open-anomalies", "recommendations", "profit", "gpu-models"]) {
+    await page.getByTestId(id).waitFor();
+  }
+  await page.getByTestId("profit-price").waitFor();
+  await screenshot("insights");
 
   const workerId = leasedWorker ?? anyWorker;
   if (workerId) {

@@ -2,8 +2,9 @@
 
 ``frontend/e2e/dashboard.e2e.mjs`` drives Debian's Chromium (headless, through
 playwright-core) with an injected test wallet: it signs in, credits the account from the
-local faucet, rents a listing, sees the lease go active and a live hashrate update arrive
-over the stack's WebSocket hub, and screenshots every page; any console error, page error or
+local faucet, sets an electricity price, rents a listing, sees the lease go active and a
+live hashrate update arrive over the stack's WebSocket hub, and screenshots every page (the
+Insights page among them); any console error, page error or
 failed request fails it. A second run signs in as the local provider (no rental) for the
 provider's own pages with its rigs in them.
 
@@ -41,6 +42,7 @@ PAGES = (
     "monitoring",
     "provider",
     "alerts",
+    "insights",
     "worker",
     "overview-phone",
     "renter-phone",
@@ -49,7 +51,7 @@ PAGES = (
 # Which run's screenshot of a page the README's gallery shows.
 GALLERY = {
     "renter": ("overview", "marketplace", "rent-dialog", "renter", "account", "overview-phone"),
-    "provider": ("monitoring", "provider", "worker", "alerts"),
+    "provider": ("monitoring", "provider", "worker", "alerts", "insights"),
 }
 
 
