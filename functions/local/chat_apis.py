@@ -175,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            self.close_connection = True  # the rest is never read: no next request on it
         raw = self.rfile.read(min(length, _MAX_BODY))
         try:
             return json.loads(raw) if raw else None
