@@ -62,7 +62,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from functions.logic.alerts import check_hashrate_drop, check_temperature
+from functions.logic.alert_conditions import check_hashrate_drop, check_temperature
 from functions.logic.anomaly import (
     PeerBaseline,
     Policy,

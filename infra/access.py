@@ -125,6 +125,7 @@ PUBLISHES: Mapping[str, tuple[Downlink, ...]] = {
     "settle": (Downlink.TASK,),  # release at a lease's end
     "network": (Downlink.CONTROL,),  # set_config to leased rigs when the difficulty moves
     "api": (Downlink.TASK, Downlink.CONTROL),  # assign_task on rent, operator commands
+    "alerts": (Downlink.CONTROL,),  # a rule's automatic action: pause, or pause and resume
 }
 
 

@@ -35,6 +35,8 @@ from functions.models.alerts import (
 RULE_PREFIX = "RULE#"
 EVENT_PREFIX = "EVENT#"
 COOLDOWN_PREFIX = "COOLDOWN#"
+# ``ACTIONS#<rule_id>#<worker_id>#<day>``: automatic actions taken that UTC day, TTL.
+ACTIONS_PREFIX = "ACTIONS#"
 RATE_PREFIX = "RATE#"
 RULE_COUNT_SK = "RULE_COUNT"
 # The one partition of the sparse ``enabled_rules`` index.
@@ -258,16 +260,39 @@ class AlertRepository:
         """Count one send of the rule in this clock hour; False (nothing counted) when
         ``max_per_hour`` were counted already. Atomic: concurrent runs share the limit."""
         hour = now // 3600
+        return self._take_slot(owner, rate_sk(rule_id, hour), max_per_hour, (hour + 2) * 3600)
+
+    def take_action_slot(
+        self, owner: str, rule_id: str, worker_id: str, *, now: int, max_per_day: int
+    ) -> bool:
+        """Count one automatic action of the rule on the rig this UTC day; False when
+        ``max_per_day`` were counted already."""
+        day = now // 86_400
+        sk = f"{ACTIONS_PREFIX}{rule_id}#{worker_id}#{day}"
+        return self._take_slot(owner, sk, max_per_day, (day + 2) * 86_400)
+
+    def record_action(self, event: AlertEvent, *, result: str) -> AlertEvent:
+        """What came of the event's automatic action."""
+        with condition_failure_as(lambda: NotFound(f"alert event {event.event_id} not found")):
+            self._tables.client.update_item(
+                TableName=self._name,
+                Key=codec.to_item({"owner": event.owner, "sk": event_sk(event.ts, event.event_id)}),
+                UpdateExpression="SET #result = :result",
+                ConditionExpression="attribute_exists(#sk)",
+                ExpressionAttributeNames={"#result": "action_result", "#sk": "sk"},
+                ExpressionAttributeValues=codec.values(result=result),
+            )
+        return event.model_copy(update={"action_result": result})
+
+    def _take_slot(self, owner: str, sk: str, limit: int, expires_at: int) -> bool:
         try:
             self._tables.client.update_item(
                 TableName=self._name,
-                Key=codec.to_item({"owner": owner, "sk": rate_sk(rule_id, hour)}),
+                Key=codec.to_item({"owner": owner, "sk": sk}),
                 UpdateExpression="ADD #count :one SET #expires_at = :expires_at",
                 ConditionExpression="attribute_not_exists(#count) OR #count < :max",
                 ExpressionAttributeNames={"#count": "count", "#expires_at": "expires_at"},
-                ExpressionAttributeValues=codec.values(
-                    one=1, max=max_per_hour, expires_at=(hour + 2) * 3600
-                ),
+                ExpressionAttributeValues=codec.values(one=1, max=limit, expires_at=expires_at),
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

@@ -23,7 +23,7 @@ from functions.dal.reads import batch_get, query_page
 from functions.dal.specs import INSIGHTS
 from functions.dal.tables import Tables
 from functions.dal.transact import condition_failure_as
-from functions.errors import AlreadyExists
+from functions.errors import AlreadyExists, Conflict
 from functions.models.insights import (
     FINDING_RETENTION_SECONDS,
     AnomalyFinding,
@@ -110,19 +110,23 @@ class InsightsRepository:
             )
 
     def close_finding(self, finding: AnomalyFinding, *, now: int) -> AnomalyFinding:
-        """Mark ``finding`` closed (kept listed for ``FINDING_RETENTION_SECONDS``)."""
+        """Mark ``finding`` closed (kept listed for ``FINDING_RETENTION_SECONDS``); Conflict
+        when it is closed already (another process did)."""
         closed = finding.model_copy(
             update={"closed_at": now, "expires_at": now + FINDING_RETENTION_SECONDS}
         )
-        self._tables.client.update_item(
-            TableName=self._name,
-            Key=codec.to_item({"pk": worker_pk(finding.worker_id), "sk": finding_sk(finding)}),
-            UpdateExpression="SET closed_at = :closed, expires_at = :expires, last_seen = :seen",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=codec.values(
-                closed=now, expires=closed.expires_at, seen=finding.last_seen
-            ),
-        )
+        with condition_failure_as(lambda: Conflict("the finding is closed already")):
+            self._tables.client.update_item(
+                TableName=self._name,
+                Key=codec.to_item({"pk": worker_pk(finding.worker_id), "sk": finding_sk(finding)}),
+                UpdateExpression=(
+                    "SET closed_at = :closed, expires_at = :expires, last_seen = :seen"
+                ),
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(closed_at)",
+                ExpressionAttributeValues=codec.values(
+                    closed=now, expires=closed.expires_at, seen=finding.last_seen
+                ),
+            )
         return closed
 
     def findings_of_owner(

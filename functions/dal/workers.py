@@ -56,8 +56,10 @@ class WorkerRepository(Records[Worker]):
         state: WorkerState,
         now: int,
         share_mode: ShareMode | None = None,
+        down_seconds: int | None = None,
     ) -> Worker:
-        """The rig's ``register``: inventory replaced, online again."""
+        """The rig's ``register``: inventory replaced, online again (``down_seconds``: it
+        was offline that long, and is back now)."""
         gpu_model = gpus[0].name if gpus else None
         update = Update().set(
             version=version,
@@ -68,7 +70,13 @@ class WorkerRepository(Records[Worker]):
             state=state,
             **self._online_fields(now),
         )
+        if down_seconds is not None:
+            update.set(back_online_at=now, down_seconds=down_seconds)
         return self._update(worker_id, update)
+
+    def count_anomalies(self, worker_id: str, change: int) -> None:
+        """One finding of the rig opened (+1) or closed (-1)."""
+        self._update(worker_id, Update().add(anomalies_open=change))
 
     def record_heartbeat(
         self,

@@ -75,7 +75,9 @@ def build_service(settings: Settings, tables: Tables, publisher: DevicePublisher
         network=NetworkRepository(tables),
         # Heartbeats only (the batch function): scored against each rig's baseline.
         watch=AnomalyWatch(
-            InsightsRepository(tables), cache_seconds=settings.insights_cache_seconds
+            InsightsRepository(tables),
+            WorkerRepository(tables),
+            cache_seconds=settings.insights_cache_seconds,
         ),
     )
 

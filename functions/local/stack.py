@@ -396,7 +396,7 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _L
         "fleet_stats": fleet_stats,
         "prices": jobs.refresh_prices,
         "reputation": jobs.refresh_reputation,
-        "alerts": lambda now: run_alerts(settings, tables, webhooks, now, senders),
+        "alerts": lambda now: run_alerts(settings, tables, webhooks, now, senders, plane.client),
         "network": jobs.follow_network,
         "insights": jobs.refresh_insights,
     }

@@ -1,26 +1,24 @@
 """Alerts: owners' rules on their fleet, evaluated every minute, delivered to webhooks,
 Telegram, Discord and e-mail (the channels: ``functions.logic.alert_channels``).
 
-A rule watches one worker or every worker of its owner for one condition:
-
-- ``offline``: the worker has been down (not online, or silent longer than the platform's
-  allowance for heartbeat write slots) for at least ``threshold`` minutes, counted from
-  the last time it was heard;
-- ``hashrate_drop``: an up worker's hashrate is more than ``threshold`` percent below the
-  median of its history points of the last hour (at least 3 points, else no verdict);
-- ``temperature``: an up worker's hottest GPU is above ``threshold`` °C.
+A rule watches one worker or every worker of its owner for one condition (offline,
+hashrate drop, temperature, an anomaly finding, a lost GPU, a failing fan, back online:
+``functions/logic/alert_conditions.py``).
 
 A firing is one event, stored only if the rule has not fired for that worker within the
 rule's cooldown (a conditional write, so concurrent job runs cannot both fire), then sent
 to each of the rule's channels (the webhook, Telegram, Discord, e-mail) unless the rule's
 quiet hours or rate limit hold it back, and each channel's outcome recorded on the event.
+
+A rule may also act (``action``: pause the rig, or restart its miner: pause then resume),
+at most ``max_actions_per_day`` times per rig and UTC day (a conditional counter, so
+concurrent runs cannot exceed it); each action is logged and recorded on its event.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import statistics
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
@@ -31,6 +29,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from functions.dal.alerts import AlertRepository
+from functions.dal.insights import InsightsRepository
 from functions.dal.pagination import Page
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
@@ -45,10 +44,21 @@ from functions.logic.alert_channels import (
     validate_max_per_hour,
     validate_quiet_hours,
 )
+from functions.logic.alert_conditions import (
+    Finding,
+    check_back_online,
+    check_findings,
+    check_gpu_count,
+    check_hashrate_drop,
+    check_offline,
+    check_temperature,
+    is_up,
+)
 from functions.logic.heartbeat_schedule import silence_allowance
 from functions.logic.secret_box import SecretBox
 from functions.models.alerts import (
     EVENT_RETENTION_SECONDS,
+    MAX_ACTIONS_PER_DAY,
     MAX_COOLDOWN_SECONDS,
     MIN_COOLDOWN_SECONDS,
     THRESHOLDS,
@@ -56,23 +66,26 @@ from functions.models.alerts import (
     AlertEvent,
     AlertKind,
     AlertRule,
+    AutoAction,
     ChannelDelivery,
     ChannelKind,
     DeliveryStatus,
 )
+from functions.models.insights import AnomalyFinding
 from functions.models.telemetry import worker_series
 from functions.models.workers import Worker
 from functions.netguard import Host, HostRefused, is_internal_name, is_public_address, url_host
 from functions.observability import logger
+from functions.ports.devices import DeviceCommands
 from functions.ports.email import sends_email
 from functions.ports.webhooks import DeliveryResult, WebhookSender
 from functions.settings import Settings
+from protocol.downlink import Control
 
 MAX_RULES_PER_OWNER = 50
 MAX_NAME_LENGTH = 64
 MAX_WEBHOOK_URL_LENGTH = 2048
 HASHRATE_WINDOW_SECONDS = 3600
-MIN_HISTORY_POINTS = 3
 # Fields PATCH may change (kind and worker are what a rule is; make a new rule instead).
 MUTABLE_FIELDS = frozenset(
     {
@@ -84,10 +97,12 @@ MUTABLE_FIELDS = frozenset(
         "channels",
         "quiet_hours",
         "max_per_hour",
+        "action",
+        "max_actions_per_day",
     }
 )
-# Fields PATCH may set to null: the webhook, the rate limit and quiet hours are removed.
-_NULLABLE_FIELDS = frozenset({"webhook_url", "quiet_hours", "max_per_hour"})
+# Fields PATCH may set to null: the webhook, the rate limit, quiet hours, the action.
+_NULLABLE_FIELDS = frozenset({"webhook_url", "quiet_hours", "max_per_hour", "action"})
 _PAGE = 100
 # Slow or dead webhooks must not hold up the rest of a one-minute job.
 _DELIVERY_THREADS = 8
@@ -123,6 +138,22 @@ def validate_threshold(kind: AlertKind, threshold: float) -> float:
             f"from {allowed.low:g} to {allowed.high:g}"
         )
     return float(threshold)
+
+
+def validate_max_actions(count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise InvalidInput("max_actions_per_day must be a whole number")
+    if not 1 <= count <= MAX_ACTIONS_PER_DAY:
+        raise InvalidInput(f"max_actions_per_day must be between 1 and {MAX_ACTIONS_PER_DAY}")
+    return count
+
+
+def _action(value: object) -> AutoAction:
+    try:
+        return AutoAction(str(value))
+    except ValueError:
+        choices = ", ".join(a.value for a in AutoAction)
+        raise InvalidInput(f"action must be one of: {choices}") from None
 
 
 def validate_cooldown(seconds: int) -> int:
@@ -192,6 +223,8 @@ class RuleDraft:
     channels: Mapping[str, Any] | None = None
     quiet_hours: Mapping[str, Any] | None = None  # {"start_hour", "end_hour", "timezone"}
     max_per_hour: int | None = None
+    action: AutoAction | None = None
+    max_actions_per_day: int = 3
 
 
 @dataclass(frozen=True)
@@ -240,6 +273,8 @@ class AlertRuleService:
             channels=self._channels(draft.channels or {}, AlertChannels(), owner, rule_id),
             quiet_hours=validate_quiet_hours(draft.quiet_hours),
             max_per_hour=validate_max_per_hour(draft.max_per_hour),
+            action=draft.action,
+            max_actions_per_day=validate_max_actions(draft.max_actions_per_day),
         )
         self._alerts.create_rule(rule, max_rules=MAX_RULES_PER_OWNER)
         return CreatedRule(rule, secret)
@@ -279,6 +314,10 @@ class AlertRuleService:
                 checked[name] = None if quiet is None else quiet.model_dump(mode="json")
             elif name == "max_per_hour":
                 checked[name] = validate_max_per_hour(value)
+            elif name == "action":
+                checked[name] = None if value is None else _action(value).value
+            elif name == "max_actions_per_day":
+                checked[name] = validate_max_actions(value)
             else:
                 checked[name] = bool(value)
         return self._alerts.update_rule(owner, rule_id, checked, now=now)
@@ -307,71 +346,6 @@ class AlertRuleService:
         )
 
 
-# -- conditions (pure) --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finding:
-    value: float  # in the rule's threshold unit
-    message: str
-
-
-def silent_seconds(worker: Worker, now: int) -> int | None:
-    """How long since the worker was last heard; None if it never was."""
-    return None if worker.last_seen is None else max(0, now - worker.last_seen)
-
-
-def is_up(worker: Worker, now: int, *, silence_allowance: int) -> bool:
-    """Online, and heard within the allowance (heartbeats are written once per slot)."""
-    silent = silent_seconds(worker, now)
-    return worker.online and silent is not None and silent <= silence_allowance
-
-
-def check_offline(
-    worker: Worker, minutes: float, now: int, *, silence_allowance: int
-) -> Finding | None:
-    silent = silent_seconds(worker, now)
-    if silent is None or is_up(worker, now, silence_allowance=silence_allowance):
-        return None
-    if silent < minutes * 60:
-        return None
-    down = silent / 60
-    return Finding(round(down, 1), f"{_label(worker)} has been offline for {down:.0f} minutes")
-
-
-def check_hashrate_drop(worker: Worker, history: list[float], percent: float) -> Finding | None:
-    """More than ``percent`` below the median of ``history`` (needs MIN_HISTORY_POINTS)."""
-    if len(history) < MIN_HISTORY_POINTS:
-        return None
-    median = statistics.median(history)
-    if median <= 0:
-        return None
-    drop = (median - worker.hashrate) * 100 / median
-    if drop <= percent:
-        return None
-    return Finding(
-        round(drop, 2),
-        f"{_label(worker)} hashrate {worker.hashrate:g} H/s is {drop:.1f}% below "
-        f"its 1-hour median {median:g} H/s",
-    )
-
-
-def check_temperature(worker: Worker, celsius: float) -> Finding | None:
-    readings = [(g.temperature_c, g.index) for g in worker.telemetry if g.temperature_c is not None]
-    if not readings:
-        return None
-    hottest, index = max(readings)
-    if hottest <= celsius:
-        return None
-    return Finding(hottest, f"{_label(worker)} GPU {index} is at {hottest:g} °C")
-
-
-def _label(worker: Worker) -> str:
-    if worker.name and worker.name != worker.worker_id:
-        return f"worker {worker.name} ({worker.worker_id})"
-    return f"worker {worker.worker_id}"
-
-
 # -- the job ------------------------------------------------------------------------------------
 
 
@@ -387,6 +361,7 @@ class AlertRunSummary:
     deliveries_failed: int = 0  # events some channel did not take
     channel_failures: int = 0  # (event, channel) deliveries that failed
     rule_errors: int = 0
+    actions_sent: int = 0  # automatic actions published to rigs
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -404,10 +379,17 @@ class AlertJob:
         sender: WebhookSender,
         channels: ChannelSenders | None = None,
         box: SecretBox | None = None,
+        *,
+        insights: InsightsRepository | None = None,
+        commands: DeviceCommands | None = None,
     ) -> None:
         self._alerts = alerts
         self._workers = workers
         self._telemetry = telemetry
+        # The rigs' anomaly findings (None: no finding-based rule fires) and the rigs'
+        # control topic (None: automatic actions are recorded as not sent).
+        self._insights = insights
+        self._commands = commands
         self._dispatcher = ChannelDispatcher(
             box or SecretBox.from_settings(settings),
             sender,
@@ -479,6 +461,8 @@ class AlertJob:
                 summary.suppressed += 1
                 continue
             summary.events_fired += 1
+            if rule.action is not None:
+                event = self._act(rule, worker, event, now, summary)
             if event.delivery is DeliveryStatus.SUPPRESSED:
                 summary.quiet += 1
             elif event.delivery is DeliveryStatus.PENDING and self._over_rate(rule, now):
@@ -493,6 +477,53 @@ class AlertJob:
                 )
             fired.append(event)
         return fired
+
+    def _act(
+        self,
+        rule: AlertRule,
+        worker: Worker,
+        event: AlertEvent,
+        now: int,
+        summary: AlertRunSummary,
+    ) -> AlertEvent:
+        """The rule's automatic action on the rig, within its daily allowance, logged and
+        recorded on the event."""
+        assert rule.action is not None
+        allowed = self._alerts.take_action_slot(
+            rule.owner,
+            rule.rule_id,
+            worker.worker_id,
+            now=now,
+            max_per_day=rule.max_actions_per_day,
+        )
+        if not allowed:
+            result = "daily_limit"
+        elif self._commands is None:
+            result = "failed"
+        else:
+            try:
+                if rule.action is AutoAction.PAUSE:
+                    self._commands.control(worker.worker_id, Control(action="pause"))
+                else:  # restart: the miner stops its GPUs and starts them afresh
+                    self._commands.control(worker.worker_id, Control(action="pause"))
+                    self._commands.control(worker.worker_id, Control(action="resume"))
+                result = "sent"
+            except Exception:
+                logger.exception("automatic action failed", extra={"worker_id": worker.worker_id})
+                result = "failed"
+        if result == "sent":
+            summary.actions_sent += 1
+        logger.info(
+            "automatic action",
+            extra={
+                "rule_id": rule.rule_id,
+                "worker_id": worker.worker_id,
+                "event_id": event.event_id,
+                "action": rule.action.value,
+                "result": result,
+            },
+        )
+        return self._alerts.record_action(event, result=result)
 
     def _over_rate(self, rule: AlertRule, now: int) -> bool:
         """Takes one of this hour's sends of the rule; True when they were all taken."""
@@ -607,13 +638,29 @@ class AlertJob:
 
     def _check(self, rule: AlertRule, worker: Worker, now: int) -> Finding | None:
         allowance = self._silence_allowance
-        if rule.kind is AlertKind.OFFLINE:
+        kind = rule.kind
+        if kind is AlertKind.OFFLINE:
             return check_offline(worker, rule.threshold, now, silence_allowance=allowance)
+        if kind is AlertKind.BACK_ONLINE:
+            return check_back_online(worker, rule.threshold, now)
         if not is_up(worker, now, silence_allowance=allowance):
             return None  # a down rig's last figures are stale; the offline rule covers it
-        if rule.kind is AlertKind.TEMPERATURE:
+        if kind is AlertKind.TEMPERATURE:
             return check_temperature(worker, rule.threshold)
-        return check_hashrate_drop(worker, self._hashrate_history(worker, now), rule.threshold)
+        if kind is AlertKind.HASHRATE_DROP:
+            history = self._hashrate_history(worker, now)
+            return check_hashrate_drop(worker, history, rule.threshold)
+        reason = None if kind is AlertKind.ANOMALY else kind.value
+        found = check_findings(worker, self._findings(worker), rule.threshold, reason=reason)
+        if found is None and kind is AlertKind.GPU_LOST:
+            return check_gpu_count(worker)
+        return found
+
+    def _findings(self, worker: Worker) -> list[AnomalyFinding]:
+        """The rig's open findings: read only for a rig the watch counted some on."""
+        if self._insights is None or worker.anomalies_open <= 0:
+            return []
+        return self._insights.rig(worker.worker_id).open_findings
 
     def _hashrate_history(self, worker: Worker, now: int) -> list[float]:
         rates: list[float] = []
@@ -649,6 +696,7 @@ class AlertJob:
             delivery=delivery,
             suppressed_reason=reason,
             expires_at=now + EVENT_RETENTION_SECONDS,
+            action=rule.action,
         )
 
 

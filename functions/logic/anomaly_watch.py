@@ -15,11 +15,11 @@ heartbeats (5 minutes) before it can open a finding, and finds the open ones in 
 from __future__ import annotations
 
 from collections import deque
-from contextlib import suppress
 from dataclasses import dataclass, field
 
 from functions.dal.insights import InsightsRepository
-from functions.errors import AlreadyExists
+from functions.dal.workers import WorkerRepository
+from functions.errors import AlreadyExists, Conflict
 from functions.logic.anomaly import (
     Finding,
     PeerBaseline,
@@ -75,11 +75,13 @@ class AnomalyWatch:
     def __init__(
         self,
         insights: InsightsRepository,
+        workers: WorkerRepository,
         *,
         cache_seconds: int,
         policy: Policy = WATCH_POLICY,
     ) -> None:
         self._insights = insights
+        self._workers = workers
         self._cache_seconds = cache_seconds
         self._policy = policy
         self._rigs: dict[str, _Rig] = {}
@@ -128,8 +130,12 @@ class AnomalyWatch:
             message=describe(finding),
             evidence=finding.evidence,
         )
-        with suppress(AlreadyExists):  # another process stored this very opening
+        try:
             self._insights.open_finding(stored)
+            # Counted on the worker, so the alerts job reads findings of rigs with some.
+            self._workers.count_anomalies(worker_id, +1)
+        except AlreadyExists:
+            pass  # another process stored this very opening (and counted it)
         logger.info(
             "anomaly found",
             extra={
@@ -145,7 +151,11 @@ class AnomalyWatch:
 
     def _close(self, rig: _Rig, key: Key, now: int) -> AnomalyFinding | None:
         finding = rig.open.pop(key)
-        closed = self._insights.close_finding(finding, now=now)
+        try:
+            closed = self._insights.close_finding(finding, now=now)
+        except Conflict:
+            return None  # another process closed it (and counted it out)
+        self._workers.count_anomalies(finding.worker_id, -1)
         logger.info(
             "anomaly over",
             extra={"worker_id": finding.worker_id, "reason": finding.reason, "gpu": finding.gpu},

@@ -185,6 +185,8 @@ class IngestService:
         lease = self._leases.active_for_worker(worker_id)
         if lease is not None and not lease.is_running(now):
             lease = None  # stopped or ended, waiting for settlement: nothing left to mine
+        # Back after a time offline: how long it was down (for the back_online alert).
+        down = now - worker.last_seen if not worker.online and worker.last_seen else None
         self._workers.record_registration(
             worker_id,
             version=message.version,
@@ -193,6 +195,7 @@ class IngestService:
             state=WorkerState.LEASED if lease else WorkerState.AVAILABLE,
             now=now,
             share_mode=message.share_mode,
+            down_seconds=None if down is None else max(0, down),
         )
         self.remember_write(worker_id, now)
         difficulty = self.network.difficulty()  # what the network publishes now

@@ -40,6 +40,18 @@ class AlertKind(StrEnum):
     OFFLINE = "offline"  # threshold: minutes without a word from the rig
     HASHRATE_DROP = "hashrate_drop"  # threshold: percent below the 1-hour median
     TEMPERATURE = "temperature"  # threshold: °C, the hottest GPU
+    # Anomaly findings (functions/logic/anomaly_watch.py); threshold: the least score.
+    ANOMALY = "anomaly"  # any reason
+    GPU_LOST = "gpu_lost"  # also: fewer GPUs at work than registered
+    FAN_FAILURE = "fan_failure"
+    BACK_ONLINE = "back_online"  # threshold: minutes it was down, at least
+
+
+class AutoAction(StrEnum):
+    """What a rule may do to the rig when it fires (at most ``max_actions_per_day``)."""
+
+    PAUSE = "pause"  # stop mining (a hot or failing rig cools down)
+    RESTART = "restart"  # pause, then resume: the miner starts its GPUs afresh
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,13 @@ THRESHOLDS: dict[AlertKind, ThresholdRange] = {
     AlertKind.OFFLINE: ThresholdRange(1, 1440, "minutes"),
     AlertKind.HASHRATE_DROP: ThresholdRange(1, 99, "percent"),
     AlertKind.TEMPERATURE: ThresholdRange(30, 120, "°C"),
+    AlertKind.ANOMALY: ThresholdRange(0, 100, "score"),
+    AlertKind.GPU_LOST: ThresholdRange(0, 100, "score"),
+    AlertKind.FAN_FAILURE: ThresholdRange(0, 100, "score"),
+    AlertKind.BACK_ONLINE: ThresholdRange(1, 1440, "minutes"),
 }
+# Automatic actions a rule may take per rig and UTC day.
+MAX_ACTIONS_PER_DAY = 10
 
 
 class DeliveryStatus(StrEnum):
@@ -140,6 +158,8 @@ class AlertRule(Record):
     channels: AlertChannels = AlertChannels()
     quiet_hours: QuietHours | None = None
     max_per_hour: Annotated[StrictInt, Field(ge=1, le=MAX_PER_HOUR_LIMIT)] | None = None
+    action: AutoAction | None = None
+    max_actions_per_day: Annotated[StrictInt, Field(ge=1, le=MAX_ACTIONS_PER_DAY)] = 3
 
     def channel_kinds(self) -> tuple[ChannelKind, ...]:
         """Every place an event of this rule goes, the webhook first."""
@@ -176,3 +196,6 @@ class AlertEvent(Record):
     # Each channel's outcome (issue #22); why the event was not sent, when it was not.
     deliveries: tuple[ChannelDelivery, ...] = ()
     suppressed_reason: str | None = None
+    # The rule's automatic action, and what came of it: "sent", "daily_limit", "failed".
+    action: AutoAction | None = None
+    action_result: str | None = None

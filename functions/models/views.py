@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from functions.models.alerts import AlertEvent, AlertKind, ChannelKind, DeliveryStatus
+from functions.models.alerts import AlertEvent, AlertKind, AutoAction, ChannelKind, DeliveryStatus
 from functions.models.blocks import Block, NetworkStatus
 from protocol.messages import GpuInfo, GpuTelemetry, WorkerState
 from protocol.xenblocks import BlockKind
@@ -85,6 +85,10 @@ class EventOut(BaseModel):
     )
     suppressed_reason: str | None = Field(
         default=None, description="Why the event was not sent (quiet hours, rate limit)"
+    )
+    action: AutoAction | None = Field(default=None, description="The rule's automatic action")
+    action_result: str | None = Field(
+        default=None, description="sent, daily_limit (its allowance was used) or failed"
     )
 
     @classmethod

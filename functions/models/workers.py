@@ -76,6 +76,12 @@ class Worker(Record):
     network_refused: StrictInt = 0
     shares_verified: StrictInt = 0
     shares_refused: StrictInt = 0
+    # When the rig last came back (registered after being offline) and how long it was down.
+    back_online_at: StrictInt | None = None
+    down_seconds: StrictInt | None = None
+    # Open anomaly findings (the watch counts them in and out; the alerts job reads the
+    # findings only of rigs with some).
+    anomalies_open: StrictInt = 0
     # Block and share reports refused unheard until then (strikes: logic/report_limits.py).
     reports_suspended_until: StrictInt | None = None
 

@@ -11,6 +11,7 @@ import pytest
 
 from functions.dal.insights import InsightsRepository
 from functions.dal.telemetry import TelemetryRepository
+from functions.dal.workers import WorkerRepository
 from functions.logic import baseline_codec
 from functions.logic.anomaly import build_baseline
 from functions.logic.anomaly_watch import WATCH_POLICY, AnomalyWatch
@@ -136,16 +137,14 @@ def watched(tables):
             baseline_json=baseline_codec.encode(built),
         )
     )
-    return worker.worker_id, repo, AnomalyWatch(repo, cache_seconds=3600)
+    return worker.worker_id, repo, AnomalyWatch(repo, WorkerRepository(tables), cache_seconds=3600)
 
 
 RNG = random.Random(3)
 
 
 def beats(start: int, count: int, **fault: float) -> list[RigSample]:
-    return [
-        replace(rig_reading(0, RNG, **fault), ts=start + i * HEARTBEAT) for i in range(count)
-    ]
+    return [replace(rig_reading(0, RNG, **fault), ts=start + i * HEARTBEAT) for i in range(count)]
 
 
 def feed(watch: AnomalyWatch, worker_id: str, samples: list[RigSample]):
@@ -203,7 +202,7 @@ def test_a_glitch_shorter_than_the_span_opens_nothing(watched):
 def test_a_new_process_finds_the_open_finding_and_opens_no_second(watched, tables):
     worker_id, repo, watch = watched
     feed(watch, worker_id, beats(NOW, 20, work=0.0))
-    cold = AnomalyWatch(repo, cache_seconds=3600)
+    cold = AnomalyWatch(repo, WorkerRepository(tables), cache_seconds=3600)
     opened, _ = feed(cold, worker_id, beats(NOW + 600, 20, work=0.0))
     assert opened == []
     assert len(repo.rig(worker_id).open_findings) == 1
@@ -211,7 +210,7 @@ def test_a_new_process_finds_the_open_finding_and_opens_no_second(watched, table
 
 def test_a_rig_without_a_baseline_is_not_scored(tables):
     repo = CountingInsights(tables)
-    watch = AnomalyWatch(repo, cache_seconds=3600)
+    watch = AnomalyWatch(repo, WorkerRepository(tables), cache_seconds=3600)
     assert feed(watch, "w-new", beats(NOW, 30, work=0.0)) == ([], [])
     assert (repo.reads, repo.writes) == (1, 0)  # looked up once, then again an hour later
 

@@ -67,7 +67,7 @@ export type AdminDepositRequest = {
   reference?: string | null;
 };
 
-export type AlertKind = "offline" | "hashrate_drop" | "temperature";
+export type AlertKind = "offline" | "hashrate_drop" | "temperature" | "anomaly" | "gpu_lost" | "fan_failure" | "back_online";
 
 export type ApiKeyCreated = {
   key_id: string;
@@ -101,6 +101,9 @@ export type ApiKeysOut = {
   /** How many keys an address may hold */
   max_keys: number;
 };
+
+/** What a rule may do to the rig when it fires (at most ``max_actions_per_day``). */
+export type AutoAction = "pause" | "restart";
 
 /** One reported block, kept whatever the verdict: ``reason`` says why it did or didn't count. */
 export type Block = {
@@ -384,6 +387,10 @@ export type EventOut = {
   deliveries?: ChannelDeliveryOut[];
   /** Why the event was not sent (quiet hours, rate limit) */
   suppressed_reason?: string | null;
+  /** The rule's automatic action */
+  action?: AutoAction | null;
+  /** sent, daily_limit (its allowance was used) or failed */
+  action_result?: string | null;
 };
 
 export type FeedItem = {
@@ -997,6 +1004,10 @@ export type RuleCreate = {
   quiet_hours?: QuietHoursIn | null;
   /** At most this many events of the rule are sent per clock hour (UTC); the rest are recorded as suppressed. null: no limit */
   max_per_hour?: number | null;
+  /** Also act on the rig when the rule fires: pause it, or restart its miner (pause, then resume) */
+  action?: AutoAction | null;
+  /** Actions per rig and UTC day */
+  max_actions_per_day: number;
 };
 
 export type RuleCreated = {
@@ -1015,6 +1026,8 @@ export type RuleCreated = {
   channels: ChannelsOut;
   quiet_hours: QuietHoursOut | null;
   max_per_hour: number | null;
+  action: AutoAction | null;
+  max_actions_per_day: number;
   /** Signs this rule's webhook bodies. Shown only in this response: keep it. */
   webhook_secret: string;
 };
@@ -1035,6 +1048,8 @@ export type RuleOut = {
   channels: ChannelsOut;
   quiet_hours: QuietHoursOut | null;
   max_per_hour: number | null;
+  action: AutoAction | null;
+  max_actions_per_day: number;
 };
 
 /**
@@ -1056,6 +1071,9 @@ export type RulePatch = {
   quiet_hours?: QuietHoursIn | null;
   /** At most this many events of the rule are sent per clock hour (UTC); the rest are recorded as suppressed. null: no limit */
   max_per_hour?: number | null;
+  /** null removes it */
+  action?: AutoAction | null;
+  max_actions_per_day?: number | null;
 };
 
 /** What an API key may do. A signed-in session may do everything its address may. */

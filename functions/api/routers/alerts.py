@@ -12,6 +12,7 @@ from functions.api.schemas import ID_PATTERN, Body, Cursor, Limit, PageOut
 from functions.dal.pagination import clamp_limit
 from functions.logic.alerts import MAX_NAME_LENGTH, MAX_WEBHOOK_URL_LENGTH, RuleDraft
 from functions.models.alerts import (
+    MAX_ACTIONS_PER_DAY,
     MAX_COOLDOWN_SECONDS,
     MAX_EMAIL_LENGTH,
     MAX_PER_HOUR_LIMIT,
@@ -19,6 +20,7 @@ from functions.models.alerts import (
     AlertChannels,
     AlertKind,
     AlertRule,
+    AutoAction,
     QuietHours,
 )
 from functions.models.views import EventOut
@@ -116,6 +118,14 @@ class RuleCreate(Body):
     max_per_hour: int | None = Field(
         default=None, ge=1, le=MAX_PER_HOUR_LIMIT, description=_MAX_PER_HOUR
     )
+    action: AutoAction | None = Field(
+        default=None,
+        description="Also act on the rig when the rule fires: pause it, or restart its "
+        "miner (pause, then resume)",
+    )
+    max_actions_per_day: int = Field(
+        default=3, ge=1, le=MAX_ACTIONS_PER_DAY, description="Actions per rig and UTC day"
+    )
 
     def draft(self) -> RuleDraft:
         values = self.model_dump(exclude={"channels"})
@@ -141,6 +151,8 @@ class RulePatch(Body):
     max_per_hour: int | None = Field(
         default=None, ge=1, le=MAX_PER_HOUR_LIMIT, description=_MAX_PER_HOUR
     )
+    action: AutoAction | None = Field(default=None, description="null removes it")
+    max_actions_per_day: int | None = Field(default=None, ge=1, le=MAX_ACTIONS_PER_DAY)
 
 
 class TelegramOut(BaseModel):
@@ -200,6 +212,8 @@ class RuleOut(BaseModel):
     channels: ChannelsOut = Field(description="Secrets shown only as hints")
     quiet_hours: QuietHoursOut | None
     max_per_hour: int | None
+    action: AutoAction | None
+    max_actions_per_day: int
 
     @classmethod
     def of(cls, rule: AlertRule) -> RuleOut:

@@ -14,6 +14,7 @@ from functions.local.lambda_context import LocalLambdaContext
 from functions.logic.alert_channels import ChannelSenders
 from functions.models.alerts import AlertKind, DeliveryStatus
 from functions.observability import current_correlation_id
+from functions.ports.devices import RecordingPublisher
 from functions.ports.webhooks import NOT_PUBLIC, DeliveryResult, RecordingWebhookSender
 from functions.settings import load_settings
 from tests.factories import NOW, PROVIDER
@@ -82,7 +83,8 @@ class CorrelatedSender(RecordingWebhookSender):
 
 def test_deliveries_run_under_the_run_s_correlation_id(settings, tables, rig, rule, monkeypatch):
     sender = CorrelatedSender()
-    monkeypatch.setattr(handler_module, "_deps", (settings, tables, sender, ChannelSenders()))
+    deps = (settings, tables, sender, ChannelSenders(), RecordingPublisher())
+    monkeypatch.setattr(handler_module, "_deps", deps)
     rule(AlertKind.TEMPERATURE, 80, worker=rig(temperatures=(90.0,)))
     rule(AlertKind.TEMPERATURE, 70, worker=rig(temperatures=(95.0,)))
 
