@@ -275,6 +275,7 @@ try {
     await rules.getByTestId("alert-rule").filter({ hasText: "Rigs down" }).waitFor();
     log("alert rule created");
   }
+  await page.evaluate(() => window.scrollTo(0, 0)); // the form's top, not where the click left it
   await screenshot("alerts");
   await navigate("/insights", "page-insights");
   // Each block settles (its rows or its empty state): the page's reads all answered.

@@ -6,16 +6,21 @@ import type { RuleOut } from "../api/types";
 import { MAX_PER_HOUR_LIMIT, type ChannelsDraft, type DraftErrors } from "../lib/alertChannels";
 import { Field, Input } from "./ui";
 
-function Toggle({ label, checked, onChange, children }: { label: string; checked: boolean; onChange: (on: boolean) => void; children: ReactNode }) {
+function Check({ label, checked, onChange }: { label: string; checked: boolean; onChange: (on: boolean) => void }) {
+  return (
+    <label className="flex cursor-pointer items-center gap-2 text-sm">
+      <input type="checkbox" className="h-4 w-4 accent-accent" checked={checked} onChange={(e) => onChange(e.target.checked)} />
+      {label}
+    </label>
+  );
+}
+
+/** A chosen channel's fields. */
+function Section({ title, children }: { title: string; children: ReactNode }) {
   return (
     <fieldset className="rounded-lg border border-border p-3">
-      <legend className="px-1">
-        <label className="flex cursor-pointer items-center gap-2 text-sm font-medium">
-          <input type="checkbox" className="h-4 w-4 accent-accent" checked={checked} onChange={(e) => onChange(e.target.checked)} />
-          {label}
-        </label>
-      </legend>
-      {checked && <div className="mt-1 grid gap-3 sm:grid-cols-2">{children}</div>}
+      <legend className="px-1 text-xs font-medium text-muted">{title}</legend>
+      <div className="grid gap-3 sm:grid-cols-2">{children}</div>
     </fieldset>
   );
 }
@@ -50,51 +55,68 @@ export function DeliveryFields({
       <Field label="Webhook URL (optional)" htmlFor={id("webhook")} error={show("webhook", draft.webhook)} hint="Events are POSTed as signed JSON (HMAC-SHA256).">
         <Input type="url" placeholder="https://…" {...text("webhook")} />
       </Field>
-      <Toggle label="Telegram" checked={draft.telegram} onChange={(on) => set("telegram", on)}>
-        <Field
-          label="Bot token"
-          htmlFor={id("telegramToken")}
-          error={errors.telegramToken && (draft.telegramToken.trim() || telegram) ? errors.telegramToken : null}
-          hint={telegram ? `Stored: ${telegram.bot_token_hint}. Leave empty to keep it.` : "From @BotFather; stored encrypted, never shown again."}
-        >
-          <Input type="password" autoComplete="off" placeholder={telegram ? `${telegram.bot_token_hint} (kept)` : "123456:ABC…"} {...text("telegramToken")} />
-        </Field>
-        <Field label="Chat id" htmlFor={id("telegramChat")} error={show("telegramChat", draft.telegramChat)} hint="A numeric id (negative for groups) or @channel.">
-          <Input placeholder="-1001234567890" {...text("telegramChat")} />
-        </Field>
-      </Toggle>
-      <Toggle label="Discord" checked={draft.discord} onChange={(on) => set("discord", on)}>
-        <div className="sm:col-span-2">
+      <fieldset>
+        <legend className="mb-1 text-xs font-medium text-muted">Also send to, or hold back</legend>
+        <div className="flex flex-wrap gap-x-5 gap-y-2">
+          <Check label="Telegram" checked={draft.telegram} onChange={(on) => set("telegram", on)} />
+          <Check label="Discord" checked={draft.discord} onChange={(on) => set("discord", on)} />
+          <Check label="E-mail" checked={draft.email} onChange={(on) => set("email", on)} />
+          <Check label="Quiet hours" checked={draft.quiet} onChange={(on) => set("quiet", on)} />
+        </div>
+      </fieldset>
+      {draft.telegram && (
+        <Section title="Telegram">
           <Field
-            label="Webhook URL"
-            htmlFor={id("discordUrl")}
-            error={show("discordUrl", draft.discordUrl)}
-            hint={discord ? `Stored: ${discord.webhook_url_hint}. Leave empty to keep it.` : "The channel's webhook; stored encrypted, never shown again."}
+            label="Bot token"
+            htmlFor={id("telegramToken")}
+            error={errors.telegramToken && (draft.telegramToken.trim() || telegram) ? errors.telegramToken : null}
+            hint={telegram ? `Stored: ${telegram.bot_token_hint}. Leave empty to keep it.` : "From @BotFather; stored encrypted, never shown again."}
           >
-            <Input type="password" autoComplete="off" placeholder={discord ? `${discord.webhook_url_hint} (kept)` : "https://discord.com/api/webhooks/…"} {...text("discordUrl")} />
+            <Input type="password" autoComplete="off" placeholder={telegram ? `${telegram.bot_token_hint} (kept)` : "123456:ABC…"} {...text("telegramToken")} />
           </Field>
-        </div>
-      </Toggle>
-      <Toggle label="E-mail" checked={draft.email} onChange={(on) => set("email", on)}>
-        <div className="sm:col-span-2">
-          <Field label="Address" htmlFor={id("emailAddress")} error={show("emailAddress", draft.emailAddress)}>
-            <Input type="email" placeholder="ops@example.com" {...text("emailAddress")} />
+          <Field label="Chat id" htmlFor={id("telegramChat")} error={show("telegramChat", draft.telegramChat)} hint="A numeric id (negative for groups) or @channel.">
+            <Input placeholder="-1001234567890" {...text("telegramChat")} />
           </Field>
-        </div>
-      </Toggle>
-      <Toggle label="Quiet hours" checked={draft.quiet} onChange={(on) => set("quiet", on)}>
-        <Field label="From (hour)" htmlFor={id("quietStart")} error={errors.quietStart ?? null}>
-          <Input inputMode="numeric" {...text("quietStart")} />
-        </Field>
-        <Field label="Until (hour)" htmlFor={id("quietEnd")} error={errors.quietEnd ?? null}>
-          <Input inputMode="numeric" {...text("quietEnd")} />
-        </Field>
-        <div className="sm:col-span-2">
-          <Field label="Time zone" htmlFor={id("quietZone")} error={errors.quietZone ?? null} hint="Events in these hours are recorded, not sent (across midnight when From is after Until).">
-            <Input placeholder="UTC, Europe/Berlin, +05:30" {...text("quietZone")} />
+        </Section>
+      )}
+      {draft.discord && (
+        <Section title="Discord">
+          <div className="sm:col-span-2">
+            <Field
+              label="Webhook URL"
+              htmlFor={id("discordUrl")}
+              error={show("discordUrl", draft.discordUrl)}
+              hint={discord ? `Stored: ${discord.webhook_url_hint}. Leave empty to keep it.` : "The channel's webhook; stored encrypted, never shown again."}
+            >
+              <Input type="password" autoComplete="off" placeholder={discord ? `${discord.webhook_url_hint} (kept)` : "https://discord.com/api/webhooks/…"} {...text("discordUrl")} />
+            </Field>
+          </div>
+        </Section>
+      )}
+      {draft.email && (
+        <Section title="E-mail">
+          <div className="sm:col-span-2">
+            <Field label="Address" htmlFor={id("emailAddress")} error={show("emailAddress", draft.emailAddress)}>
+              <Input type="email" placeholder="ops@example.com" {...text("emailAddress")} />
+            </Field>
+          </div>
+        </Section>
+      )}
+      {draft.quiet && (
+        <Section title="Quiet hours">
+          <Field label="From (hour)" htmlFor={id("quietStart")} error={errors.quietStart ?? null}>
+            <Input inputMode="numeric" {...text("quietStart")} />
           </Field>
-        </div>
-      </Toggle>
+          <Field label="Until (hour)" htmlFor={id("quietEnd")} error={errors.quietEnd ?? null}>
+            <Input inputMode="numeric" {...text("quietEnd")} />
+          </Field>
+          <div className="sm:col-span-2">
+            <Field label="Time zone" htmlFor={id("quietZone")} error={errors.quietZone ?? null} hint="Events in these hours are recorded, not sent (across midnight when From is after Until).">
+              <Input placeholder="UTC, Europe/Berlin, +05:30" {...text("quietZone")} />
+            </Field>
+          </div>
+        </Section>
+      )}
       <Field label="At most per hour (optional)" htmlFor={id("maxPerHour")} error={show("maxPerHour", draft.maxPerHour)} hint={`Events sent per clock hour, 1 to ${MAX_PER_HOUR_LIMIT}; the rest are recorded as suppressed.`}>
         <Input inputMode="numeric" placeholder="no limit" {...text("maxPerHour")} />
       </Field>

@@ -94,7 +94,32 @@ describe("Alerts page", () => {
       channels: { telegram: { bot_token: TOKEN, chat_id: "-100123" } },
       quiet_hours: null,
       max_per_hour: 5,
+      action: null,
     });
+  });
+
+  it("creates a fan-failure rule that pauses the rig, at most twice a day", async () => {
+    const { calls } = setup([
+      { path: "/api/alerts/rules", body: page([]) },
+      { path: "/api/alerts/events", body: page([]) },
+      {
+        method: "POST",
+        path: "/api/alerts/rules",
+        handler: () => ({ status: 201, body: { ...rule({ kind: "fan_failure", threshold: 0, action: "pause", max_actions_per_day: 2 }), webhook_secret: "whsec" } }),
+      },
+    ]);
+    const form = await screen.findByTestId("new-rule");
+    fireEvent.change(within(form).getByLabelText("Name"), { target: { value: "Fans" } });
+    fireEvent.change(within(form).getByLabelText("When"), { target: { value: "fan_failure" } });
+    expect((within(form).getByLabelText("Threshold (least score)") as HTMLInputElement).value).toBe("0");
+    expect(within(form).queryByLabelText("Actions per rig a day")).toBeNull();
+    fireEvent.change(within(form).getByLabelText("Also act on the rig"), { target: { value: "pause" } });
+    fireEvent.change(within(form).getByLabelText("Actions per rig a day"), { target: { value: "11" } });
+    expect((within(form).getByRole("button", { name: "Create rule" }) as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.change(within(form).getByLabelText("Actions per rig a day"), { target: { value: "2" } });
+    fireEvent.click(within(form).getByRole("button", { name: "Create rule" }));
+    await screen.findByRole("dialog", { name: "Rule created" });
+    expect(calls.find((c) => c.method === "POST")?.body).toMatchObject({ kind: "fan_failure", threshold: 0, action: "pause", max_actions_per_day: 2 });
   });
 
   it("shows a rule's channels by their hints and changes only what the owner changed", async () => {

@@ -1,7 +1,7 @@
 import { useId, useState, type FormEvent } from "react";
 import { Link } from "react-router";
 import { useAlertEvents, useAlertRules, useCreateRule, useDeleteRule, useDevices, useUpdateRule } from "../api/queries";
-import type { AlertKind, EventOut, RuleCreated, RuleOut } from "../api/types";
+import type { AlertKind, AutoAction, EventOut, RuleCreated, RuleOut } from "../api/types";
 import { DeliveryFields } from "../components/AlertDelivery";
 import { RequireAuth } from "../components/Auth";
 import {
@@ -33,7 +33,28 @@ const KINDS: Record<AlertKind, { label: string; unit: string; min: number; max: 
     help: "Fires when a rig's hashrate falls this far below its own 1-hour median.",
   },
   temperature: { label: "GPU temperature", unit: "°C", min: 30, max: 120, default: 85, help: "Fires when the hottest GPU passes this temperature." },
+  anomaly: {
+    label: "Any anomaly",
+    unit: "least score",
+    min: 0,
+    max: 100,
+    default: 0,
+    help: "Fires on an open anomaly finding (see Insights) scoring at least this many spreads from normal.",
+  },
+  gpu_lost: {
+    label: "GPU lost",
+    unit: "least score",
+    min: 0,
+    max: 100,
+    default: 0,
+    help: "Fires on an open gpu_lost finding, or when fewer GPUs work than the rig registered.",
+  },
+  fan_failure: { label: "Fan failure", unit: "least score", min: 0, max: 100, default: 0, help: "Fires on an open fan_failure finding: a GPU hotter than usual with its fan under its curve." },
+  back_online: { label: "Back online", unit: "minutes down", min: 1, max: 1440, default: 10, help: "Fires when a rig comes back after being down at least this long." },
 };
+
+const ACTIONS: Record<AutoAction, string> = { pause: "Pause the rig", restart: "Restart its miner (pause, then resume)" };
+const MAX_ACTIONS_PER_DAY = 10;
 
 function describe(rule: Pick<RuleOut, "kind" | "threshold">): string {
   switch (rule.kind) {
@@ -43,17 +64,25 @@ function describe(rule: Pick<RuleOut, "kind" | "threshold">): string {
       return `hashrate ≥ ${rule.threshold}% below median`;
     case "temperature":
       return `GPU ≥ ${rule.threshold} °C`;
+    case "anomaly":
+    case "gpu_lost":
+    case "fan_failure":
+      return rule.threshold > 0 ? `${KINDS[rule.kind].label.toLowerCase()}, score ≥ ${rule.threshold}` : KINDS[rule.kind].label.toLowerCase();
+    case "back_online":
+      return `back after ≥ ${rule.threshold} min down`;
   }
 }
 
 function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
   const create = useCreateRule();
   const devices = useDevices();
-  const ids = { name: useId(), kind: useId(), threshold: useId(), worker: useId(), cooldown: useId() };
+  const ids = { name: useId(), kind: useId(), threshold: useId(), worker: useId(), cooldown: useId(), action: useId(), actions: useId() };
   const [name, setName] = useState("");
   const [kind, setKind] = useState<AlertKind>("offline");
   const [threshold, setThreshold] = useState(String(KINDS.offline.default));
   const [workerId, setWorkerId] = useState("");
+  const [action, setAction] = useState<AutoAction | "">("");
+  const [actionsPerDay, setActionsPerDay] = useState("3");
   const [delivery, setDelivery] = useState<ChannelsDraft>(() => draftOf());
   const deliveryErrors = draftErrors(delivery);
   const [cooldownMin, setCooldownMin] = useState("");
@@ -62,7 +91,9 @@ function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
   const thresholdError = threshold.trim() === "" || !Number.isFinite(value) || value < spec.min || value > spec.max ? `${spec.min} to ${spec.max}` : null;
   const cooldown = cooldownMin.trim() ? Math.round(Number(cooldownMin) * 60) : undefined;
   const cooldownError = cooldown !== undefined && (!Number.isFinite(cooldown) || cooldown < 60 || cooldown > 7 * 86_400) ? "1 minute to 7 days" : null;
-  const valid = name.trim() !== "" && !thresholdError && !cooldownError && Object.keys(deliveryErrors).length === 0;
+  const perDay = Number(actionsPerDay);
+  const actionsError = action && (!/^\d+$/.test(actionsPerDay.trim()) || perDay < 1 || perDay > MAX_ACTIONS_PER_DAY) ? `1 to ${MAX_ACTIONS_PER_DAY}` : null;
+  const valid = name.trim() !== "" && !thresholdError && !cooldownError && !actionsError && Object.keys(deliveryErrors).length === 0;
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -75,6 +106,8 @@ function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
         worker_id: workerId || null,
         cooldown_seconds: cooldown ?? null,
         enabled: true,
+        action: action || null,
+        max_actions_per_day: action ? perDay : 3,
         ...createFields(delivery),
       },
       {
@@ -128,6 +161,21 @@ function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
         <Field label="Cooldown (minutes, optional)" htmlFor={ids.cooldown} error={cooldownError} hint="Least time between two events per rig.">
           <Input id={ids.cooldown} inputMode="numeric" placeholder="default" value={cooldownMin} onChange={(e) => setCooldownMin(e.target.value)} />
         </Field>
+        <Field label="Also act on the rig" htmlFor={ids.action} hint="Each time it fires, at most the number of times a day below.">
+          <Select id={ids.action} value={action} onChange={(e) => setAction(e.target.value as AutoAction | "")}>
+            <option value="">No, only tell me</option>
+            {(Object.keys(ACTIONS) as AutoAction[]).map((a) => (
+              <option key={a} value={a}>
+                {ACTIONS[a]}
+              </option>
+            ))}
+          </Select>
+        </Field>
+        {action && (
+          <Field label="Actions per rig a day" htmlFor={ids.actions} error={actionsError}>
+            <Input id={ids.actions} inputMode="numeric" value={actionsPerDay} onChange={(e) => setActionsPerDay(e.target.value)} />
+          </Field>
+        )}
         <div className="sm:col-span-2">
           <h3 className="mb-2 text-xs font-medium uppercase tracking-wider text-muted">Delivery</h3>
           <DeliveryFields draft={delivery} errors={deliveryErrors} onChange={setDelivery} />
@@ -214,6 +262,11 @@ function ChannelBadges({ rule }: { rule: RuleOut }) {
       {email && <Badge tone="info">e-mail {email.address}</Badge>}
       {rule.quiet_hours && <Badge>quiet {describeQuiet(rule.quiet_hours)}</Badge>}
       {rule.max_per_hour != null && <Badge>≤ {rule.max_per_hour}/h</Badge>}
+      {rule.action && (
+        <Badge tone="warn">
+          {rule.action} ≤ {rule.max_actions_per_day}/day
+        </Badge>
+      )}
     </div>
   );
 }
@@ -286,7 +339,7 @@ function Events() {
             <li key={e.event_id} className="flex flex-wrap items-start justify-between gap-2 px-4 py-3 text-sm">
               <div className="min-w-0">
                 <div className="flex items-center gap-2">
-                  <Badge tone={e.kind === "offline" ? "danger" : "warn"}>{KINDS[e.kind].label}</Badge>
+                  <Badge tone={e.kind === "back_online" ? "ok" : e.kind === "offline" ? "danger" : "warn"}>{KINDS[e.kind].label}</Badge>
                   <span className="font-medium">{e.rule_name}</span>
                 </div>
                 <p className="mt-1 break-words text-muted">{e.message}</p>
@@ -296,6 +349,11 @@ function Events() {
                   </Link>
                   {e.delivery_error && <span className="ml-2 text-danger">{e.delivery_error}</span>}
                   {e.suppressed_reason && <span className="ml-2">not sent: {e.suppressed_reason}</span>}
+                  {e.action && (
+                    <span className="ml-2">
+                      {e.action}: {e.action_result ?? "pending"}
+                    </span>
+                  )}
                 </p>
               </div>
               <div className="flex flex-col items-end gap-1 text-xs text-muted">

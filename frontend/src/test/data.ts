@@ -215,6 +215,8 @@ export function rule(overrides: Partial<RuleOut> = {}): RuleOut {
     channels: {},
     quiet_hours: null,
     max_per_hour: null,
+    action: null,
+    max_actions_per_day: 3,
     ...overrides,
   };
 }
