@@ -1,57 +1,72 @@
-"""Each rig's accepted and refused reports, counted in the warm process and added to its
-worker item in one write per rig at most every ``FLUSH_SECONDS``.
+"""Each rig's accepted and refused reports, as a pool shows accepted and rejected shares.
 
-What a rig sees on its owner's page, as a pool shows accepted and rejected shares:
-
-- ``blocks_verified`` / ``blocks_refused``: block reports the platform verified or refused
-  (a forged or malformed hash, a wrong key or account, too low a difficulty, a flood
-  refused by the rate limit; a re-sent block already recorded counts neither way);
-- ``network_accepted`` / ``network_refused``: the node's answers the rig relayed (a
-  duplicate counts as accepted, as the node took the block on an earlier try);
-- ``shares_verified`` / ``shares_refused``: the same for lease shares (one arriving after
-  its lease ended is refused, as a pool counts a stale share).
-
-Counting costs no write per report: a rig sending a share a minute is written once every
-15 minutes. A process that dies loses at most that long of counts (the blocks, shares and
-verdicts themselves are stored as always); counts of a rig that falls silent are written
-with the next report of any rig this process handles once they are due.
+- **Blocks**, counted when the owner looks (``block_counts``): the rig's stored block
+  reports (a month of them, the newest ``MAX_COUNTED_BLOCKS``), verified or refused by
+  the platform, and of the verified ones those the network accepted (a duplicate counts:
+  the node took it on an earlier try) or refused. Blocks are rare and views rarer, so
+  counting at read time costs less than a counter written with every block and verdict.
+- **Shares**, counted as they arrive (``ReportTally``): verified or refused (a forgery, a
+  wrong prefix, one after its lease ended: a stale share). Shares come every minute while
+  a rig is leased, and refused ones are stored nowhere, so ingest's warm process counts
+  them and adds them to the worker item once per rig every ``FLUSH_SECONDS`` at most (the
+  first at once). A process that dies loses at most that long of counts; counts of a rig
+  that falls silent are written with the next report this process handles once due.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from dataclasses import dataclass
 
+from functions.dal.blocks import BlockRepository
+from functions.dal.network import NetworkRepository
 from functions.dal.workers import WorkerRepository
 from functions.errors import NotFound
 from functions.observability import logger
 
 FLUSH_SECONDS = 900
-COUNTERS = (
-    "blocks_verified",
-    "blocks_refused",
-    "network_accepted",
-    "network_refused",
-    "shares_verified",
-    "shares_refused",
-)
+MAX_COUNTED_BLOCKS = 1000
+_PAGE = 100
 # Reports that say nothing of the rig's work: no worker to count on, or a repeat.
 _UNCOUNTED = frozenset({"unknown_worker", "duplicate"})
 
 
 def counter_for(kind: str, accepted: bool, reason: str) -> str | None:
-    """The counter an ingest outcome adds to (None: it counts nowhere)."""
-    match kind:
-        case "block" | "share" if reason in _UNCOUNTED:
-            return None
-        case "block":
-            return "blocks_verified" if accepted else "blocks_refused"
-        case "share":
-            return "shares_verified" if accepted else "shares_refused"
-        case "verdict" if accepted and reason in ("accepted", "duplicate"):
-            return "network_accepted"
-        case "verdict" if accepted and reason == "refused":
-            return "network_refused"
-    return None
+    """The worker counter an ingest outcome adds to (None: it counts nowhere)."""
+    if kind != "share" or reason in _UNCOUNTED:
+        return None
+    return "shares_verified" if accepted else "shares_refused"
+
+
+@dataclass(frozen=True)
+class BlockCounts:
+    verified: int = 0
+    refused: int = 0
+    network_accepted: int = 0
+    network_refused: int = 0
+    complete: bool = True  # False: more than MAX_COUNTED_BLOCKS stored, the newest counted
+
+
+def block_counts(
+    blocks: BlockRepository, network: NetworkRepository, worker_id: str
+) -> BlockCounts:
+    """The rig's stored block reports, counted (one Query and one BatchGetItem per 100)."""
+    counts = Counter[str]()
+    cursor: str | None = None
+    seen = 0
+    while seen < MAX_COUNTED_BLOCKS:
+        page = blocks.by_worker(worker_id, limit=_PAGE, cursor=cursor)
+        seen += len(page.items)
+        for block in network.attach(page.items):
+            counts["verified" if block.verified else "refused"] += 1
+            if block.network_accepted is True:
+                counts["network_accepted"] += 1
+            elif block.network_accepted is False:
+                counts["network_refused"] += 1
+        cursor = page.cursor
+        if cursor is None:
+            break
+    return BlockCounts(**counts, complete=cursor is None)
 
 
 class ReportTally:

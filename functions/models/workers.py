@@ -69,11 +69,7 @@ class Worker(Record):
     mining: MiningSettings | None = None  # a XenblocksMiner rig's, from its heartbeats
     listing_id: str | None = None
     reputation: Reputation | None = None
-    # Reports accepted and refused (functions/logic/report_counts.py), written every 15 min.
-    blocks_verified: StrictInt = 0
-    blocks_refused: StrictInt = 0
-    network_accepted: StrictInt = 0
-    network_refused: StrictInt = 0
+    # Shares verified and refused (functions/logic/report_counts.py), written every 15 min.
     shares_verified: StrictInt = 0
     shares_refused: StrictInt = 0
     # When the rig last came back (registered after being offline) and how long it was down.

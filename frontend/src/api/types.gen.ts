@@ -934,7 +934,10 @@ export type RentRequest = {
   duration_sec: number;
 };
 
-/** The rig's reports, accepted and refused (written every 15 minutes at most). */
+/**
+ * The rig's reports, accepted and refused: its stored blocks (a month of them) and
+ * its shares (written every 15 minutes at most).
+ */
 export type ReportCounts = {
   blocks_verified: number;
   /** Block reports the platform refused as invalid */
@@ -943,6 +946,8 @@ export type ReportCounts = {
   network_accepted: number;
   /** Blocks the node refused */
   network_refused: number;
+  /** False: only the newest 1,000 blocks counted */
+  blocks_complete: boolean;
   shares_verified: number;
   /** Shares refused: invalid, or after their lease */
   shares_refused: number;

@@ -13,6 +13,7 @@ from functions.api.schemas import Body
 from functions.errors import Conflict, InvalidInput, NotFound
 from functions.logic.fleet_stats import is_live
 from functions.logic.heartbeat_schedule import silence_allowance
+from functions.logic.report_counts import BlockCounts, block_counts
 from functions.models.market import Lease
 from functions.models.workers import Worker
 from functions.ports.devices import DeviceCommands
@@ -41,18 +42,28 @@ class ActiveLease(BaseModel):
 
 
 class ReportCounts(BaseModel):
-    """The rig's reports, accepted and refused (written every 15 minutes at most)."""
+    """The rig's reports, accepted and refused: its stored blocks (a month of them) and
+    its shares (written every 15 minutes at most)."""
 
     blocks_verified: int
     blocks_refused: int = Field(description="Block reports the platform refused as invalid")
     network_accepted: int = Field(description="Blocks the node accepted (duplicates too)")
     network_refused: int = Field(description="Blocks the node refused")
+    blocks_complete: bool = Field(description="False: only the newest 1,000 blocks counted")
     shares_verified: int
     shares_refused: int = Field(description="Shares refused: invalid, or after their lease")
 
     @classmethod
-    def of(cls, worker: Worker) -> ReportCounts:
-        return cls.model_validate(worker.model_dump(include=set(cls.model_fields)))
+    def of(cls, worker: Worker, blocks: BlockCounts) -> ReportCounts:
+        return cls(
+            blocks_verified=blocks.verified,
+            blocks_refused=blocks.refused,
+            network_accepted=blocks.network_accepted,
+            network_refused=blocks.network_refused,
+            blocks_complete=blocks.complete,
+            shares_verified=worker.shares_verified,
+            shares_refused=worker.shares_refused,
+        )
 
 
 class WorkerOwnerView(BaseModel):
@@ -102,7 +113,7 @@ class WorkerDetail(BaseModel):
 
 
 def _owner_view(
-    worker: Worker, lease: Lease | None, *, now: int, offline_after: int
+    worker: Worker, lease: Lease | None, blocks: BlockCounts, *, now: int, offline_after: int
 ) -> WorkerOwnerView:
     mining = worker.mining
     return WorkerOwnerView(
@@ -118,7 +129,7 @@ def _owner_view(
         mining_address=mining.address if mining else None,
         mines_for_another=mining.mines_for_another(worker.owner) if mining else False,
         block_pattern=mining.block_pattern if mining else None,
-        reports=ReportCounts.of(worker),
+        reports=ReportCounts.of(worker, blocks),
     )
 
 
@@ -138,6 +149,7 @@ def worker_detail(
         owner_view = _owner_view(
             worker,
             lease,
+            block_counts(context.blocks, context.verdicts, worker_id),
             now=context.clock(),
             offline_after=silence_allowance(context.settings),
         )

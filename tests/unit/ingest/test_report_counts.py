@@ -31,18 +31,14 @@ class Recording:
 @pytest.mark.parametrize(
     ("kind", "accepted", "reason", "counter"),
     [
-        ("block", True, "normal", "blocks_verified"),
-        ("block", False, "hash_mismatch", "blocks_refused"),
-        ("block", False, "rate_limited", "blocks_refused"),
-        ("block", False, "duplicate", None),  # a re-sent block counts neither way
         ("share", True, "verified", "shares_verified"),
+        ("share", False, "hash_mismatch", "shares_refused"),
+        ("share", False, "rate_limited", "shares_refused"),
         ("share", False, "lease_not_active", "shares_refused"),  # stale
+        ("share", False, "duplicate", None),  # a re-sent share counts neither way
         ("share", False, "unknown_worker", None),
-        ("verdict", True, "accepted", "network_accepted"),
-        ("verdict", True, "duplicate", "network_accepted"),
-        ("verdict", True, "refused", "network_refused"),
-        ("verdict", True, "unreachable", None),
-        ("verdict", False, "not_your_block", None),
+        ("block", True, "normal", None),  # blocks are counted from the table when read
+        ("verdict", True, "accepted", None),
         ("heartbeat", True, "ok", None),
     ],
 )
@@ -67,18 +63,18 @@ def test_one_write_per_rig_per_interval_the_first_at_once():
 def test_a_quiet_rigs_counts_go_out_with_another_rigs_report():
     repo = Recording()
     tally = ReportTally(repo)  # type: ignore[arg-type]
-    tally.count("w1", "blocks_verified", NOW)
-    tally.count("w1", "blocks_refused", NOW + 10)  # held: w1 was just written
+    tally.count("w1", "shares_verified", NOW)
+    tally.count("w1", "shares_refused", NOW + 10)  # held: w1 was just written
     tally.count("w2", "shares_verified", NOW + 10 + FLUSH_SECONDS)
     assert repo.writes[-2:] == [
         ("w2", Counter(shares_verified=1)),
-        ("w1", Counter(blocks_refused=1)),
+        ("w1", Counter(shares_refused=1)),
     ]
 
 
 def test_a_gone_rig_is_not_an_error():
     tally = ReportTally(Recording(missing="w1"))  # type: ignore[arg-type]
-    tally.count("w1", "blocks_refused", NOW)
+    tally.count("w1", "shares_refused", NOW)
     assert tally.pending("w1") == Counter()
 
 
@@ -106,6 +102,36 @@ def test_shares_counted_through_ingest_reach_the_owners_page(settings, tables, s
         "blocks_refused": 0,
         "network_accepted": 0,
         "network_refused": 0,
+        "blocks_complete": True,
         "shares_verified": 1,
         "shares_refused": 2,
     }
+
+
+def test_blocks_are_counted_from_the_table_with_their_network_verdicts(tables):
+    from functions.dal.blocks import BlockRepository
+    from functions.dal.network import NetworkRepository
+    from functions.logic.report_counts import block_counts
+    from functions.models.blocks import NetworkStatus
+    from functions.models.network import Verdict
+    from tests.factories import mined_block
+
+    blocks, network = BlockRepository(tables), NetworkRepository(tables)
+    for n in range(5):
+        blocks.record(mined_block(n, worker_id="w-counted", recorded_at=NOW + n))
+    blocks.record(mined_block(9, worker_id="w-counted", verified=False, recorded_at=NOW + 9))
+    blocks.record(mined_block(20, worker_id="someone-else"))
+    for n, status in (
+        (0, NetworkStatus.ACCEPTED),
+        (1, NetworkStatus.DUPLICATE),
+        (2, NetworkStatus.REFUSED),
+    ):
+        hash_b64 = mined_block(n).hash
+        network.record_verdict(
+            Verdict(hash=hash_b64, worker_id="w-counted", status=status, source="rig", at=NOW + 60)
+        )
+
+    counts = block_counts(blocks, network, "w-counted")
+    assert (counts.verified, counts.refused) == (5, 1)
+    assert (counts.network_accepted, counts.network_refused) == (2, 1)  # 2 unconfirmed
+    assert counts.complete
