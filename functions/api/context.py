@@ -24,7 +24,7 @@ from functions.dal.shares import ShareRepository
 from functions.dal.tables import Tables
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
-from functions.logic.alerts import AlertRuleService
+from functions.logic.alert_rules import AlertRuleService
 from functions.logic.enrolment import EnrolmentService, worker_id_prefix
 from functions.logic.network import NetworkView
 from functions.logic.pricing import PriceIndexService

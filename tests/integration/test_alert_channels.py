@@ -18,7 +18,7 @@ from functions.dal.workers import WorkerRepository
 from functions.handlers.alerts import channel_senders, run_alerts
 from functions.local.chat_apis import ChatApis, chat_apis
 from functions.local.smtp_sink import SmtpSink, smtp_sink
-from functions.logic.alerts import AlertRuleService, RuleDraft
+from functions.logic.alert_rules import AlertRuleService, RuleDraft
 from functions.models.alerts import AlertKind, AlertRule, ChannelKind, DeliveryStatus
 from functions.models.workers import Worker
 from functions.ports.webhooks import RecordingWebhookSender

@@ -17,7 +17,7 @@ from functions.dal.workers import WorkerRepository
 from functions.handlers.alerts import channel_senders, run_alerts
 from functions.handlers.ingest import build_service, process
 from functions.local.chat_apis import ChatApis, chat_apis
-from functions.logic.alerts import AlertRuleService, RuleDraft
+from functions.logic.alert_rules import AlertRuleService, RuleDraft
 from functions.logic.insights import InsightsJob
 from functions.models.alerts import AlertKind, AutoAction
 from functions.ports.devices import RecordingPublisher

@@ -24,7 +24,8 @@ from cryptography.x509.oid import NameOID
 from functions.dal.alerts import AlertRepository
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
-from functions.logic.alerts import AlertJob, AlertRuleService, RuleDraft
+from functions.logic.alert_rules import AlertRuleService, RuleDraft
+from functions.logic.alerts import AlertJob
 from functions.models.alerts import AlertKind, DeliveryStatus
 from functions.models.workers import Worker
 from functions.ports.webhooks import (

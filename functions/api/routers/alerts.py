@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, FiniteFloat
 from functions.api.auth import Context, CurrentPrincipal
 from functions.api.schemas import ID_PATTERN, Body, Cursor, Limit, PageOut
 from functions.dal.pagination import clamp_limit
-from functions.logic.alerts import MAX_NAME_LENGTH, MAX_WEBHOOK_URL_LENGTH, RuleDraft
+from functions.logic.alert_rules import MAX_NAME_LENGTH, MAX_WEBHOOK_URL_LENGTH, RuleDraft
 from functions.models.alerts import (
     MAX_ACTIONS_PER_DAY,
     MAX_COOLDOWN_SECONDS,

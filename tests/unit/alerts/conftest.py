@@ -9,7 +9,8 @@ import pytest
 from functions.dal.alerts import AlertRepository
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
-from functions.logic.alerts import AlertJob, AlertRuleService, RuleDraft
+from functions.logic.alert_rules import AlertRuleService, RuleDraft
+from functions.logic.alerts import AlertJob
 from functions.models.alerts import AlertKind, AlertRule
 from functions.models.telemetry import TelemetryPoint, worker_series
 from functions.models.workers import Worker

@@ -11,7 +11,8 @@ from functions.dal.specs import ALERTS
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.logic.alert_channels import SEAL_UNREADABLE, ChannelSenders
-from functions.logic.alerts import AlertJob, AlertRuleService, RuleDraft
+from functions.logic.alert_rules import AlertRuleService, RuleDraft
+from functions.logic.alerts import AlertJob
 from functions.logic.secret_box import SecretBox
 from functions.models.alerts import AlertKind, ChannelKind, DeliveryStatus
 from functions.ports.chat import RecordingDiscordSender, RecordingTelegramSender

@@ -12,7 +12,8 @@ from functions.dal.insights import InsightsRepository
 from functions.dal.telemetry import TelemetryRepository
 from functions.dal.workers import WorkerRepository
 from functions.handlers.ingest import build_service, process
-from functions.logic.alerts import AlertJob, RuleDraft
+from functions.logic.alert_rules import RuleDraft
+from functions.logic.alerts import AlertJob
 from functions.models.alerts import AlertKind, AutoAction
 from functions.models.insights import AnomalyFinding
 from functions.models.workers import Worker

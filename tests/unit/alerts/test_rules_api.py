@@ -6,7 +6,7 @@ import pytest
 
 from functions.dal.alerts import rule_sk
 from functions.dal.specs import ALERTS
-from functions.logic.alerts import MAX_RULES_PER_OWNER
+from functions.logic.alert_rules import MAX_RULES_PER_OWNER
 from tests.api_client import api_context, auth, client_for
 from tests.factories import PROVIDER, address, alert_event
 from tests.unit.alerts.conftest import HOOK

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from functions.errors import InvalidInput
-from functions.logic.alerts import (
+from functions.logic.alert_rules import (
     validate_cooldown,
     validate_name,
     validate_threshold,
