@@ -90,7 +90,7 @@ describe("Insights page", () => {
     const { calls } = setup([
       { path: "/api/insights/anomalies", body: page([]) },
       { path: "/api/recommendations", body: { items: [], difficulty: 8 } },
-      { path: "/api/profit", body: fleetProfit({ rigs: [rigProfit(), rigProfit({ worker_id: "rig-2", name: "attic", totals: { ...rigProfit().totals, energy_kwh: null, power_cost: null, net: null } })] }) },
+      { path: "/api/profit", body: fleetProfit({ rigs: [rigProfit(), rigProfit({ worker_id: "rig-2", name: "attic", totals: { ...rigProfit().totals, energy_kwh: 0, power_cost: 0, metered_seconds: 0, power_complete: false } })] }) },
       { path: "/api/insights/gpu-models", body: { items: [], difficulty: 8 } },
     ]);
     const chart = await screen.findByTestId("profit-chart");
@@ -108,8 +108,9 @@ describe("Insights page", () => {
     expect(rows[0]!.textContent).toContain("7.2 kWh");
     expect(rows[0]!.textContent).toContain("1.08 USD");
     expect(rows[0]!.textContent).toContain("4 cr");
-    expect(rows[1]!.textContent).toContain("attic");
-    expect(rows[1]!.textContent).toContain("—");
+    // Reported without a power reading: energy and cost unknown, not zero.
+    const attic = within(rows[1]!).getAllByRole("cell").map((c) => c.textContent);
+    expect(attic).toEqual(["—", "—", "4 cr", "+2.92"]);
   });
 
   it("lists each GPU model's medians: H/s at today's difficulty, work per watt, power, temperature, rigs", async () => {

@@ -143,8 +143,22 @@ function Net({ figures }: { figures: FiguresOut }) {
   );
 }
 
-function energy(kwh: number | null): string {
-  return kwh == null ? "—" : `${formatNumber(kwh, 2)} kWh`;
+/** Reported without a single power reading: the energy is unknown, not zero. */
+function unmetered(f: FiguresOut): boolean {
+  return f.metered_seconds === 0 && f.reported_seconds > 0;
+}
+
+function energy(f: FiguresOut): string {
+  return f.energy_kwh == null || unmetered(f) ? "—" : `${formatNumber(f.energy_kwh, 2)} kWh`;
+}
+
+function cost(f: FiguresOut, currency: string): string {
+  return unmetered(f) ? "—" : money(f.power_cost, currency);
+}
+
+function meteredHint(f: FiguresOut): string {
+  if (f.power_complete) return "every second metered";
+  return unmetered(f) ? "no power readings" : "some seconds without a power reading";
 }
 
 function ProfitChart({ profit }: { profit: FleetProfitOut }) {
@@ -204,8 +218,8 @@ function Profit() {
           <div className="space-y-4">
             <div className="grid grid-cols-2 gap-3 lg:grid-cols-4">
               <Stat label="Lease revenue" value={`${formatCredits(data.totals.revenue, { maxDecimals: 2 })} cr`} hint={`${data.totals.leases} leases paid`} />
-              <Stat label="Energy" value={energy(data.totals.energy_kwh)} hint={data.totals.power_complete ? "every second metered" : "some seconds without a power reading"} />
-              <Stat label="Power cost" value={money(data.totals.power_cost, currency)} hint={price ? undefined : "set a price to see it"} />
+              <Stat label="Energy" value={energy(data.totals)} hint={meteredHint(data.totals)} />
+              <Stat label="Power cost" value={cost(data.totals, data.price.currency)} hint={price ? undefined : "set a price to see it"} />
               <Stat label="Net" value={<Net figures={data.totals} />} hint="revenue − power cost" testId="profit-net" />
             </div>
             <ProfitChart profit={data} />
@@ -244,8 +258,8 @@ function ProfitByRig({ profit }: { profit: FleetProfitOut }) {
                 </Link>
                 {rig.gpu_model && <span className="block text-xs text-muted">{rig.gpu_model}</span>}
               </th>
-              <td className="py-2 pr-3 text-right">{energy(rig.totals.energy_kwh)}</td>
-              <td className="py-2 pr-3 text-right">{money(rig.totals.power_cost, currency)}</td>
+              <td className="py-2 pr-3 text-right">{energy(rig.totals)}</td>
+              <td className="py-2 pr-3 text-right">{cost(rig.totals, currency)}</td>
               <td className="py-2 pr-3 text-right">{formatCredits(rig.totals.revenue, { maxDecimals: 2 })} cr</td>
               <td className="py-2 pr-4 text-right">
                 <Net figures={rig.totals} />
