@@ -155,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep blocks in DIR/node.sqlite3 (default: in memory)",
     )
 
+    chain = commands.add_parser(
+        "chain", help="a local EVM chain (hardhat) with the test stablecoin deployed"
+    )
+    chain.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    chain.add_argument("--port", type=_port, default=8545, help="JSON-RPC port (default 8545)")
+    chain.add_argument(
+        "--block-seconds",
+        type=float,
+        default=None,
+        help="also mine a block every this many seconds (default: only on transactions)",
+    )
+
     cost = commands.add_parser("cost", help="monthly AWS cost per worker, line by line")
     add_cost_arguments(cost)
 
@@ -187,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_cost(args)
     if args.command == "node":
         return _run_node(args)
+    if args.command == "chain":
+        return _run_chain(args)
     # The local stack is a terminal program: no CloudWatch EMF lines between its output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     # Each ingested message is an INFO line in CloudWatch; in a terminal, only trouble.
@@ -234,6 +248,17 @@ def _run_node(args: argparse.Namespace) -> int:
         )
     except OSError as error:
         print(f"xenblocks node: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run_chain(args: argparse.Namespace) -> int:
+    from functions.local.evm_node import ChainUnavailable, run_chain
+
+    try:
+        run_chain(host=args.host, port=args.port, block_seconds=args.block_seconds)
+    except ChainUnavailable as error:
+        print(f"xenblocks chain: {error}", file=sys.stderr)
         return 2
     return 0
 
