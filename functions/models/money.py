@@ -30,3 +30,37 @@ def fee_of(amount: int, fee_bp: int) -> int:
     if amount < 0 or not 0 <= fee_bp <= BASIS_POINTS:
         raise ValueError("amount must be >= 0 and fee_bp within 0..10000")
     return amount * fee_bp // BASIS_POINTS
+
+
+# -- a stablecoin's units ⇄ micro-credits (on-chain deposits, issue #24) -------------------
+# One whole token is one credit; a token with ``decimals`` decimals has 10**decimals units.
+MICRO_DECIMALS = 6
+
+
+def _power_of_ten(exponent: int) -> int:
+    return int("1" + "0" * exponent)
+
+
+def token_units_to_micro(units: int, decimals: int) -> int | None:
+    """``units`` of a ``decimals``-decimal token as micro-credits, or None when they do not
+    convert exactly (a token with more decimals than six, and dust below a micro-credit)."""
+    if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+        raise ValueError(f"token units are non-negative integers, not {units!r}")
+    if not 0 <= decimals <= 36:
+        raise ValueError("a token has 0 to 36 decimals")
+    if decimals <= MICRO_DECIMALS:
+        return units * _power_of_ten(MICRO_DECIMALS - decimals)
+    micro, rest = divmod(units, _power_of_ten(decimals - MICRO_DECIMALS))
+    return micro if rest == 0 else None
+
+
+def micro_to_token_units(micro: int, decimals: int) -> int | None:
+    """``micro`` credits in a ``decimals``-decimal token's units, or None when a token with
+    fewer decimals than six cannot hold the amount exactly."""
+    require_amount(micro, allow_zero=True)
+    if not 0 <= decimals <= 36:
+        raise ValueError("a token has 0 to 36 decimals")
+    if decimals >= MICRO_DECIMALS:
+        return micro * _power_of_ten(decimals - MICRO_DECIMALS)
+    units, rest = divmod(micro, _power_of_ten(MICRO_DECIMALS - decimals))
+    return units if rest == 0 else None
