@@ -126,6 +126,35 @@ class Settings(BaseSettings):
     insights_slices: Annotated[int, Field(ge=1, le=168)] = 24
     insights_cache_seconds: Annotated[int, Field(ge=0, le=86_400)] = 6 * 3600
 
+    # On-chain deposits (issue #24, functions/logic/deposits.py): a stablecoin (ERC-20 at
+    # ``deposit_token_address`` with ``deposit_token_decimals``) on the EVM chain
+    # ``deposit_chain_id``, read at ``deposit_rpc_url`` by the ``deposits`` job. Each
+    # account deposits to its own address, child ``i`` of ``deposit_xpub`` (the extended
+    # public key of the deposit wallet's m/44'/60'/0'/0; its seed stays offline). A
+    # transfer is credited once it has ``deposit_confirmations`` confirmations (deeper
+    # than any reorganisation expected). The watcher starts at ``deposit_start_block``
+    # and reads at most ``deposit_max_blocks`` blocks of logs per request. Without an
+    # xpub and a token, deposits are off (the API answers 404 for deposit addresses).
+    deposit_xpub: str | None = None
+    deposit_rpc_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
+    deposit_chain_id: Annotated[int, Field(ge=1)] | None = None
+    deposit_token_address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
+    deposit_token_decimals: Annotated[int, Field(ge=0, le=36)] = 6
+    deposit_confirmations: Annotated[int, Field(ge=1, le=10_000)] = 12
+    deposit_start_block: Annotated[int, Field(ge=0)] = 0
+    deposit_max_blocks: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    deposit_rpc_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+    @property
+    def deposits_enabled(self) -> bool:
+        """The deposit address of an account can be given (and the watcher run)."""
+        return bool(self.deposit_xpub and self.deposit_token_address and self.deposit_chain_id)
+
+    @field_validator("deposit_token_address")
+    @classmethod
+    def _checksum_token(cls, value: str | None) -> str | None:
+        return to_checksum(value) if value is not None else None
+
     @field_validator("admin_addresses", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
