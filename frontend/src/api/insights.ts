@@ -11,6 +11,7 @@ import type {
   Recommendations,
   SettingsOut,
   SettingsRequest,
+  WorkerProfitOut,
 } from "./types";
 
 const worker = (id: string) => `/api/workers/${encodeURIComponent(id)}`;
@@ -55,6 +56,18 @@ export function useProfit(days = 7) {
     queryKey: keys.profit(address ?? "", days),
     queryFn: ({ signal }) => api.get<FleetProfitOut>("/api/profit", { query: { days }, signal }),
     enabled: address !== null,
+    refetchInterval: 300_000,
+  });
+}
+
+/** One rig's profit per day (its owner only: `enabled` is false for anyone else, who is answered 404). */
+export function useWorkerProfit(workerId: string, days = 7, enabled = true) {
+  const api = useApi();
+  const address = useAddress();
+  return useQuery({
+    queryKey: keys.workerProfit(address ?? "", workerId, days),
+    queryFn: ({ signal }) => api.get<WorkerProfitOut>(`${worker(workerId)}/profit`, { query: { days }, signal }),
+    enabled: address !== null && enabled,
     refetchInterval: 300_000,
   });
 }

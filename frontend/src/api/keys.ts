@@ -51,6 +51,8 @@ export const keys = {
   recommendations: (a: string) => ["private", a, "recommendations"] as const,
   profit: (a: string, days: number) => ["private", a, "profit", days] as const,
   profitAll: (a: string) => ["private", a, "profit"] as const,
+  /** Under profitAll: a new electricity price reads it again too. */
+  workerProfit: (a: string, id: string, days: number) => ["private", a, "profit", "worker", id, days] as const,
   workerAnomalies: (a: string, id: string) => ["private", a, "worker-anomalies", id] as const,
   workerRecommendations: (a: string, id: string) => ["private", a, "worker-recommendations", id] as const,
 };

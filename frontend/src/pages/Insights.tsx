@@ -1,17 +1,15 @@
-import { useMemo } from "react";
 import { Link } from "react-router";
 import { useAnomalies, useGpuModels, useProfit, useRecommendations } from "../api/insights";
-import type { FiguresOut, FleetProfitOut } from "../api/types";
+import type { FleetProfitOut } from "../api/types";
 import { useSession } from "../app/context";
 import { RequireAuth } from "../components/Auth";
 import { FindingList, NoBaseline, RecommendationList } from "../components/Insights";
-import { TimeSeriesChart, type SeriesSpec } from "../components/TimeSeriesChart";
-import { Badge, Card, EmptyState, PageHeader, QueryView, Stat, Time } from "../components/ui";
-import { cx } from "../lib/cx";
-import { formatCredits, formatHashrate, formatNumber, formatPower, formatTemperature, MICRO_PER_CREDIT } from "../lib/format";
+import { Net, ProfitChart, ProfitPrice, ProfitTotals } from "../components/Profit";
+import { Badge, Card, EmptyState, PageHeader, QueryView, Time } from "../components/ui";
+import { formatCredits, formatHashrate, formatNumber, formatPower, formatTemperature } from "../lib/format";
 import { formatEfficiency, formatWork } from "../lib/insights";
+import { formatEnergy, formatPowerCost, PROFIT_DAYS } from "../lib/profit";
 
-const PROFIT_DAYS = 7;
 const CLOSED_SHOWN = 10;
 
 function Anomalies() {
@@ -128,101 +126,16 @@ function GpuModels() {
   );
 }
 
-/** Money in credits (micro-credits from the API); the power cost in the owner's currency. */
-function money(micro: number | null, currency?: string): string {
-  if (micro == null) return "—";
-  return `${formatCredits(micro, { maxDecimals: 2 })} ${currency ?? "cr"}`;
-}
-
-function Net({ figures }: { figures: FiguresOut }) {
-  if (figures.net == null) return <>—</>;
-  return (
-    <span className={cx(figures.net > 0 && "text-ok", figures.net < 0 && "text-danger")}>
-      {formatCredits(figures.net, { maxDecimals: 2, sign: true })}
-    </span>
-  );
-}
-
-/** Reported without a single power reading: the energy is unknown, not zero. */
-function unmetered(f: FiguresOut): boolean {
-  return f.metered_seconds === 0 && f.reported_seconds > 0;
-}
-
-function energy(f: FiguresOut): string {
-  return f.energy_kwh == null || unmetered(f) ? "—" : `${formatNumber(f.energy_kwh, 2)} kWh`;
-}
-
-function cost(f: FiguresOut, currency: string): string {
-  return unmetered(f) ? "—" : money(f.power_cost, currency);
-}
-
-function meteredHint(f: FiguresOut): string {
-  if (f.power_complete) return "every second metered";
-  return unmetered(f) ? "no power readings" : "some seconds without a power reading";
-}
-
-function ProfitChart({ profit }: { profit: FleetProfitOut }) {
-  const series = useMemo<SeriesSpec[]>(() => {
-    const at = (day: string) => Date.parse(`${day}T00:00:00Z`) / 1000;
-    const credits = (micro: number | null) => (micro == null ? null : micro / MICRO_PER_CREDIT);
-    const line = (id: string, label: string, color: SeriesSpec["color"], pick: (d: FiguresOut) => number | null): SeriesSpec => ({
-      id,
-      label,
-      kind: "line",
-      color,
-      data: profit.days.flatMap((d) => {
-        const value = credits(pick(d));
-        return value == null ? [] : [{ time: at(d.day), value }];
-      }),
-    });
-    return [
-      line("revenue", "Lease revenue", "accent", (d) => d.revenue),
-      line("cost", "Power cost", "warn", (d) => d.power_cost),
-      line("net", "Net", "info", (d) => d.net),
-    ];
-  }, [profit]);
-  return (
-    <TimeSeriesChart
-      series={series}
-      format={(v) => `${formatCredits(Math.round(v * MICRO_PER_CREDIT), { maxDecimals: 2 })}`}
-      label={`Profit per day over the last ${PROFIT_DAYS} days`}
-      height={220}
-      zeroBased
-      testId="profit-chart"
-    />
-  );
-}
-
 function Profit() {
   const profit = useProfit(PROFIT_DAYS);
   const data = profit.data;
-  const currency = data?.price.currency;
-  const price = data?.price.electricity_price_per_kwh;
   return (
-    <Card
-      title={`Profit, last ${PROFIT_DAYS} days`}
-      testId="profit"
-      actions={
-        data && (
-          <span className="text-xs text-muted" data-testid="profit-price">
-            {price ? `at ${price} ${currency}/kWh` : "no electricity price set"} ·{" "}
-            <Link to="/account" className="text-accent hover:underline">
-              {price ? "change" : "set it"}
-            </Link>
-          </span>
-        )
-      }
-    >
+    <Card title={`Profit, last ${PROFIT_DAYS} days`} testId="profit" actions={data && <ProfitPrice price={data.price} />}>
       <QueryView query={profit} rows={5}>
         {data && (
           <div className="space-y-4">
-            <div className="grid grid-cols-2 gap-3 lg:grid-cols-4">
-              <Stat label="Lease revenue" value={`${formatCredits(data.totals.revenue, { maxDecimals: 2 })} cr`} hint={`${data.totals.leases} leases paid`} />
-              <Stat label="Energy" value={energy(data.totals)} hint={meteredHint(data.totals)} />
-              <Stat label="Power cost" value={cost(data.totals, data.price.currency)} hint={price ? undefined : "set a price to see it"} />
-              <Stat label="Net" value={<Net figures={data.totals} />} hint="revenue − power cost" testId="profit-net" />
-            </div>
-            <ProfitChart profit={data} />
+            <ProfitTotals totals={data.totals} price={data.price} />
+            <ProfitChart days={data.days} />
             {!data.complete && <p className="text-xs text-warn">Not every history point or payout could be read: the figures are a lower bound.</p>}
             <ProfitByRig profit={data} />
           </div>
@@ -258,8 +171,8 @@ function ProfitByRig({ profit }: { profit: FleetProfitOut }) {
                 </Link>
                 {rig.gpu_model && <span className="block text-xs text-muted">{rig.gpu_model}</span>}
               </th>
-              <td className="py-2 pr-3 text-right">{energy(rig.totals)}</td>
-              <td className="py-2 pr-3 text-right">{cost(rig.totals, currency)}</td>
+              <td className="py-2 pr-3 text-right">{formatEnergy(rig.totals)}</td>
+              <td className="py-2 pr-3 text-right">{formatPowerCost(rig.totals, currency)}</td>
               <td className="py-2 pr-3 text-right">{formatCredits(rig.totals.revenue, { maxDecimals: 2 })} cr</td>
               <td className="py-2 pr-4 text-right">
                 <Net figures={rig.totals} />

@@ -1,13 +1,14 @@
 import { useId, useMemo, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
 import { ApiError } from "../api/client";
-import { useWorkerAnomalies, useWorkerRecommendations } from "../api/insights";
+import { useWorkerAnomalies, useWorkerProfit, useWorkerRecommendations } from "../api/insights";
 import { useHashrateHistory, useReputation, useSendCommand, useWorker } from "../api/queries";
-import type { CommandRequest, WorkerDetail as Worker } from "../api/types";
+import type { CommandRequest, ReportCounts, WorkerDetail as Worker } from "../api/types";
 import { useLive } from "../app/context";
 import { RequireAuth } from "../components/Auth";
 import { LiveHashrate, WorkerStatus } from "../components/domain";
 import { FindingList, NoBaseline, RecommendationList } from "../components/Insights";
+import { ProfitChart, ProfitDays, ProfitPrice, ProfitTotals } from "../components/Profit";
 import { TimeSeriesChart, type SeriesSpec } from "../components/TimeSeriesChart";
 import { WindowPicker } from "../components/WindowPicker";
 import { Badge, Button, Card, Dialog, EmptyState, ErrorState, Field, Input, LoadingRows, PageHeader, QueryView, Stat, Time } from "../components/ui";
@@ -15,12 +16,14 @@ import {
   formatDuration,
   formatHashrate,
   formatNumber,
+  formatPercent,
   formatPower,
   formatPricePerHour,
   formatTemperature,
   shortAddress,
   shortId,
 } from "../lib/format";
+import { PROFIT_DAYS } from "../lib/profit";
 
 const SERIES_COLORS = ["warn", "danger", "info", "accent", "muted"] as const;
 
@@ -173,6 +176,69 @@ function RigInsights({ workerId }: { workerId: string }) {
   );
 }
 
+/** What the platform and the network made of the rig's reports, like a pool's accepted and
+ * rejected figures (its owner only). */
+function Reports({ reports }: { reports: ReportCounts }) {
+  const rows = [
+    { label: "Blocks, platform", title: "Verified by the platform, or refused as invalid", ok: reports.blocks_verified, refused: reports.blocks_refused },
+    { label: "Blocks, network", title: "Accepted by the XenBlocks node (duplicates too), or refused", ok: reports.network_accepted, refused: reports.network_refused },
+    { label: "Shares", title: "Verified, or refused: invalid or after their lease", ok: reports.shares_verified, refused: reports.shares_refused },
+  ];
+  return (
+    <Card title="Reports" bodyClassName="p-0" testId="worker-reports">
+      <table className="w-full text-sm">
+        <caption className="sr-only">The rig's block and share reports, accepted and refused</caption>
+        <thead className="text-left text-xs uppercase tracking-wider text-muted">
+          <tr>
+            <th scope="col" className="py-2 pl-4 pr-3 font-medium">
+              <span className="sr-only">Reports</span>
+            </th>
+            <th scope="col" className="py-2 pr-3 text-right font-medium">Accepted</th>
+            <th scope="col" className="py-2 pr-3 text-right font-medium">Refused</th>
+            <th scope="col" className="py-2 pr-4 text-right font-medium">Rate</th>
+          </tr>
+        </thead>
+        <tbody className="tabular">
+          {rows.map((r) => (
+            <tr key={r.label} className="border-t border-border" data-testid="report-row">
+              <th scope="row" className="py-2 pl-4 pr-3 text-left font-normal" title={r.title}>
+                {r.label}
+              </th>
+              <td className="py-2 pr-3 text-right">{formatNumber(r.ok)}</td>
+              <td className={`py-2 pr-3 text-right ${r.refused > 0 ? "text-danger" : ""}`}>{formatNumber(r.refused)}</td>
+              <td className="py-2 pr-4 text-right">{r.ok + r.refused > 0 ? formatPercent(r.ok / (r.ok + r.refused), 1) : "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p className="border-t border-border px-4 py-2 text-xs text-muted">
+        Blocks stored over the last month{reports.blocks_complete ? "" : " (the newest 1,000 only)"}; the network's answers are for
+        the verified ones. Shares are added up every 15 minutes at most.
+      </p>
+    </Card>
+  );
+}
+
+/** The rig's energy, power cost, lease revenue and net per day (its owner only). */
+function RigProfit({ workerId }: { workerId: string }) {
+  const profit = useWorkerProfit(workerId, PROFIT_DAYS);
+  const data = profit.data;
+  return (
+    <Card title={`Profit, last ${PROFIT_DAYS} days`} className="mt-6" testId="worker-profit" actions={data && <ProfitPrice price={data.price} />}>
+      <QueryView query={profit} rows={4}>
+        {data && (
+          <div className="space-y-4">
+            <ProfitTotals totals={data.rig.totals} price={data.price} />
+            <ProfitChart days={data.rig.days} />
+            {!data.complete && <p className="text-xs text-warn">Not every history point or payout could be read: the figures are a lower bound.</p>}
+            <ProfitDays days={data.rig.days} currency={data.price.currency} />
+          </div>
+        )}
+      </QueryView>
+    </Card>
+  );
+}
+
 function ReputationSummary({ workerId }: { workerId: string }) {
   const rep = useReputation(workerId);
   if (rep.isPending) return <LoadingRows rows={2} />;
@@ -268,10 +334,12 @@ function WorkerContent({ workerId }: { workerId: string }) {
               )}
             </div>
           </Card>
+          {owner && <Reports reports={owner.reports} />}
           {owner && <Commands worker={w} />}
         </div>
       </div>
       {owner && <RigInsights workerId={workerId} />}
+      {owner && <RigProfit workerId={workerId} />}
       {owner && (
         <Card title="GPUs" className="mt-6" bodyClassName="p-0">
           {owner.telemetry.length === 0 && w.gpus.length === 0 ? (
