@@ -178,4 +178,78 @@ describe("Alerts page", () => {
     expect(events.textContent).toContain("not sent: quiet hours (22:00 to 07:00 UTC)");
     expect(screen.getByTestId("rule-channels").textContent).toContain("recorded here only");
   });
+
+  it("changes a rule's automatic action, sending only what changed", async () => {
+    let stored: RuleOut = rule();
+    const { calls } = setup([
+      { path: "/api/alerts/rules", handler: () => ({ body: page([stored]) }) },
+      { path: "/api/alerts/events", body: page([]) },
+      {
+        method: "PATCH",
+        path: "/api/alerts/rules/rule-1",
+        handler: (_url, init) => {
+          stored = { ...stored, ...(JSON.parse(String(init.body)) as Partial<RuleOut>) };
+          return { body: stored };
+        },
+      },
+    ]);
+    await screen.findByTestId("alert-rule");
+    fireEvent.click(screen.getByRole("button", { name: "Action of rule Rigs down" }));
+    let dialog = await screen.findByTestId("edit-action");
+    const save = () => within(screen.getByTestId("edit-action")).getByRole("button", { name: "Save" }) as HTMLButtonElement;
+    expect((within(dialog).getByLabelText("Also act on the rig") as HTMLSelectElement).value).toBe("");
+    expect(save().disabled).toBe(true);
+    fireEvent.change(within(dialog).getByLabelText("Also act on the rig"), { target: { value: "restart" } });
+    fireEvent.change(within(dialog).getByLabelText("Actions per rig a day"), { target: { value: "0" } });
+    expect(save().disabled).toBe(true);
+    expect(dialog.textContent).toContain("1 to 10");
+    fireEvent.change(within(dialog).getByLabelText("Actions per rig a day"), { target: { value: "5" } });
+    fireEvent.click(save());
+    await waitFor(() => expect(screen.queryByTestId("edit-action")).toBeNull());
+    expect(calls.filter((c) => c.method === "PATCH").map((c) => c.body)).toEqual([{ action: "restart", max_actions_per_day: 5 }]);
+    await waitFor(() => expect(screen.getByTestId("rule-channels").textContent).toContain("restart ≤ 5/day"));
+
+    // Only the allowance changes.
+    fireEvent.click(screen.getByRole("button", { name: "Action of rule Rigs down" }));
+    dialog = await screen.findByTestId("edit-action");
+    expect((within(dialog).getByLabelText("Actions per rig a day") as HTMLInputElement).value).toBe("5");
+    fireEvent.change(within(dialog).getByLabelText("Actions per rig a day"), { target: { value: "2" } });
+    fireEvent.click(save());
+    await waitFor(() => expect(screen.queryByTestId("edit-action")).toBeNull());
+    expect(calls.filter((c) => c.method === "PATCH")[1]?.body).toEqual({ max_actions_per_day: 2 });
+
+    // No action: removed with null.
+    fireEvent.click(screen.getByRole("button", { name: "Action of rule Rigs down" }));
+    dialog = await screen.findByTestId("edit-action");
+    fireEvent.change(within(dialog).getByLabelText("Also act on the rig"), { target: { value: "" } });
+    expect(within(dialog).queryByLabelText("Actions per rig a day")).toBeNull();
+    fireEvent.click(save());
+    await waitFor(() => expect(screen.queryByTestId("edit-action")).toBeNull());
+    expect(calls.filter((c) => c.method === "PATCH")[2]?.body).toEqual({ action: null });
+    await waitFor(() => expect(screen.getByTestId("rule-channels").textContent).not.toContain("/day"));
+  });
+
+  it("shows what came of each event's automatic action", async () => {
+    const quiet = { delivery: "none" as const, deliveries: [], delivery_error: null, attempts: 0 };
+    setup([
+      { path: "/api/alerts/rules", body: page([rule({ action: "pause", max_actions_per_day: 2 })]) },
+      {
+        path: "/api/alerts/events",
+        body: page([
+          event({ ...quiet, event_id: "ev-1", action: "pause", action_result: "sent" }),
+          event({ ...quiet, event_id: "ev-2", action: "pause", action_result: "daily_limit" }),
+          event({ ...quiet, event_id: "ev-3", action: "restart", action_result: "failed" }),
+          event({ ...quiet, event_id: "ev-4" }),
+        ]),
+      },
+    ]);
+    const events = await screen.findByTestId("alert-events");
+    await waitFor(() => expect(within(events).getAllByTestId("event-action")).toHaveLength(3));
+    expect(within(events).getAllByTestId("event-action").map((a) => a.textContent)).toEqual([
+      "pause: sent",
+      "pause: not sent: daily limit reached",
+      "restart: failed",
+    ]);
+    expect(screen.getByTestId("rule-channels").textContent).toContain("pause ≤ 2/day");
+  });
 });

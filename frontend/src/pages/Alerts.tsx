@@ -1,7 +1,8 @@
 import { useId, useState, type FormEvent } from "react";
 import { Link } from "react-router";
 import { useAlertEvents, useAlertRules, useCreateRule, useDeleteRule, useDevices, useUpdateRule } from "../api/queries";
-import type { AlertKind, AutoAction, EventOut, RuleCreated, RuleOut } from "../api/types";
+import type { AlertKind, EventOut, RuleCreated, RuleOut } from "../api/types";
+import { ActionFields } from "../components/AlertAction";
 import { DeliveryFields } from "../components/AlertDelivery";
 import { RequireAuth } from "../components/Auth";
 import {
@@ -19,6 +20,7 @@ import {
   Select,
   Time,
 } from "../components/ui";
+import { ACTION_RESULTS, actionCreateFields, actionDraftOf, actionError, actionPatch, type ActionDraft } from "../lib/alertAction";
 import { createFields, describeQuiet, draftErrors, draftOf, patchFields, type ChannelsDraft } from "../lib/alertChannels";
 import { formatDuration, shortId } from "../lib/format";
 
@@ -53,9 +55,6 @@ const KINDS: Record<AlertKind, { label: string; unit: string; min: number; max: 
   back_online: { label: "Back online", unit: "minutes down", min: 1, max: 1440, default: 10, help: "Fires when a rig comes back after being down at least this long." },
 };
 
-const ACTIONS: Record<AutoAction, string> = { pause: "Pause the rig", restart: "Restart its miner (pause, then resume)" };
-const MAX_ACTIONS_PER_DAY = 10;
-
 function describe(rule: Pick<RuleOut, "kind" | "threshold">): string {
   switch (rule.kind) {
     case "offline":
@@ -76,13 +75,12 @@ function describe(rule: Pick<RuleOut, "kind" | "threshold">): string {
 function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
   const create = useCreateRule();
   const devices = useDevices();
-  const ids = { name: useId(), kind: useId(), threshold: useId(), worker: useId(), cooldown: useId(), action: useId(), actions: useId() };
+  const ids = { name: useId(), kind: useId(), threshold: useId(), worker: useId(), cooldown: useId() };
   const [name, setName] = useState("");
   const [kind, setKind] = useState<AlertKind>("offline");
   const [threshold, setThreshold] = useState(String(KINDS.offline.default));
   const [workerId, setWorkerId] = useState("");
-  const [action, setAction] = useState<AutoAction | "">("");
-  const [actionsPerDay, setActionsPerDay] = useState("3");
+  const [action, setAction] = useState<ActionDraft>(() => actionDraftOf());
   const [delivery, setDelivery] = useState<ChannelsDraft>(() => draftOf());
   const deliveryErrors = draftErrors(delivery);
   const [cooldownMin, setCooldownMin] = useState("");
@@ -91,8 +89,7 @@ function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
   const thresholdError = threshold.trim() === "" || !Number.isFinite(value) || value < spec.min || value > spec.max ? `${spec.min} to ${spec.max}` : null;
   const cooldown = cooldownMin.trim() ? Math.round(Number(cooldownMin) * 60) : undefined;
   const cooldownError = cooldown !== undefined && (!Number.isFinite(cooldown) || cooldown < 60 || cooldown > 7 * 86_400) ? "1 minute to 7 days" : null;
-  const perDay = Number(actionsPerDay);
-  const actionsError = action && (!/^\d+$/.test(actionsPerDay.trim()) || perDay < 1 || perDay > MAX_ACTIONS_PER_DAY) ? `1 to ${MAX_ACTIONS_PER_DAY}` : null;
+  const actionsError = actionError(action);
   const valid = name.trim() !== "" && !thresholdError && !cooldownError && !actionsError && Object.keys(deliveryErrors).length === 0;
 
   const submit = (event: FormEvent) => {
@@ -106,8 +103,7 @@ function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
         worker_id: workerId || null,
         cooldown_seconds: cooldown ?? null,
         enabled: true,
-        action: action || null,
-        max_actions_per_day: action ? perDay : 3,
+        ...actionCreateFields(action),
         ...createFields(delivery),
       },
       {
@@ -161,21 +157,7 @@ function NewRule({ onCreated }: { onCreated: (rule: RuleCreated) => void }) {
         <Field label="Cooldown (minutes, optional)" htmlFor={ids.cooldown} error={cooldownError} hint="Least time between two events per rig.">
           <Input id={ids.cooldown} inputMode="numeric" placeholder="default" value={cooldownMin} onChange={(e) => setCooldownMin(e.target.value)} />
         </Field>
-        <Field label="Also act on the rig" htmlFor={ids.action} hint="Each time it fires, at most the number of times a day below.">
-          <Select id={ids.action} value={action} onChange={(e) => setAction(e.target.value as AutoAction | "")}>
-            <option value="">No, only tell me</option>
-            {(Object.keys(ACTIONS) as AutoAction[]).map((a) => (
-              <option key={a} value={a}>
-                {ACTIONS[a]}
-              </option>
-            ))}
-          </Select>
-        </Field>
-        {action && (
-          <Field label="Actions per rig a day" htmlFor={ids.actions} error={actionsError}>
-            <Input id={ids.actions} inputMode="numeric" value={actionsPerDay} onChange={(e) => setActionsPerDay(e.target.value)} />
-          </Field>
-        )}
+        <ActionFields draft={action} error={actionsError} onChange={setAction} />
         <div className="sm:col-span-2">
           <h3 className="mb-2 text-xs font-medium uppercase tracking-wider text-muted">Delivery</h3>
           <DeliveryFields draft={delivery} errors={deliveryErrors} onChange={setDelivery} />
@@ -195,6 +177,7 @@ function Rules() {
   const update = useUpdateRule();
   const remove = useDeleteRule();
   const [editing, setEditing] = useState<RuleOut | null>(null);
+  const [editingAction, setEditingAction] = useState<RuleOut | null>(null);
   const items = rules.data?.items ?? [];
   return (
     <Card title="Rules" bodyClassName="p-0" testId="alert-rules">
@@ -220,6 +203,9 @@ function Rules() {
                 <Button size="sm" onClick={() => setEditing(rule)} aria-label={`Delivery of rule ${rule.name}`}>
                   Delivery
                 </Button>
+                <Button size="sm" onClick={() => setEditingAction(rule)} aria-label={`Action of rule ${rule.name}`}>
+                  Action
+                </Button>
                 <label className="flex cursor-pointer items-center gap-2 text-xs text-muted">
                   <input
                     type="checkbox"
@@ -238,6 +224,7 @@ function Rules() {
         </ul>
       </QueryView>
       {editing && <EditDelivery key={editing.rule_id} rule={editing} onClose={() => setEditing(null)} />}
+      {editingAction && <EditAction key={editingAction.rule_id} rule={editingAction} onClose={() => setEditingAction(null)} />}
     </Card>
   );
 }
@@ -305,6 +292,51 @@ function EditDelivery({ rule, onClose }: { rule: RuleOut; onClose: () => void })
   );
 }
 
+/** A stored rule's automatic action, changed with PATCH: only what differs is sent. */
+function EditAction({ rule, onClose }: { rule: RuleOut; onClose: () => void }) {
+  const update = useUpdateRule();
+  const [draft, setDraft] = useState<ActionDraft>(() => actionDraftOf(rule));
+  const error = actionError(draft);
+  const patch = actionPatch(draft, rule);
+  const changed = Object.keys(patch).length > 0;
+  const save = () => update.mutate({ ruleId: rule.rule_id, patch }, { onSuccess: () => onClose() });
+  return (
+    <Dialog
+      open
+      onClose={onClose}
+      title={`Action: ${rule.name}`}
+      testId="edit-action"
+      footer={
+        <>
+          <Button variant="ghost" onClick={onClose}>
+            Cancel
+          </Button>
+          <Button variant="primary" onClick={save} busy={update.isPending} disabled={!changed || error !== null}>
+            Save
+          </Button>
+        </>
+      }
+    >
+      <div className="grid gap-3">
+        <ActionFields draft={draft} error={error} onChange={setDraft} />
+      </div>
+    </Dialog>
+  );
+}
+
+/** What came of the rule's automatic action on the rig, when it has one. */
+function ActionResult({ event }: { event: EventOut }) {
+  if (!event.action) return null;
+  const result = event.action_result ? ACTION_RESULTS[event.action_result] : undefined;
+  return (
+    <span data-testid="event-action">
+      <Badge tone={result?.tone ?? "neutral"}>
+        {event.action}: {result?.label ?? event.action_result ?? "pending"}
+      </Badge>
+    </span>
+  );
+}
+
 function Deliveries({ event }: { event: EventOut }) {
   const tone = { delivered: "ok", failed: "danger", pending: "warn", none: "neutral", suppressed: "neutral" } as const;
   const each = event.deliveries ?? [];
@@ -349,16 +381,12 @@ function Events() {
                   </Link>
                   {e.delivery_error && <span className="ml-2 text-danger">{e.delivery_error}</span>}
                   {e.suppressed_reason && <span className="ml-2">not sent: {e.suppressed_reason}</span>}
-                  {e.action && (
-                    <span className="ml-2">
-                      {e.action}: {e.action_result ?? "pending"}
-                    </span>
-                  )}
                 </p>
               </div>
               <div className="flex flex-col items-end gap-1 text-xs text-muted">
                 <Time ts={e.ts} />
                 <Deliveries event={e} />
+                <ActionResult event={e} />
               </div>
             </li>
           ))}
