@@ -21,6 +21,7 @@ from functions.errors import DuplicateEntry, InsufficientFunds
 from functions.models.accounts import (
     EXTERNAL,
     Account,
+    DepositSource,
     EntryKind,
     LedgerEntry,
     Withdrawal,
@@ -119,7 +120,15 @@ class AccountRepository:
         )
         return Account.model_validate(codec.from_item(response["Attributes"]))
 
-    def deposit(self, address: str, amount: int, *, entry_id: str, now: int) -> LedgerEntry:
+    def deposit(
+        self,
+        address: str,
+        amount: int,
+        *,
+        entry_id: str,
+        now: int,
+        source: DepositSource | None = None,
+    ) -> LedgerEntry:
         """Credit money from outside. ``entry_id`` (from the request) makes retries no-ops:
         a second call with the same id raises DuplicateEntry and moves nothing."""
         require_amount(amount)
@@ -131,6 +140,7 @@ class AccountRepository:
             to_account=address,
             to_party=address,
             created_at=now,
+            source=source,
         )
         tx = Transaction(self._tables)
         add_entry(tx, entry)

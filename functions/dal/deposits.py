@@ -31,7 +31,7 @@ from functions.dal.specs import ACCOUNTS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
 from functions.errors import ConcurrentUpdate, DuplicateEntry
-from functions.models.accounts import EXTERNAL, EntryKind, LedgerEntry
+from functions.models.accounts import EXTERNAL, DepositSource, EntryKind, LedgerEntry
 from functions.models.deposits import (
     ChainDeposit,
     DepositAddress,
@@ -182,6 +182,7 @@ class DepositRepository:
             to_account=deposit.owner,
             to_party=deposit.owner,
             created_at=now,
+            source=DepositSource.CHAIN,
         )
         update = (
             Update()

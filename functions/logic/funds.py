@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functions.dal.accounts import AccountRepository
 from functions.dal.ledger import LedgerRepository
 from functions.errors import Conflict, DuplicateEntry, Forbidden, InvalidInput
-from functions.models.accounts import Account, LedgerEntry, Withdrawal
+from functions.models.accounts import Account, DepositSource, LedgerEntry, Withdrawal
 from functions.models.money import MICRO_PER_CREDIT
 from functions.settings import Settings
 from protocol.addresses import to_checksum
@@ -92,7 +92,7 @@ class FundsService:
         if amount > FAUCET_MAX:
             raise InvalidInput(f"the faucet gives at most {FAUCET_MAX} micro-credits a call")
         entry_id = "deposit:" + keyed_id("faucet", address, idempotency_key)
-        return self._credit(address, amount, entry_id, now)
+        return self._credit(address, amount, entry_id, now, DepositSource.FAUCET)
 
     def credit(
         self,
@@ -110,12 +110,18 @@ class FundsService:
             entry_id = f"deposit:{target}:ref:{reference}"
         else:
             entry_id = "deposit:" + keyed_id("admin", target, idempotency_key)
-        return self._credit(target, amount, entry_id, now)
+        # Marked in the ledger as an operator's correction: on-chain deposits credit
+        # themselves (functions/logic/deposits.py), with source "chain".
+        return self._credit(target, amount, entry_id, now, DepositSource.OPERATOR)
 
-    def _credit(self, address: str, amount: int, entry_id: str, now: int) -> Deposited:
+    def _credit(
+        self, address: str, amount: int, entry_id: str, now: int, source: DepositSource
+    ) -> Deposited:
         """Deposit once per ``entry_id``; a replay answers the first entry."""
         try:
-            entry = self._accounts.deposit(address, amount, entry_id=entry_id, now=now)
+            entry = self._accounts.deposit(
+                address, amount, entry_id=entry_id, now=now, source=source
+            )
             replayed = False
         except DuplicateEntry:
             found = self._ledger.get(entry_id)

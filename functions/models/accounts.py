@@ -65,6 +65,15 @@ class EntryKind(StrEnum):
     WITHDRAWAL = "withdrawal"  # held:address → external (approved)
 
 
+class DepositSource(StrEnum):
+    """Where a deposit's money came from (deposit entries only)."""
+
+    FAUCET = "faucet"  # the local stage's faucet
+    # An admin's credit of money received outside the platform: an operator's correction.
+    OPERATOR = "operator_correction"
+    CHAIN = "chain"  # a confirmed stablecoin transfer to the account's deposit address
+
+
 class LedgerEntry(Record):
     """One immutable movement of money; ``entry_id`` is deterministic so retries collide."""
 
@@ -78,6 +87,8 @@ class LedgerEntry(Record):
     to_party: str | None = None
     lease_id: str | None = None
     created_at: StrictInt
+    # Deposits: where the money came from (absent on entries written before issue #24).
+    source: DepositSource | None = None
 
     @property
     def ts_key(self) -> str:

@@ -133,6 +133,28 @@ export type Block = {
 
 export type BlockKind = "normal" | "super" | "xuni";
 
+export type ChainDepositOut = {
+  /** <transaction hash>:<log index> */
+  deposit_id: string;
+  deposit_address: string;
+  from_address: string;
+  tx_hash: string;
+  log_index: number;
+  block_number: number;
+  block_hash: string;
+  /** The transfer's value in token units (a decimal) */
+  token_units: string;
+  /** Micro-credits it credits; null when it cannot be credited as it is */
+  amount: number | null;
+  /** pending (awaiting confirmations), credited, orphaned (its block left the chain before it was credited) or held (not creditable as it is: see reason) */
+  status: DepositStatus;
+  confirmations: number;
+  required_confirmations: number;
+  seen_at: number;
+  credited_at: number | null;
+  reason: string | null;
+};
+
 /**
  * Any subset: new terms (not while leased) and/or a status. ``open`` resumes a paused
  * listing; pause or delist while leased takes effect when the lease ends.
@@ -234,6 +256,23 @@ export type DecisionOut = {
 
 export type DeliveryStatus = "pending" | "delivered" | "failed" | "none" | "suppressed";
 
+export type DepositAddressOut = {
+  /** Your account (the signed-in address) */
+  address: string;
+  /** Send the stablecoin here, on chain_id: it is credited to your account */
+  deposit_address: string;
+  /** Its child index under the platform's deposit xpub */
+  index: number;
+  chain_id: number;
+  /** The stablecoin's ERC-20 contract */
+  token_address: string;
+  token_decimals: number;
+  /** Confirmations a transfer needs to be credited */
+  confirmations: number;
+  /** Micro-credits one whole token credits */
+  micro_per_token: number;
+};
+
 export type DepositOut = {
   entry: EntryOut;
   account: AccountOut;
@@ -245,6 +284,11 @@ export type DepositRequest = {
   /** Micro-credits (1 credit = 1,000,000), an integer */
   amount: number;
 };
+
+/** Where a deposit's money came from (deposit entries only). */
+export type DepositSource = "faucet" | "operator_correction" | "chain";
+
+export type DepositStatus = "pending" | "credited" | "orphaned" | "held";
 
 export type DeviceOut = {
   worker_id: string;
@@ -323,6 +367,8 @@ export type EntryOut = {
   to_account: string;
   lease_id: string | null;
   created_at: number;
+  /** Deposits: faucet, operator_correction (an admin's credit) or chain (a confirmed stablecoin transfer); null for other entries */
+  source?: DepositSource | null;
 };
 
 export type ErrorDetail = {
@@ -754,6 +800,11 @@ export type OverviewStats = {
 
 export type PageOut_Block_ = {
   items: Block[];
+  next_cursor?: string | null;
+};
+
+export type PageOut_ChainDepositOut_ = {
+  items: ChainDepositOut[];
   next_cursor?: string | null;
 };
 

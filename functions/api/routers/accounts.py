@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field, StrictInt
 
 from functions.api.auth import AdminPrincipal, Context, CurrentPrincipal
 from functions.api.schemas import ID_PATTERN, Body, Cursor, Limit, PageOut
+from functions.dal.deposits import DepositRepository
 from functions.dal.pagination import clamp_limit
+from functions.logic.deposits import DepositAddresses
 from functions.logic.funds import Deposited, FundsService
 from functions.logic.profit import (
     CURRENCY_PATTERN,
@@ -26,7 +28,9 @@ from functions.logic.profit import (
     settings_of,
     update_settings,
 )
-from functions.models.accounts import Account, EntryKind, LedgerEntry, Withdrawal
+from functions.models.accounts import Account, DepositSource, EntryKind, LedgerEntry, Withdrawal
+from functions.models.deposits import ChainDeposit, DepositAddress, DepositStatus
+from functions.models.money import MICRO_PER_CREDIT
 
 router = APIRouter(tags=["accounts"])
 
@@ -91,6 +95,11 @@ class EntryOut(BaseModel):
     to_account: str
     lease_id: str | None
     created_at: int
+    source: DepositSource | None = Field(
+        default=None,
+        description="Deposits: faucet, operator_correction (an admin's credit) or chain "
+        "(a confirmed stablecoin transfer); null for other entries",
+    )
 
     @classmethod
     def of(cls, entry: LedgerEntry) -> EntryOut:
@@ -206,6 +215,86 @@ def my_withdrawals(
     """The caller's withdrawal requests, in id order (ids are random: sort by requested_at)."""
     page = context.accounts.withdrawals(principal.address, limit=clamp_limit(limit), cursor=cursor)
     return PageOut[WithdrawalOut].of(page, WithdrawalOut.of)
+
+
+class DepositAddressOut(BaseModel):
+    address: str = Field(description="Your account (the signed-in address)")
+    deposit_address: str = Field(
+        description="Send the stablecoin here, on chain_id: it is credited to your account"
+    )
+    index: int = Field(description="Its child index under the platform's deposit xpub")
+    chain_id: int
+    token_address: str = Field(description="The stablecoin's ERC-20 contract")
+    token_decimals: int
+    confirmations: int = Field(description="Confirmations a transfer needs to be credited")
+    micro_per_token: int = Field(description="Micro-credits one whole token credits")
+
+
+class ChainDepositOut(BaseModel):
+    deposit_id: str = Field(description="<transaction hash>:<log index>")
+    deposit_address: str
+    from_address: str
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str
+    token_units: str = Field(description="The transfer's value in token units (a decimal)")
+    amount: int | None = Field(
+        description="Micro-credits it credits; null when it cannot be credited as it is"
+    )
+    status: DepositStatus = Field(
+        description="pending (awaiting confirmations), credited, orphaned (its block left "
+        "the chain before it was credited) or held (not creditable as it is: see reason)"
+    )
+    confirmations: int
+    required_confirmations: int
+    seen_at: int
+    credited_at: int | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, deposit: ChainDeposit) -> ChainDepositOut:
+        return cls.model_validate(deposit.model_dump())
+
+
+def _deposit_address_out(context: Context, assigned: DepositAddress) -> DepositAddressOut:
+    settings = context.settings
+    if settings.deposit_chain_id is None or settings.deposit_token_address is None:
+        raise RuntimeError("deposits are enabled without a chain and a token")
+    decimals = settings.deposit_token_decimals
+    return DepositAddressOut(
+        address=assigned.owner,
+        deposit_address=assigned.deposit_address,
+        index=assigned.index,
+        chain_id=settings.deposit_chain_id,
+        token_address=settings.deposit_token_address,
+        token_decimals=decimals,
+        confirmations=settings.deposit_confirmations,
+        micro_per_token=MICRO_PER_CREDIT,
+    )
+
+
+@router.get("/api/accounts/me/deposit-address")
+def my_deposit_address(principal: CurrentPrincipal, context: Context) -> DepositAddressOut:
+    """Your own deposit address for the stablecoin (given at the first request, yours ever
+    after): a transfer to it is credited once it has ``confirmations`` confirmations. 404
+    when this deployment takes no on-chain deposits."""
+    addresses = DepositAddresses(context.settings, DepositRepository(context.tables))
+    assigned = addresses.of(principal.address, now=context.clock())
+    return _deposit_address_out(context, assigned)
+
+
+@router.get("/api/accounts/me/deposits")
+def my_deposits(
+    principal: CurrentPrincipal, context: Context, limit: Limit = None, cursor: Cursor = None
+) -> PageOut[ChainDepositOut]:
+    """Your on-chain deposits: pending ones with their confirmations, credited, orphaned
+    (a reorganisation dropped them before they were credited) and held ones, in
+    transaction-hash order (sort by seen_at)."""
+    page = DepositRepository(context.tables).deposits(
+        principal.address, limit=clamp_limit(limit), cursor=cursor
+    )
+    return PageOut[ChainDepositOut].of(page, ChainDepositOut.of)
 
 
 @router.get("/api/accounts/me/ledger")
