@@ -1,5 +1,9 @@
 """Random sequences of money operations, with crashes and retries, keep the books exact.
 
+The operations: deposits (an admin's), on-chain deposits (seen pending, then credited once
+or orphaned by a reorganisation), rents, stops, settlements, withdrawal requests and
+decisions.
+
 After every step: sum of balances and held funds + sum of escrows == deposits − withdrawals;
 every ledger entry is unique and the ledger alone reproduces every balance; the stored
 state equals a plain in-memory model of what should have happened.
@@ -30,6 +34,7 @@ from hypothesis.stateful import (
 from moto import mock_aws
 
 from functions.dal.accounts import AccountRepository
+from functions.dal.deposits import DepositRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.listings import ListingRepository
 from functions.dal.specs import ACCOUNTS, LEASES, LEDGER
@@ -37,6 +42,7 @@ from functions.dal.tables import Tables, create_tables
 from functions.errors import (
     AlreadyExists,
     AlreadySettled,
+    ConcurrentUpdate,
     DuplicateEntry,
     InsufficientFunds,
     LeaseNotActive,
@@ -44,6 +50,7 @@ from functions.errors import (
 )
 from functions.local.moto_dynamodb import serialize_dynamodb_requests
 from functions.models.accounts import EXTERNAL, TREASURY
+from functions.models.deposits import ChainDeposit
 from functions.models.money import fee_of
 from functions.settings import Settings
 from tests.audit import scan
@@ -100,6 +107,7 @@ def with_retry(client: CrashingClient, crash: str | None, operation: Any, done: 
 class Books(RuleBasedStateMachine):
     leases = Bundle("leases")
     withdrawals = Bundle("withdrawals")
+    chain_deposits = Bundle("chain_deposits")
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,6 +134,7 @@ class Books(RuleBasedStateMachine):
         self.accounts = AccountRepository(tables)
         self.listings = ListingRepository(tables)
         self.lease_repo = LeaseRepository(tables)
+        self.chain = DepositRepository(tables)
         # Cheap listings and funded users, so rents, stops and settlements happen often.
         self.market = [
             open_listing(tables, owner=USERS[i % 2], price_per_hour=600_000) for i in range(2)
@@ -256,6 +265,54 @@ class Books(RuleBasedStateMachine):
             self.withdrawn += amount
         else:
             self.balance[user] += amount
+
+    # -- on-chain deposits (issue #24): seen pending, then credited once or orphaned --------
+
+    @rule(target=chain_deposits, user=st.sampled_from(USERS), amount=st.integers(1, 20_000_000))
+    def see_chain_deposit(self, user: str, amount: int) -> Any:
+        n = next(self.ids)
+        deposit = ChainDeposit(
+            deposit_id=f"0x{n:064x}:0",
+            owner=user,
+            deposit_address=address(0xDE0000 + n),
+            chain_id=31337,
+            token_address=address(0x70C),
+            tx_hash=f"0x{n:064x}",
+            log_index=0,
+            block_number=100 + n,
+            block_hash=f"0x{n + 1:064x}",
+            from_address=address(0xF00),
+            token_units=str(amount),
+            amount=amount,
+            required_confirmations=3,
+            seen_at=NOW,
+            updated_at=NOW,
+        )
+        assert self.chain.add_pending(deposit)
+        assert not self.chain.add_pending(deposit)  # seen again: nothing new
+        return deposit
+
+    @rule(deposit=consumes(chain_deposits), crash=crashes)
+    def credit_chain_deposit(self, deposit: ChainDeposit, crash: str | None) -> None:
+        assert with_retry(
+            self.client,
+            crash,
+            lambda: self.chain.credit(deposit, confirmations=3, now=NOW),
+            (DuplicateEntry, ConcurrentUpdate),
+        )
+        # Another run holding the pending copy it read before: nothing moves twice.
+        with pytest.raises((DuplicateEntry, ConcurrentUpdate)):
+            self.chain.credit(deposit, confirmations=4, now=NOW + 1)
+        assert deposit.amount is not None
+        self.balance[deposit.owner] += deposit.amount
+        self.deposited += deposit.amount
+
+    @rule(deposit=consumes(chain_deposits))
+    def orphan_chain_deposit(self, deposit: ChainDeposit) -> None:
+        """A reorganisation dropped its block before it was credited: it never credits."""
+        assert self.chain.orphan(deposit, now=NOW)
+        with pytest.raises(ConcurrentUpdate):
+            self.chain.credit(deposit, confirmations=3, now=NOW + 1)
 
     @invariant()
     def books_balance(self) -> None:
