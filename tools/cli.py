@@ -86,6 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="no local XenBlocks node: the miners then do not submit blocks anywhere",
     )
     local.add_argument(
+        "--chain-port",
+        type=_port,
+        help="the local EVM chain's JSON-RPC port (default 8545, or a free one when taken)",
+    )
+    local.add_argument(
+        "--no-chain",
+        dest="chain",
+        action="store_false",
+        help="no local EVM chain: no on-chain deposits",
+    )
+    local.add_argument(
         "--broker",
         choices=("auto", "mosquitto", "amqtt"),
         default="auto",
@@ -206,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Each ingested message is an INFO line in CloudWatch; in a terminal, only trouble.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     from functions.local.broker import BrokerError
+    from functions.local.evm_node import ChainUnavailable
     from functions.local.miners import MinersError
     from functions.local.stack import LocalOptions, PortInUse, run_local
 
@@ -219,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ws_port=args.ws_port,
                 node=args.node,
                 node_port=args.node_port,
+                chain=args.chain,
+                chain_port=args.chain_port,
                 broker=args.broker,
                 state_dir=args.state_dir,
                 difficulty=args.difficulty,
@@ -228,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 live_coalesce_seconds=args.live_coalesce_seconds,
             )
         )
-    except (PortInUse, BrokerError, MinersError) as error:
+    except (PortInUse, BrokerError, MinersError, ChainUnavailable) as error:
         print(f"xenblocks local: {error}", file=sys.stderr)
         return 2
     return 0

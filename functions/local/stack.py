@@ -60,6 +60,13 @@ class LocalOptions:
     # says where). Without a node the miners submit blocks nowhere.
     node: bool = True
     node_port: int | None = None
+    # The local EVM chain (functions/local/evm_node.py: hardhat, the test stablecoin) the
+    # deposit watcher reads, on ``chain_port`` (None: 8545 when free, else any free port);
+    # a block every ``chain_block_seconds`` so confirmations come while nobody transacts.
+    chain: bool = True
+    chain_port: int | None = None
+    chain_block_seconds: float = 2.0
+    deposit_confirmations: int = 3
     broker: str = "auto"  # auto | mosquitto | amqtt
     state_dir: Path = LOCAL_DIR
     # Easy rules so a laptop finds blocks: the network's are far harder.
@@ -143,6 +150,7 @@ def run_local(
         (options.api_port, "--api-port"),
         (options.ws_port, "--ws-port"),
         *([(options.node_port, "--node-port")] if options.node and options.node_port else []),
+        *([(options.chain_port, "--chain-port")] if options.chain and options.chain_port else []),
     ):
         _check_port_free(options.host, port, flag)
     options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -174,6 +182,10 @@ def run_local(
         # Alerts reach Telegram, Discord and e-mail through local stand-ins, never the real ones.
         channels = services.enter_context(_alert_channels(options))
         settings = settings.model_copy(update=channels.settings())
+        # The chain deposits arrive on, with the test stablecoin (issue #24).
+        chain = services.enter_context(_chain(options))
+        if chain is not None:
+            settings = settings.model_copy(update=_deposit_settings(options, chain))
         tables = Tables(settings)
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
@@ -207,6 +219,7 @@ def run_local(
             "smtp_host": channels.mail.host,
             "smtp_port": channels.mail.port,
             "mail_dir": str(channels.mail_dir.resolve()),
+            **_chain_description(chain, settings),
         }
         if options.miners or options.seed_demo:
             demo = _demo(options, settings, tables, device_plane, api_url, network_url)
@@ -225,6 +238,15 @@ def run_local(
             f"Alert channels   Telegram/Discord {channels.chat.url}, mail "
             f"smtp://{channels.mail.host}:{channels.mail.port} (kept in {channels.mail_dir})"
         )
+        if chain is not None:
+            from functions.local.evm_node import describe as describe_chain
+
+            print(describe_chain(chain))
+            print(
+                f"Deposits         every account's own address under {settings.deposit_xpub}"
+                f" (seed: {options.state_dir / DEPOSIT_SEED_FILE}), credited after"
+                f" {settings.deposit_confirmations} confirmations"
+            )
         if api.dashboard_url:
             print(f"Dashboard        {api.dashboard_url}")
         else:
@@ -373,6 +395,7 @@ LOCAL_SCHEDULES = {
     "alerts": 60,
     "network": 15,  # the local XenBlocks node's difficulty, as the deployed job reads it
     "insights": 300,  # every online rig's baseline each run (one slice), GPU-model figures
+    "deposits": 5,  # the local chain's stablecoin transfers (only with a chain)
 }
 
 
@@ -400,6 +423,15 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _L
         "network": jobs.follow_network,
         "insights": jobs.refresh_insights,
     }
+    if settings.deposits_enabled and settings.deposit_rpc_url:
+        from functions.handlers.deposits import build_watcher
+
+        watcher = build_watcher(settings, tables)
+
+        def deposits(now: int) -> None:
+            watcher.run(now)
+
+        runs["deposits"] = deposits
     scheduler = LocalScheduler(
         [ScheduledJob(name, LOCAL_SCHEDULES[name], run) for name, run in runs.items()]
     )
@@ -577,6 +609,79 @@ def _node(options: LocalOptions, settings: Settings) -> Any:
         host=options.host, port=port, difficulty=rules.difficulty, rules=node_rules
     ) as server:
         yield server
+
+
+DEPOSIT_SEED_FILE = "deposit.seed"
+
+
+def _deposit_xpub(state_dir: Path) -> str:
+    """The local deposit wallet: a random seed kept in the state directory (the platform,
+    as in AWS, is given only the extended public key it derives)."""
+    from functions.logic.hd_keys import deposit_xpub_from_seed
+
+    path = state_dir / DEPOSIT_SEED_FILE
+    if not path.exists():
+        path.write_text(secrets.token_hex(32) + "\n")
+        path.chmod(0o600)
+    return deposit_xpub_from_seed(bytes.fromhex(path.read_text().strip()))
+
+
+def _deposit_settings(options: LocalOptions, chain: Any) -> dict[str, Any]:
+    """Settings fields pointing the deposits at the local chain and its token."""
+    return {
+        "deposit_xpub": _deposit_xpub(options.state_dir),
+        "deposit_rpc_url": chain.url,
+        "deposit_chain_id": chain.chain_id,
+        "deposit_token_address": chain.token_address,
+        "deposit_token_decimals": chain.token_decimals,
+        "deposit_confirmations": options.deposit_confirmations,
+    }
+
+
+def _chain_description(chain: Any, settings: Settings) -> dict[str, Any]:
+    """local.json's chain keys (null without a chain)."""
+    if chain is None:
+        return {
+            "chain_rpc_url": None,
+            "chain_id": None,
+            "token_address": None,
+            "token_decimals": None,
+        }
+    return {
+        **chain.describe(),
+        "chain_accounts": chain.accounts[:5],
+        "deposit_xpub": settings.deposit_xpub,
+        "deposit_confirmations": settings.deposit_confirmations,
+    }
+
+
+@contextlib.contextmanager
+def _chain(options: LocalOptions) -> Any:
+    """The local EVM chain with the test token deployed, or None (``--no-chain``, or
+    hardhat not installed: one line says so and the platform runs without deposits)."""
+    if not options.chain:
+        yield None
+        return
+    from functions.local.evm_node import DEFAULT_PORT, hardhat_installed, local_chain
+
+    if not hardhat_installed():
+        print("EVM chain        not installed (cd chain && npm ci): no on-chain deposits")
+        yield None
+        return
+    port = options.chain_port
+    if port is None:
+        try:
+            _check_port_free(options.host, DEFAULT_PORT, "--chain-port")
+            port = DEFAULT_PORT
+        except PortInUse:
+            port = 0  # another stack (a test run) has it: any free port will do
+    with local_chain(
+        host=options.host,
+        port=port,
+        log_path=options.state_dir / "chain.log",
+        block_seconds=options.chain_block_seconds,
+    ) as node:
+        yield node
 
 
 @dataclass(frozen=True)

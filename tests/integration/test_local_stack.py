@@ -13,12 +13,13 @@ import boto3
 import pytest
 
 from functions.dal.specs import ALL_TABLES
+from functions.local.evm_node import ChainAdmin
 from functions.local.stack import LocalOptions, PortInUse, run_local
 from functions.logic.tokens import issue_token
 from functions.ports.csr import generate_key_and_csr
 from protocol.codec import encode, parse_task
 from protocol.topics import Downlink, Uplink, topic
-from tests.factories import PROVIDER
+from tests.factories import PROVIDER, RENTER
 from tests.http_json import call
 from tests.local_stack import free_port
 from tests.rig_session import gpuless_register, rig_client
@@ -37,6 +38,7 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         api_port=free_port(),
         ws_port=free_port(),
         node_port=free_port(),
+        chain_port=free_port(),
         broker="amqtt",
         state_dir=tmp_path,
     )
@@ -79,7 +81,28 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
             "alerts",
             "network",
             "insights",
+            "deposits",
         }
+        # The local chain and its stablecoin (issue #24): a transfer to an account's own
+        # deposit address is credited once confirmed.
+        assert (local["chain_id"], local["token_decimals"]) == (31337, 6)
+        assert local["chain_rpc_url"] == f"http://127.0.0.1:{options.chain_port}"
+        secret = (tmp_path / "jwt.secret").read_text().strip()
+        renter = issue_token(RENTER, secret=secret, now=int(time.time()), ttl=600)
+        target = call(f"{local['api_url']}/api/accounts/me/deposit-address", token=renter)
+        assert (target["chain_id"], target["token_address"]) == (31337, local["token_address"])
+        chain = ChainAdmin(local["chain_rpc_url"])
+        chain.transfer(
+            local["token_address"], local["chain_accounts"][1], target["deposit_address"], 5_000_000
+        )
+
+        def credited() -> bool:
+            account = call(f"{local['api_url']}/api/accounts/me", token=renter)
+            return bool(account["balance"] == 5_000_000)
+
+        wait_for(credited, "the deposit credited", timeout=60, every=0.5)
+        [deposit] = call(f"{local['api_url']}/api/accounts/me/deposits", token=renter)["items"]
+        assert deposit["status"] == "credited"
 
         # Enrol through the API, as `xenblocks-miner enroll` will.
         secret = (tmp_path / "jwt.secret").read_text().strip()
