@@ -73,7 +73,7 @@ from functions.logic.anomaly import (
     peer_baselines,
     persistent,
 )
-from functions.logic.anomaly_watch import WATCH_POLICY
+from functions.logic.anomaly_watch import WATCH_POLICY, StepGuard
 from functions.logic.heartbeat_schedule import HeartbeatSchedule
 from functions.logic.work import RigSample, sample_from_values
 from functions.models.workers import Worker
@@ -504,8 +504,10 @@ class Detector:
     """Scores points against the day's baselines and keeps each rig's recent scores, the
     openings and the time spent (the two detections differ only in what they score)."""
 
-    def __init__(self, policy: Policy, cooldown: int) -> None:
+    def __init__(self, policy: Policy, cooldown: int, *, guard: bool = False) -> None:
         self.policy = policy
+        # The watch's step guard per rig (``functions/logic/anomaly_watch.StepGuard``).
+        self.guards: dict[str, StepGuard] | None = {} if guard else None
         self.openings = Openings(cooldown)
         self.recent: dict[str, deque[tuple[int, list[Signal]]]] = {}
         self.timing = {"baselines_s": 0.0, "assess_s": 0.0, "baselines": 0.0, "points": 0.0}
@@ -519,6 +521,8 @@ class Detector:
         self.timing["baselines"] += len(self.baselines)
 
     def score(self, rig: Rig, point: RigSample, seen: int) -> None:
+        if self.guards is not None:
+            point = self.guards.setdefault(rig.worker_id, StepGuard()).apply(point)
         baseline = self.baselines[rig.worker_id]
         peers = self.peers.get(rig.model.name)
         window = self.recent.setdefault(rig.worker_id, deque(maxlen=self.policy.window))
@@ -564,7 +568,7 @@ def watch_detection(
     daily baselines from the history points; every heartbeat scored by ingest against them
     (``WATCH_POLICY``: 7 of the last 10 over at least 4 minutes), a finding stored at once
     and alerted by the next minute's alerts job."""
-    detector = Detector(WATCH_POLICY, args.cooldown)
+    detector = Detector(WATCH_POLICY, args.cooldown, guard=True)
     step = args.heartbeat_seconds
     for day in range(since, end, DAY):
         detector.new_day(rigs, traces, day)

@@ -15,7 +15,7 @@ heartbeats (5 minutes) before it can open a finding, and finds the open ones in 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from functions.dal.insights import InsightsRepository
 from functions.dal.workers import WorkerRepository
@@ -40,11 +40,34 @@ from functions.observability import logger
 # At a heartbeat every 30 s: 7 of the last 10 (5 minutes), the first and last of them at
 # least 4 minutes apart (``bench/anomaly.py --heartbeat-seconds 30`` measures it).
 WATCH_POLICY = Policy(window=10, persist=7, min_span_seconds=240)
+# Rigs (ours and XenblocksMiner) report the hashrate of about their last minute.
+HASHRATE_AVERAGE_SECONDS = 60
 # A rig without a baseline (new, or too little history) is looked up again this often.
 _MISSING_REFRESH_SECONDS = 3600
 _REMEMBERED_RIGS = 200_000
 
 Key = tuple[Reason, int | None]
+
+
+@dataclass
+class StepGuard:
+    """A rig reports its hashrate averaged over about the last minute, and the difficulty
+    it mines at now: for a minute after the difficulty moves, that hashrate mixes two
+    difficulties and is work at neither (after an abrupt 43% fall it reads as 43% less
+    work). Such a heartbeat's work is unknown: it is judged on its other figures only."""
+
+    settle_seconds: int = HASHRATE_AVERAGE_SECONDS + 30
+    difficulty: int | None = None
+    changed_at: int | None = None
+
+    def apply(self, sample: RigSample) -> RigSample:
+        if sample.difficulty is not None and sample.difficulty != self.difficulty:
+            if self.difficulty is not None:
+                self.changed_at = sample.ts
+            self.difficulty = sample.difficulty
+        if self.changed_at is not None and sample.ts - self.changed_at < self.settle_seconds:
+            return replace(sample, difficulty=None)
+        return sample
 
 
 @dataclass
@@ -54,6 +77,7 @@ class _Rig:
     baseline: RigBaseline | None = None
     open: dict[Key, AnomalyFinding] = field(default_factory=dict)
     scores: deque[tuple[int, list[Signal]]] = field(default_factory=deque)
+    guard: StepGuard = field(default_factory=StepGuard)
 
 
 @dataclass(frozen=True)
@@ -88,12 +112,19 @@ class AnomalyWatch:
         self._peers: dict[str, PeerBaseline] = {}
         self._peers_at: int | None = None
 
+    def scores(self, worker_id: str, now: int) -> bool:
+        """Whether the rig has a baseline to be scored against (the heartbeat is turned
+        into a sample only then)."""
+        rig = self._rig(worker_id, now)
+        return rig.baseline is not None and rig.owner is not None
+
     def observe(self, worker_id: str, sample: RigSample, now: int) -> WatchResult:
         """Score one heartbeat; open and close the rig's findings it settles."""
         rig = self._rig(worker_id, now)
         if rig.baseline is None or rig.owner is None:
             return WatchResult()
         peers = self._peers_of(rig.baseline.gpu_model, now)
+        sample = rig.guard.apply(sample)
         signals = assess(sample, rig.baseline, peers=peers, policy=self._policy)
         rig.scores.append((sample.ts, signals))
         while len(rig.scores) > self._policy.window:
@@ -179,6 +210,7 @@ class AnomalyWatch:
             baseline=baseline,
             open={_key(f): f for f in stored.open_findings},
             scores=rig.scores if rig is not None else deque(),
+            guard=rig.guard if rig is not None else StepGuard(),
         )
         self._rigs[worker_id] = fresh
         return fresh

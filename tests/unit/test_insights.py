@@ -253,3 +253,18 @@ def test_ingest_scores_every_heartbeat_even_those_it_does_not_store(watched, set
     assert "sampled_out" in outcomes  # most heartbeats are not written…
     [finding] = repo.rig(worker_id).open_findings  # …and every one was scored
     assert (finding.reason, finding.gpu) == ("gpu_lost", 1)
+
+
+def test_a_heartbeat_just_after_a_difficulty_step_has_unknown_work():
+    from functions.logic.anomaly_watch import StepGuard
+
+    guard = StepGuard()
+    first = guard.apply(replace(rig_reading(0, RNG), ts=NOW))
+    assert first.difficulty == 40_000  # the first difficulty heard is no step
+    after = [
+        guard.apply(replace(rig_reading(0, RNG, difficulty=23_000), ts=NOW + t))
+        for t in (30, 60, 90, 120)
+    ]
+    # The rig's minute-average mixes both difficulties for a minute and a half: not work.
+    assert [a.difficulty for a in after] == [None, None, None, 23_000]
+    assert all(a.hashrate > 0 for a in after)  # its other figures are still judged
