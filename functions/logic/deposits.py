@@ -29,7 +29,6 @@ malformed answer stops the run (the next run tries again) rather than crediting 
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,13 +36,11 @@ from typing import Any, Protocol
 
 from functions.dal.deposits import DepositRepository
 from functions.errors import ConcurrentUpdate, DuplicateEntry, NotFound
-from functions.logic.hd_keys import ExtendedPublicKey
 from functions.models.deposits import ChainDeposit, DepositAddress, WatcherCursor
 from functions.models.money import token_units_to_micro
+from functions.observability import logger
 from functions.settings import Settings
 from protocol.addresses import to_checksum
-
-log = logging.getLogger(__name__)
 
 # keccak256("Transfer(address,address,uint256)")
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -179,6 +176,9 @@ class DepositAddresses:
         found = self._deposits.address_of(owner)
         if found is not None:
             return found
+        # Only an account's first request derives (secp256k1): off the API's cold start.
+        from functions.logic.hd_keys import ExtendedPublicKey
+
         xpub = ExtendedPublicKey.parse(self._settings.deposit_xpub)
         index = self._deposits.next_index()
         assigned = DepositAddress(
@@ -194,7 +194,10 @@ class DepositAddresses:
             if raced is None:
                 raise
             return raced
-        log.info("deposit address %s (index %d) for %s", assigned.deposit_address, index, owner)
+        logger.info(
+            "deposit address assigned",
+            extra={"owner": owner, "deposit_address": assigned.deposit_address, "index": index},
+        )
         return assigned
 
 
@@ -283,7 +286,7 @@ class DepositWatcher:
 
     def _see(self, transfer: TransferLog, owner: DepositAddress, now: int, run: WatchRun) -> None:
         if transfer.value == 0:
-            log.info("deposit %s: a zero-value transfer, ignored", transfer.deposit_id)
+            logger.info("zero-value transfer ignored", extra={"deposit_id": transfer.deposit_id})
             return
         deposit = ChainDeposit(
             deposit_id=transfer.deposit_id,
@@ -304,13 +307,7 @@ class DepositWatcher:
         )
         if self._deposits.add_pending(deposit):
             run.seen += 1
-            log.info(
-                "deposit %s to %s seen in block %d: %s units",
-                deposit.deposit_id,
-                deposit.owner,
-                deposit.block_number,
-                deposit.token_units,
-            )
+            logger.info("deposit seen", extra=_fields(deposit))
             self._event("seen", deposit)
             return
         stored = self._deposits.get(deposit.owner, deposit.deposit_id)
@@ -320,13 +317,13 @@ class DepositWatcher:
             stored, block_number=deposit.block_number, block_hash=deposit.block_hash, now=now
         ):
             run.moved += 1
-            log.warning(
-                "deposit %s moved from block %d (%s) to %d (%s): a reorganisation",
-                deposit.deposit_id,
-                stored.block_number,
-                stored.block_hash,
-                deposit.block_number,
-                deposit.block_hash,
+            logger.warning(
+                "deposit moved to another block by a reorganisation",
+                extra={
+                    **_fields(deposit),
+                    "from_block_number": stored.block_number,
+                    "from_block_hash": stored.block_hash,
+                },
             )
 
     def _confirm(self, head: int, now: int, run: WatchRun) -> None:
@@ -344,11 +341,9 @@ class DepositWatcher:
             if ref is None or ref.hash != deposit.block_hash:
                 if self._deposits.orphan(deposit, now=now):
                     run.orphaned += 1
-                    log.warning(
-                        "deposit %s: block %d (%s) is no longer canonical; nothing credited",
-                        deposit.deposit_id,
-                        number,
-                        deposit.block_hash,
+                    logger.warning(
+                        "deposit orphaned: its block is no longer canonical, nothing credited",
+                        extra={**_fields(deposit), "canonical_hash": ref.hash if ref else None},
                     )
                     self._event("orphaned", deposit)
                 continue
@@ -365,7 +360,10 @@ class DepositWatcher:
         if reason is not None:
             if self._deposits.hold(deposit, confirmations=confirmations, reason=reason, now=now):
                 run.held += 1
-                log.error("deposit %s held: %s", deposit.deposit_id, reason)
+                logger.error(
+                    "deposit held: not creditable as it is",
+                    extra={**_fields(deposit), "reason": reason},
+                )
                 self._event("held", deposit)
             return
         try:
@@ -373,23 +371,35 @@ class DepositWatcher:
         except (DuplicateEntry, ConcurrentUpdate) as error:
             # Credited by an earlier run (whose answer was lost), or changed since read: the
             # condition saw to it that nothing moved twice; the next run looks again.
-            log.warning("deposit %s not credited now: %s", deposit.deposit_id, error)
+            logger.warning(
+                "deposit not credited now: credited or changed since read",
+                extra={**_fields(deposit), "error": str(error)},
+            )
             return
         run.credited += 1
         run.credited_micro += entry.amount
         run.credited_ids.append(deposit.deposit_id)
-        log.info(
-            "deposit %s credited: %d micro-credits to %s after %d confirmations",
-            deposit.deposit_id,
-            entry.amount,
-            deposit.owner,
-            confirmations,
+        logger.info(
+            "deposit credited",
+            extra={**_fields(deposit), "confirmations": confirmations, "entry_id": entry.entry_id},
         )
         self._event("credited", deposit)
 
     def _event(self, kind: str, deposit: ChainDeposit) -> None:
         if self._on_event is not None:
             self._on_event(kind, deposit)
+
+
+def _fields(deposit: ChainDeposit) -> dict[str, object]:
+    """A deposit's log fields."""
+    return {
+        "deposit_id": deposit.deposit_id,
+        "owner": deposit.owner,
+        "block_number": deposit.block_number,
+        "block_hash": deposit.block_hash,
+        "token_units": deposit.token_units,
+        "amount": deposit.amount,
+    }
 
 
 def creditable_micro(units: int, decimals: int) -> int | None:

@@ -285,7 +285,9 @@ def test_dust_is_held_with_a_clear_line_never_rounded(
     with caplog.at_level(logging.ERROR):
         run = watcher.run(NOW)
     assert (run.held, run.credited) == (1, 1)
-    assert "not a whole number of micro-credits" in caplog.text
+    [line] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert line.getMessage() == "deposit held: not creditable as it is"
+    assert "not a whole number of micro-credits" in line.reason  # type: ignore[attr-defined]
     held = [d for d in _deposits(repo, ALICE) if d.status is DepositStatus.HELD]
     assert [(d.token_units, d.amount) for d in held] == [(str(10**18 + 1), None)]
     assert _balance(tables, ALICE) == (2_000_000, 2_000_000)
