@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # summary slot is marked offline by the next fleet sweep.
     heartbeat_seconds: Annotated[int, Field(ge=5, le=3600)] = 30
     heartbeat_write_seconds: Annotated[int, Field(ge=1, le=3600)] = 600
-    heartbeat_history_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
+    heartbeat_history_seconds: Annotated[int, Field(ge=60, le=86_400)] = 1800
     offline_after_seconds: Annotated[int, Field(ge=10, le=3600)] = 90
     # How long telemetry history is kept (TTL).
     telemetry_retention_days: Annotated[int, Field(ge=1, le=400)] = 30

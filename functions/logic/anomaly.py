@@ -34,7 +34,7 @@ A finding needs persistence (``detect``): the same reason for the same GPU in at
 ``Policy.persist`` of the last ``Policy.window`` points, the first and the last of them at
 least ``Policy.min_span_seconds`` apart, so a spike (a miner restart, a driver hiccup, a
 hashrate averaged across a difficulty step) never fires, whatever the points' cadence:
-at the deployed 900 s two points are enough; history written every 120 s would need a
+at 900 s two points are enough; history written every 120 s would need a
 window of 5 and 3 of them (``bench/anomaly.py --window 5 --persist 3``). Each
 finding carries its reason code, a score (how many robust spreads from normal) and the
 figures that show it.

@@ -8,8 +8,10 @@ is the first one of its slot, i.e. when it lands in the first ``heartbeat_second
 slot. Each worker's slots are shifted by a stable offset so a fleet's writes spread over
 time.
 
-With 30 s heartbeats, 600 s summary slots and 900 s history slots this is about
-0.05 + 0.033 write units per heartbeat on average. The liveness index is never written by
+With 30 s heartbeats, 600 s summary slots and 1800 s history slots this is about
+0.05 + 0.017 write units per heartbeat on average (history was every 900 s until anomaly
+detection moved onto every heartbeat, ``functions/logic/anomaly_watch.py``: points now
+serve baselines, charts and profit). The liveness index is never written by
 heartbeats: its key is set when a worker comes online and removed when it goes offline.
 """
 

@@ -263,7 +263,9 @@ class IngestService:
     def _watch(self, worker_id: str, message: Heartbeat, now: int) -> None:
         assert self.watch is not None
         try:
-            self.watch.observe(worker_id, sample_from_values(now, history_values(message)), now)
+            if self.watch.scores(worker_id, now):
+                sample = sample_from_values(now, history_values(message))
+                self.watch.observe(worker_id, sample, now)
         except Exception:
             # Detection is a monitor's extra: its failure never costs the heartbeat.
             logger.exception("anomaly watch failed", extra={"worker_id": worker_id})

@@ -127,7 +127,7 @@ def test_heartbeat_schedule_is_the_deployments(assembly: Assembly) -> None:
     )
     for function_id in [*ingest, *readers]:
         env = assembly.env(function_id)
-        assert [env[k] for k in keys] == ["30", "600", "900"]
+        assert [env[k] for k in keys] == ["30", "600", "1800"]
 
 
 def test_alerts_job_may_run_a_minute(assembly: Assembly) -> None:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from functions.dal.specs import ALL_TABLES
+from functions.settings import Settings
 from infra.sizing import (
     BATCH_SIZE,
     INGEST,
@@ -20,6 +21,11 @@ from infra.sizing import (
 from tools.cost.meter import Usage
 from tools.cost.prices import DAYS_PER_MONTH, MONTH_SECONDS, PRICES, Prices
 from tools.cost.sample import Measurement
+
+# The insights job rebuilds one slice of the fleet per run (each rig once a day); the
+# sample runs it over every rig (``insights_slices=1``), so a run's per-rig work is billed
+# at that share.
+WORKER_SHARE_PER_RUN = {"insights": 1 / Settings.model_fields["insights_slices"].default}
 
 # What the deployment is comes from infra/ (infra.sizing): each function's memory, the
 # jobs' schedules, the batches, the alarms. These are AWS's own figures.
@@ -185,14 +191,17 @@ def bill(
     for job, runs in job_runs.items():
         full = usage[f"job:{job}"]
         empty = measurement.empty_jobs[f"job:{job}"]
+        share = WORKER_SHARE_PER_RUN.get(job, 1.0)
         per_worker = {
             "wru": max(
                 0.0, full.per_invocation(full.write_units) - empty.per_invocation(empty.write_units)
             )
+            * share
             / sample,
             "rru": max(
                 0.0, full.per_invocation(full.read_units) - empty.per_invocation(empty.read_units)
             )
+            * share
             / sample,
         }
         job_wru += runs * (empty.per_invocation(empty.write_units) + per_worker["wru"] * workers)
@@ -200,7 +209,8 @@ def bill(
         memory_mb = JOBS_BY_KEY[job].memory_mb
         seconds_sample = _billed_seconds(full, memory_mb, a, publishes=True)
         seconds_empty = _billed_seconds(empty, memory_mb, a, publishes=True)
-        seconds = seconds_empty + max(0.0, seconds_sample - seconds_empty) * workers / sample
+        extra = max(0.0, seconds_sample - seconds_empty) * share
+        seconds = seconds_empty + extra * workers / sample
         job_gbs += runs * seconds * memory_mb / 1024
         job_log += runs * (
             full.per_invocation(full.log_bytes)

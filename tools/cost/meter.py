@@ -107,6 +107,12 @@ class Usage:
         return value / self.records if self.records else 0.0
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time: what a handler costs, whatever else the machine is running
+    (wall time on a loaded machine counts the wait for a core too)."""
+    return time.process_time()
+
+
 class DynamoMeter:
     """Counts and prices every DynamoDB request of a client (boto3 event hooks)."""
 
@@ -127,24 +133,24 @@ class DynamoMeter:
     # -- hooks --
 
     def _before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        entered = time.perf_counter()
+        entered = cpu_seconds()
         operation = model.name
         self._pending = []
         if operation in _WRITES:
             for table, key in self._write_keys(operation, params):
                 self._pending.append((table, key, self._image(table, key)))
-        self.overhead_seconds += time.perf_counter() - entered
+        self.overhead_seconds += cpu_seconds() - entered
 
     def _start(self, **_: Any) -> None:
-        self._started = time.perf_counter()
+        self._started = cpu_seconds()
 
     def _after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
-        entered = time.perf_counter()
+        entered = cpu_seconds()
         self.dynamodb_seconds += entered - self._started
         try:
             self._account(model, parsed)
         finally:
-            self.overhead_seconds += time.perf_counter() - entered
+            self.overhead_seconds += cpu_seconds() - entered
 
     def _account(self, model: Any, parsed: dict[str, Any]) -> None:
         operation = model.name

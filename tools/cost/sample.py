@@ -18,7 +18,7 @@ from typing import Any
 
 from infra.config import DeployConfig, deployed_config
 from infra.sizing import INGEST, INGEST_BATCH, JOBS, VERIFY, VERIFY_ROUTES, Sizing
-from tools.cost.meter import DynamoMeter, Usage, item_size
+from tools.cost.meter import DynamoMeter, Usage, cpu_seconds, item_size
 
 # The deployed jobs and their schedules (infra.sizing.JOBS), in minutes.
 JOB_EVERY_MINUTES = {job.key: job.every_minutes for job in JOBS}
@@ -115,6 +115,8 @@ def measure(
         heartbeat_seconds=schedule.heartbeat_seconds,
         heartbeat_write_seconds=schedule.write_seconds,
         heartbeat_history_seconds=schedule.history_seconds,
+        # Every run of the insights job over every rig (the bill takes its daily share).
+        insights_slices=1,
         # The tiny test difficulty, so the sample can mine real blocks quickly; the rules'
         # requests are the same at any difficulty.
         rules=BlockRules(difficulty=8, block_pattern="XEN"),
@@ -190,10 +192,10 @@ class _Run:
         excluded_before = meter.dynamodb_seconds + meter.overhead_seconds
         published = self.publisher.sent
         stdout = io.StringIO()
-        started = time.perf_counter()
+        started = cpu_seconds()
         with contextlib.redirect_stdout(stdout), _logs_to(stdout):
             yield
-        elapsed = time.perf_counter() - started
+        elapsed = cpu_seconds() - started
         measured = meter.usage
         usage.invocations += 1
         usage.requests.update(measured.requests)
@@ -251,12 +253,19 @@ class _Run:
     def enrol(self, count: int, per_owner: int, *, history_until: int) -> None:
         """Enrol the sample (the API's work, not measured) as rigs in their steady state:
         enrolled over 30 days ago and online the day before, so their reputation has a
-        day of history points behind it (written unmetered, up to ``history_until``)."""
+        day of history points behind it (written unmetered, up to ``history_until``), and
+        the insights job has built their baselines from it (so ingest scores every
+        heartbeat, as it does for a fleet older than a day)."""
         from functions.dal.telemetry import TelemetryRepository
         from functions.dal.workers import WorkerRepository
+        from functions.logic.ingest import history_values
+        from functions.logic.insights import InsightsJob
         from functions.models.telemetry import TelemetryPoint, worker_series
         from functions.models.workers import Worker
         from protocol.addresses import to_checksum
+        from protocol.messages import Heartbeat
+
+        baselines = InsightsJob(self.settings, self.unmetered)
 
         repository = WorkerRepository(self.tables)
         history = TelemetryRepository(self.unmetered)
@@ -266,7 +275,7 @@ class _Run:
             owner = "0x" + f"{n // max(1, per_owner) + 1:040x}"
             owner = to_checksum(owner)
             worker_id = f"rig-{n:05d}"
-            repository.create(
+            worker = repository.create(
                 Worker(worker_id=worker_id, owner=owner, created_at=START - 31 * 86_400)
             )
             history.put_many(
@@ -274,12 +283,15 @@ class _Run:
                     TelemetryPoint(
                         series=worker_series(worker_id),
                         ts=ts,
-                        values={"hashrate": 3000.0, "active_gpus": 2.0},
+                        values=history_values(
+                            Heartbeat.model_validate(_heartbeat(worker_id, ts, ts - 3600))
+                        ),
                         expires_at=ts + 30 * 86_400,
                     )
                     for ts in range(START - 86_400, history_until, step)
                 ]
             )
+            baselines.rebuild(worker, history_until)
             self.workers.append((worker_id, owner))
 
     def fleet(self, count: int, minutes: int, warmup: int = 0) -> dict[str, Usage]:
