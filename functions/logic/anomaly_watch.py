@@ -44,7 +44,10 @@ WATCH_POLICY = Policy(window=10, persist=7, min_span_seconds=240)
 HASHRATE_AVERAGE_SECONDS = 60
 # A rig without a baseline (new, or too little history) is looked up again this often.
 _MISSING_REFRESH_SECONDS = 3600
-_REMEMBERED_RIGS = 200_000
+# Rigs whose baseline and last scores a process keeps: an 8-GPU rig's baseline takes about
+# 11 KB, so at most ~250 MB of the batch function's 512 (a shard carries up to ~30,000 rigs
+# at a heartbeat every 30 s; past this bound, forgetting costs a read and a window).
+_REMEMBERED_RIGS = 20_000
 
 Key = tuple[Reason, int | None]
 
