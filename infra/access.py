@@ -108,6 +108,9 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
     "alerts": {"alerts": W, "workers": R, "telemetry": R, "insights": R},
     # Baselines: online workers and their history in, baselines and GPU-model figures out.
     "insights": {"workers": R, "telemetry": R, "insights": W},
+    # On-chain deposits (issue #24, only where configured): deposit addresses, deposits and
+    # the cursor (accounts), balances credited with their ledger entries.
+    "deposits": {"accounts": W, "ledger": W},
     # Live updates ($connect / $disconnect store and forget the connection). $connect
     # checks the token as the API does (sign-outs, API keys, a key's hourly last-used stamp).
     "live_connect": {"connections": W, "credentials": W},

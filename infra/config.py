@@ -54,6 +54,65 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class DepositConfig:
+    """On-chain deposits (issue #24): the stablecoin, the chain, the deposit wallet's xpub,
+    the RPC endpoint the watcher reads and how deep a transfer must be to be credited."""
+
+    chain_id: int
+    token_address: str
+    token_decimals: int
+    xpub: str
+    rpc_url: str
+    confirmations: int
+    start_block: int
+
+    def api_values(self) -> dict[str, Any]:
+        """What every function gets (the API shows an account's deposit address)."""
+        return {
+            "deposit_xpub": self.xpub,
+            "deposit_chain_id": self.chain_id,
+            "deposit_token_address": self.token_address,
+            "deposit_token_decimals": self.token_decimals,
+            "deposit_confirmations": self.confirmations,
+        }
+
+    def watcher_values(self) -> dict[str, Any]:
+        """What the deposits job alone gets (an RPC URL may carry a provider's key)."""
+        return {"deposit_rpc_url": self.rpc_url, "deposit_start_block": self.start_block}
+
+
+_DEPOSIT_KEYS = ("depositChainId", "depositTokenAddress", "depositXpub", "depositRpcUrl")
+
+
+def _deposit_config(reader: _Reader) -> DepositConfig | None:
+    """The deposit keys: all four of ``_DEPOSIT_KEYS`` or none (deposits off)."""
+    given = {key: reader.optional_str(key) for key in _DEPOSIT_KEYS}
+    if all(value is None for value in given.values()):
+        return None
+    missing = [PREFIX + key for key, value in given.items() if value is None]
+    if missing:
+        raise ConfigError(f"on-chain deposits also need {', '.join(missing)}")
+    xpub = str(given["depositXpub"])
+    from functions.logic.hd_keys import ExtendedPublicKey, InvalidKey
+
+    try:
+        ExtendedPublicKey.parse(xpub)
+    except InvalidKey as error:
+        raise ConfigError(f"{PREFIX}depositXpub: {error}") from None
+    return DepositConfig(
+        chain_id=reader.integer("depositChainId", 0),
+        token_address=str(given["depositTokenAddress"]),
+        token_decimals=reader.integer("depositTokenDecimals", 6),
+        xpub=xpub,
+        rpc_url=str(given["depositRpcUrl"]),
+        confirmations=reader.integer(
+            "depositConfirmations", integer_default("deposit_confirmations")
+        ),
+        start_block=reader.integer("depositStartBlock", 0),
+    )
+
+
+@dataclass(frozen=True)
 class DeployConfig:
     stage: str
     fee_bp: int
@@ -83,6 +142,8 @@ class DeployConfig:
     # Alert e-mail's From (issue #22): an SES identity verified in the stage's region. None:
     # the stage sends no alert e-mail (rules cannot have an e-mail channel).
     alert_email_sender: str | None = None
+    # On-chain deposits (issue #24); None: off (no deposits job, the API answers 404).
+    deposits: DepositConfig | None = None
 
     @property
     def reserved_concurrency(self) -> int:
@@ -112,6 +173,8 @@ class DeployConfig:
         if self.alert_email_sender is not None:
             # The API accepts e-mail channels, the alerts job sends through SES.
             values["alert_email_sender"] = self.alert_email_sender
+        if self.deposits is not None:
+            values.update(self.deposits.api_values())
         return values
 
     @classmethod
@@ -209,6 +272,7 @@ class DeployConfig:
             verify_concurrency=verify_concurrency,
             iot_log_level=iot_log_level,
             alert_email_sender=sender,
+            deposits=_deposit_config(reader),
         )
         config.check_concurrency()
         return config.validated()
@@ -230,14 +294,20 @@ class DeployConfig:
     def validated(self) -> DeployConfig:
         """Check the platform values with ``Settings`` itself; admin addresses come back
         in checksum form."""
+        values = self.settings_values()
+        if self.deposits is not None:
+            values.update(self.deposits.watcher_values())
         try:
-            settings = Settings.model_validate(_nest(self.settings_values()))
+            settings = Settings.model_validate(_nest(values))
         except ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
             )
             raise ConfigError(f"invalid deployment settings: {problems}") from None
-        return replace(self, admin_addresses=settings.admin_addresses)
+        deposits = self.deposits
+        if deposits is not None and settings.deposit_token_address is not None:
+            deposits = replace(deposits, token_address=settings.deposit_token_address)
+        return replace(self, admin_addresses=settings.admin_addresses, deposits=deposits)
 
 
 def deployed_config(cdk_json: Path = CDK_JSON) -> DeployConfig:

@@ -21,7 +21,9 @@ from infra import access
 from infra.functions import PlatformFunction, Runtime
 from infra.live import Live
 from infra.secrets import Secrets
-from infra.sizing import JOBS
+from infra.sizing import DEPOSITS, DEPOSITS_EVERY_MINUTES, DEPOSITS_TIMEOUT_SECONDS, JOBS
+
+DEPOSITS_HANDLER = DEPOSITS.handler
 
 
 class Schedules(Construct):
@@ -72,6 +74,43 @@ class Schedules(Construct):
             self.functions[job.key] = fn
             self.rules[job.key] = rule
         live.grant_broadcast(self.functions["fleet_stats"])
+        if runtime.config.deposits is not None:
+            self._deposits_job(runtime, tables)
+
+    def _deposits_job(self, runtime: Runtime, tables: Mapping[str, dynamodb.ITable]) -> None:
+        """The deposit watcher (issue #24), where deposits are configured: every minute,
+        its own function (web3.py loads nowhere else), the RPC URL in its settings only."""
+        deposits = runtime.config.deposits
+        assert deposits is not None
+        fn = PlatformFunction(
+            self,
+            "DepositsJob",
+            runtime=runtime,
+            handler=DEPOSITS_HANDLER,
+            service="job-deposits",
+            description=f"every {DEPOSITS_EVERY_MINUTES} min: credits confirmed stablecoin "
+            "deposits",
+            settings=deposits.watcher_values(),
+            memory_mb=DEPOSITS.memory_mb,
+            timeout=Duration.seconds(DEPOSITS_TIMEOUT_SECONDS),
+        )
+        fn.add_to_policy(*access.table_statements(access.TABLE_ACCESS["deposits"], tables))
+        rule = events.Rule(
+            self,
+            "DepositsSchedule",
+            description=f"xenblocks {runtime.config.stage}: deposits every "
+            f"{DEPOSITS_EVERY_MINUTES} min",
+            schedule=events.Schedule.rate(Duration.minutes(DEPOSITS_EVERY_MINUTES)),
+            targets=[
+                targets.LambdaFunction(
+                    fn.function,
+                    retry_attempts=0,
+                    max_event_age=Duration.minutes(DEPOSITS_EVERY_MINUTES),
+                )
+            ],
+        )
+        self.functions["deposits"] = fn
+        self.rules["deposits"] = rule
 
     def grant_alert_channels(self, secrets: Secrets, email_sender: str | None) -> None:
         """What the alerts job needs for its channels (issue #22): the JWT secret (the key

@@ -122,6 +122,15 @@ JOBS: tuple[Job, ...] = (
     ),
 )
 
+# --- on-chain deposits (issue #24; infra/schedules.py, only where configured) -------------
+
+# The deposit watcher: reads the chain's logs and credits confirmed transfers. Its own
+# function (web3.py loads nowhere else), on a stage with deposits configured only, so the
+# stage's cost (``xenblocks cost``) leaves it out: one small run a minute.
+DEPOSITS = Sizing("functions.handlers.deposits.handler", memory_mb=512)
+DEPOSITS_EVERY_MINUTES = 1
+DEPOSITS_TIMEOUT_SECONDS = 60
+
 # --- the whole stack ----------------------------------------------------------------------
 
 # Every platform function of a stage (infra/stack.py's ``functions``).
@@ -141,6 +150,12 @@ ALARMS_PER_FUNCTION = 3
 OTHER_ALARMS = 4
 
 
-def alarm_count(tables: int) -> int:
+def stage_functions(*, deposits: bool = False) -> tuple[Sizing, ...]:
+    """Every platform function of a stage, with the deposit watcher where configured."""
+    return (*FUNCTIONS, DEPOSITS) if deposits else FUNCTIONS
+
+
+def alarm_count(tables: int, *, deposits: bool = False) -> int:
     """The alarms of a stage with ``tables`` tables (one throttling alarm each)."""
-    return ALARMS_PER_FUNCTION * len(FUNCTIONS) + len(STREAM_CONSUMERS) + tables + OTHER_ALARMS
+    functions = len(stage_functions(deposits=deposits))
+    return ALARMS_PER_FUNCTION * functions + len(STREAM_CONSUMERS) + tables + OTHER_ALARMS

@@ -24,6 +24,12 @@ CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
 STAGE = "ci"
 ADMIN = "0x00000000000000000000000000000000000000a1"
 SYNTH_TIMEOUT = 600
+DEPOSIT_TOKEN = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+# BIP32 test vector 1's m/0'/1/2'/2: any valid xpub.
+DEPOSIT_XPUB = (
+    "xpub6FHa3pjLCk84BayeJxFW2SP4XRrFd1JYnxeLeU8EqN3vDfZmbqBqaGJAyiLjTAwm6ZLRQUMv1ZACTj37"
+    "sR62cfN7fe5JnJ7dh8zL4fiyLHV"
+)
 
 CONTEXT = {
     "xenblocks:stage": STAGE,
@@ -32,6 +38,12 @@ CONTEXT = {
     "xenblocks:chainId": "8453",
     "xenblocks:alarmEmail": "ops@example.com",
     "xenblocks:alertEmailSender": "alerts@example.com",
+    # On-chain deposits (issue #24): USDC on Base, a deposit wallet's xpub, a node.
+    "xenblocks:depositChainId": "8453",
+    "xenblocks:depositTokenAddress": DEPOSIT_TOKEN,
+    "xenblocks:depositXpub": DEPOSIT_XPUB,
+    "xenblocks:depositRpcUrl": "https://base.example.com/rpc",
+    "xenblocks:depositConfirmations": "20",
 }
 
 

@@ -11,7 +11,7 @@ from infra.device_plane import BATCH_HANDLER, INGEST_HANDLER
 from infra.functions import NETWORK_URL_ENV, RUNTIME
 from infra.live import HANDLERS as LIVE_HANDLERS
 from infra.packaging import PYTHON_VERSION
-from infra.schedules import JOBS
+from infra.schedules import DEPOSITS_HANDLER, JOBS
 from tests.infra.assembly import Assembly
 from tests.infra.conftest import ADMIN, STAGE
 
@@ -23,6 +23,7 @@ ACCESS_KEYS = {
     BATCH_HANDLER: "ingest_batch",
     **{job.handler: job.key for job in JOBS},
     **{handler: f"live_{key}" for key, handler in LIVE_HANDLERS.items()},
+    DEPOSITS_HANDLER: "deposits",
 }
 
 
@@ -41,6 +42,7 @@ def test_the_expected_handlers(assembly: Assembly) -> None:
             "functions.handlers.jobs.network_handler",
             "functions.handlers.jobs.insights_handler",
             "functions.handlers.alerts.handler",
+            DEPOSITS_HANDLER,
             "functions.handlers.live.connect_handler",
             "functions.handlers.live.disconnect_handler",
             "functions.handlers.live.default_handler",
