@@ -27,6 +27,8 @@ NOT_AT_COLD_START = {
     "functions.handlers.live": WEB | SIGN_IN,
     "functions.handlers.ingest": WEB | SIGN_IN,
     "functions.handlers.alerts": WEB | SIGN_IN,
+    # The deposit watcher (issue #24): web3.py comes with its first run's port, no web.
+    "functions.handlers.deposits": WEB | SIGN_IN,
 }
 
 
