@@ -29,7 +29,9 @@ def running_stack(state_dir: Path, **options: Any) -> Iterator[LocalHandles]:
         api_port=free_port(),
         ws_port=free_port(),
         state_dir=state_dir,
-        **options,
+        # No local EVM chain unless asked: these tests are about rigs and the node
+        # (test_local_stack.py and test_chain_deposits.py cover the chain).
+        **{"chain": False, **options},
     )
     handles: list[LocalHandles] = []
     stop = threading.Event()
