@@ -217,6 +217,8 @@ def start_node(*, host: str = "127.0.0.1", port: int = 0, log_path: Path | None 
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         output = log_path.open("ab")
+    # Never a prompt (hardhat asks for telemetry consent on a terminal, not under CI) and
+    # nothing reported anywhere.
     environment = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"}
     command = ["node", str(HARDHAT), "node", "--hostname", host, "--port", str(chosen)]
     process = subprocess.Popen(  # noqa: S603 - our own command line
