@@ -407,7 +407,7 @@ def _next_minute(t: int) -> int:
 
 
 def threshold_alerts(
-    rig: Rig, trace: Trace, since: int, args: argparse.Namespace
+    rig: Rig, trace: Trace, since: int, args: argparse.Namespace, history_s: int
 ) -> list[tuple[int, str]]:
     """``AlertJob``'s two rules on this rig: after each write, the next minute's run."""
     events: list[tuple[int, str]] = []
@@ -425,10 +425,13 @@ def threshold_alerts(
         if written > run:
             continue
         worker = _worker(rig, values, written)
-        lo, hi = bisect.bisect_left(stamps, run - HOUR), bisect.bisect_right(stamps, run)
+        window = max(HOUR, 3 * history_s)  # as AlertJob reads it (at least 3 points)
+        lo, hi = bisect.bisect_left(stamps, run - window), bisect.bisect_right(stamps, run)
         rates = [p.hashrate for t, p in history[lo:hi] if t <= run]
         checks = {
-            "hashrate_drop": check_hashrate_drop(worker, rates, args.hashrate_drop),
+            "hashrate_drop": check_hashrate_drop(
+                worker, rates, args.hashrate_drop, window_seconds=window
+            ),
             "temperature": check_temperature(worker, args.temperature),
         }
         for kind, finding in checks.items():
@@ -663,7 +666,7 @@ def run(args: argparse.Namespace, history_s: int) -> dict[str, object]:
     old = [
         (rig.worker_id, t, kind)
         for rig in rigs
-        for t, kind in threshold_alerts(rig, traces[rig.worker_id], measured, args)
+        for t, kind in threshold_alerts(rig, traces[rig.worker_id], measured, args, history_s)
     ]
     old_seconds = time.perf_counter() - started
     new, timing = new_detection(rigs, traces, measured, end, args)

@@ -4,7 +4,8 @@
   heartbeat write slots) for at least ``threshold`` minutes, counted from the last time
   it was heard;
 - ``hashrate_drop``: an up worker's hashrate more than ``threshold`` percent below the
-  median of its history points of the last hour (at least 3 points, else no verdict);
+  median of its history points of the last hour, or of the last three history slots when
+  points come more sparsely (at least 3 points, else no verdict);
 - ``temperature``: an up worker's hottest GPU above ``threshold`` °C;
 - ``anomaly``: an open anomaly finding (``functions/logic/anomaly_watch.py``) of any
   reason scoring at least ``threshold`` (robust spreads from normal);
@@ -59,8 +60,11 @@ def check_offline(
     return Finding(round(down, 1), f"{_label(worker)} has been offline for {down:.0f} minutes")
 
 
-def check_hashrate_drop(worker: Worker, history: list[float], percent: float) -> Finding | None:
-    """More than ``percent`` below the median of ``history`` (needs MIN_HISTORY_POINTS)."""
+def check_hashrate_drop(
+    worker: Worker, history: list[float], percent: float, *, window_seconds: int = 3600
+) -> Finding | None:
+    """More than ``percent`` below the median of ``history``, the points of the last
+    ``window_seconds`` (needs MIN_HISTORY_POINTS)."""
     if len(history) < MIN_HISTORY_POINTS:
         return None
     median = statistics.median(history)
@@ -72,7 +76,7 @@ def check_hashrate_drop(worker: Worker, history: list[float], percent: float) ->
     return Finding(
         round(drop, 2),
         f"{_label(worker)} hashrate {worker.hashrate:g} H/s is {drop:.1f}% below "
-        f"its 1-hour median {median:g} H/s",
+        f"its {window_seconds / 3600:g}-hour median {median:g} H/s",
     )
 
 

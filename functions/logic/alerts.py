@@ -36,6 +36,7 @@ from functions.logic.alert_channels import (
     rate_reason,
 )
 from functions.logic.alert_conditions import (
+    MIN_HISTORY_POINTS,
     Finding,
     check_back_online,
     check_findings,
@@ -66,6 +67,8 @@ from functions.ports.webhooks import DeliveryResult, WebhookSender
 from functions.settings import Settings
 from protocol.downlink import Control
 
+# hashrate_drop's median: the last hour's history points, or the last three when points
+# come more sparsely (every 1800 s deployed: 5400 s).
 HASHRATE_WINDOW_SECONDS = 3600
 _PAGE = 100
 # Slow or dead webhooks must not hold up the rest of a one-minute job.
@@ -127,6 +130,9 @@ class AlertJob:
             webhook_body=webhook_body,
         )
         self._silence_allowance = silence_allowance(settings)
+        self._hashrate_window = max(
+            HASHRATE_WINDOW_SECONDS, MIN_HISTORY_POINTS * settings.heartbeat_history_seconds
+        )
 
     def run(self, now: int) -> AlertRunSummary:
         summary = AlertRunSummary()
@@ -379,7 +385,9 @@ class AlertJob:
             return check_temperature(worker, rule.threshold)
         if kind is AlertKind.HASHRATE_DROP:
             history = self._hashrate_history(worker, now)
-            return check_hashrate_drop(worker, history, rule.threshold)
+            return check_hashrate_drop(
+                worker, history, rule.threshold, window_seconds=self._hashrate_window
+            )
         reason = None if kind is AlertKind.ANOMALY else kind.value
         found = check_findings(worker, self._findings(worker), rule.threshold, reason=reason)
         if found is None and kind is AlertKind.GPU_LOST:
@@ -398,7 +406,7 @@ class AlertJob:
         series = worker_series(worker.worker_id)
         while True:
             page = self._telemetry.history(
-                series, now - HASHRATE_WINDOW_SECONDS, now, limit=_PAGE, cursor=cursor
+                series, now - self._hashrate_window, now, limit=_PAGE, cursor=cursor
             )
             rates += [p.values["hashrate"] for p in page.items if "hashrate" in p.values]
             cursor = page.cursor

@@ -64,6 +64,22 @@ def test_hashrate_drop_fires_past_x_percent_below_the_hour_median(
         assert "1-hour median 1000" in events[0].message
 
 
+def test_with_sparse_history_the_median_is_of_the_last_three_slots(
+    settings, tables, alerts, sender, rig, rule, history
+):
+    """History every 1800 s (deployed): an hour holds two points, so the rule reads 5400 s."""
+    from functions.dal.telemetry import TelemetryRepository
+    from functions.dal.workers import WorkerRepository
+    from functions.logic.alerts import AlertJob
+
+    sparse = settings.model_copy(update={"heartbeat_history_seconds": 1800})
+    job = AlertJob(sparse, alerts, WorkerRepository(tables), TelemetryRepository(tables), sender)
+    worker = rig(hashrate=500.0)
+    history(worker, [(5000, 1000.0), (3200, 1000.0), (1400, 1000.0)])
+    [event] = fired(job, rule(AlertKind.HASHRATE_DROP, 20, worker=worker))
+    assert "1.5-hour median 1000" in event.message
+
+
 def test_hashrate_drop_needs_three_points_of_the_last_hour(job, rig, rule, history):
     worker = rig(hashrate=100.0)
     # Two points inside the hour; the older ones are outside it.
