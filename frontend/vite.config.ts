@@ -15,6 +15,8 @@ const devConfig = JSON.stringify({
   region: "local",
   stage: process.env.XB_STAGE ?? "local",
   chain_id: 1,
+  // The local stack takes deposits on its own chain unless run with --no-chain (XB_DEPOSITS=0).
+  deposits: process.env.XB_DEPOSITS !== "0",
 });
 
 function devConfigJson(): Plugin {

@@ -8,6 +8,10 @@ export interface AppConfig {
   region: string;
   stage: string;
   chainId: number;
+  /** Whether this deployment takes stablecoin deposits on chain (`deposits` in config.json;
+   * absent means off), so the Account page asks for a deposit address only where it has one
+   * and never meets the API's 404. */
+  deposits: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -31,6 +35,7 @@ export function parseConfig(raw: unknown, origin: string): AppConfig {
     region: str(body.region) ?? "",
     stage: str(body.stage) ?? "",
     chainId: typeof chain === "number" && Number.isInteger(chain) ? chain : 1,
+    deposits: body.deposits === true,
   };
 }
 

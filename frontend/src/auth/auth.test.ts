@@ -101,13 +101,19 @@ describe("parseConfig", () => {
   it("reads the platform's config.json", () => {
     expect(
       parseConfig({ api_url: "http://127.0.0.1:8080/", ws_url: "ws://127.0.0.1:8081", region: "r", stage: "local", chain_id: 5 }, "http://x"),
-    ).toEqual({ apiUrl: "http://127.0.0.1:8080", wsUrl: "ws://127.0.0.1:8081", region: "r", stage: "local", chainId: 5 });
+    ).toEqual({ apiUrl: "http://127.0.0.1:8080", wsUrl: "ws://127.0.0.1:8081", region: "r", stage: "local", chainId: 5, deposits: false });
   });
 
   it("defaults an empty api_url to the page's origin and strips a trailing /api", () => {
     expect(parseConfig({ api_url: "" }, "http://dash").apiUrl).toBe("http://dash");
     expect(parseConfig({ api_url: "https://api.example.com/api" }, "http://dash").apiUrl).toBe("https://api.example.com");
     expect(parseConfig({ api_url: "" }, "http://dash").wsUrl).toBeNull();
+  });
+
+  it("reads deposits on chain as on only when config.json says true", () => {
+    expect(parseConfig({ api_url: "", deposits: true }, "http://x").deposits).toBe(true);
+    expect(parseConfig({ api_url: "", deposits: "yes" }, "http://x").deposits).toBe(false);
+    expect(parseConfig({ api_url: "" }, "http://x").deposits).toBe(false);
   });
 
   it("refuses a config without api_url", () => {

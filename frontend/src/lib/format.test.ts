@@ -11,6 +11,7 @@ import {
   formatPricePerKhs,
   formatRelative,
   formatTemperature,
+  formatTokenUnits,
   parseCredits,
   shortAddress,
   shortId,
@@ -160,5 +161,20 @@ describe("small things", () => {
   it("labels ledger kinds", () => {
     expect(entryKindLabel("withdrawal_hold")).toBe("Withdrawal hold");
     expect(entryKindLabel("payout")).toBe("Payout");
+  });
+});
+
+describe("formatTokenUnits", () => {
+  it.each([
+    ["25000000", 6, "25"],
+    ["25500000", 6, "25.5"],
+    ["1", 6, "0.000001"],
+    ["1000000000000000001", 18, "1.000000000000000001"],
+    ["1234000000000000000000", 18, "1,234"],
+    ["0", 18, "0"],
+    ["42", 0, "42"],
+    ["not units", 6, "not units"],
+  ] as const)("%s units of a %i-decimal token → %s", (units, decimals, shown) => {
+    expect(formatTokenUnits(units, decimals)).toBe(shown);
   });
 });

@@ -62,6 +62,18 @@ export function formatCredits(
   return body;
 }
 
+/**
+ * A token's integer units (a decimal string, any size) as whole tokens, every digit kept:
+ * ("25000000", 6) → "25", ("1000000000000000001", 18) → "1.000000000000000001".
+ */
+export function formatTokenUnits(units: string, decimals: number): string {
+  if (!/^\d+$/.test(units) || !Number.isInteger(decimals) || decimals < 0) return units;
+  const digits = units.replace(/^0+(?=\d)/, "").padStart(decimals + 1, "0");
+  const whole = digits.slice(0, digits.length - decimals);
+  const frac = digits.slice(digits.length - decimals).replace(/0+$/, "");
+  return groupThousands(whole) + (frac ? `.${frac}` : "");
+}
+
 /** "12.5" → 12_500_000; "1,000" → 1_000_000_000. Null when it is not a credit amount. */
 export function parseCredits(text: string): number | null {
   const cleaned = text.trim().replace(/[,_\s]/g, "");

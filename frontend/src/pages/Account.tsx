@@ -2,6 +2,7 @@ import { useId, useState, type FormEvent } from "react";
 import { useAccount, useAchievements, useDeposit, useWalletHistory, useWithdraw, useWithdrawals } from "../api/queries";
 import { useConfig, useServices, useSession } from "../app/context";
 import { ApiKeysCard } from "../components/ApiKeys";
+import { ChainDepositsCard } from "../components/ChainDeposits";
 import { ElectricityPriceCard } from "../components/ElectricityPrice";
 import { SignInButton } from "../components/Auth";
 import { useSignOut } from "../auth/useSignIn";
@@ -253,6 +254,7 @@ function Achievements() {
 
 export default function Account() {
   const session = useSession();
+  const config = useConfig();
   const signOut = useSignOut();
   const signOutEverywhere = useSignOut({ everywhere: true });
   if (!session) {
@@ -303,6 +305,11 @@ export default function Account() {
         }
       />
       <Balance />
+      {config.deposits && (
+        <div className="mt-6">
+          <ChainDepositsCard />
+        </div>
+      )}
       <div className="mt-6">
         <ElectricityPriceCard />
       </div>

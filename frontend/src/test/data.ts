@@ -1,5 +1,7 @@
 /** Bodies shaped like the API's, for tests. */
 import type {
+  ChainDepositOut,
+  DepositAddressOut,
   FiguresOut,
   FindingOut,
   FleetProfitOut,
@@ -217,6 +219,46 @@ export function rule(overrides: Partial<RuleOut> = {}): RuleOut {
     max_per_hour: null,
     action: null,
     max_actions_per_day: 3,
+    ...overrides,
+  };
+}
+
+export const DEPOSIT_ADDRESS = "0x3333333333333333333333333333333333333333";
+export const TOKEN = "0x4444444444444444444444444444444444444444";
+
+export function depositAddress(overrides: Partial<DepositAddressOut> = {}): DepositAddressOut {
+  return {
+    address: ME,
+    deposit_address: DEPOSIT_ADDRESS,
+    index: 7,
+    chain_id: 31337,
+    token_address: TOKEN,
+    token_decimals: 6,
+    confirmations: 3,
+    micro_per_token: 1_000_000,
+    ...overrides,
+  };
+}
+
+/** A 25-token transfer (6 decimals) pending with 2 of 3 confirmations. */
+export function chainDeposit(overrides: Partial<ChainDepositOut> = {}): ChainDepositOut {
+  const tx = overrides.tx_hash ?? `0x${"ab".repeat(32)}`;
+  return {
+    deposit_id: `${tx}:0`,
+    deposit_address: DEPOSIT_ADDRESS,
+    from_address: OTHER,
+    tx_hash: tx,
+    log_index: 0,
+    block_number: 100,
+    block_hash: `0x${"cd".repeat(32)}`,
+    token_units: "25000000",
+    amount: 25_000_000,
+    status: "pending",
+    confirmations: 2,
+    required_confirmations: 3,
+    seen_at: 1_700_000_000,
+    credited_at: null,
+    reason: null,
     ...overrides,
   };
 }
