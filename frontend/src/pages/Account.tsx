@@ -114,7 +114,9 @@ function Balance() {
             />
           ) : (
             <p className="text-sm text-muted">
-              Deposits on this deployment are credited by the platform's operators when your payment arrives. Quote your address:
+              {config.deposits
+                ? "Send the stablecoin to your deposit address below; a payment made another way is credited by the platform's operators when it arrives. Quote your address:"
+                : "Deposits on this deployment are credited by the platform's operators when your payment arrives. Quote your address:"}
               <span className="mt-2 block">
                 <CopyBlock text={a?.address ?? ""} label="address" />
               </span>
