@@ -90,6 +90,7 @@ class XenblocksStack(Stack):
             region=Aws.REGION,
             stage=config.stage,
             chain_id=config.chain_id,
+            deposits=config.deposits is not None,
         )
         self.dashboard.deploy(self.config_json)
 

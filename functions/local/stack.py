@@ -475,6 +475,7 @@ def _dashboard_config(settings: Settings, api_url: str, ws_url: str) -> dict[str
         region=settings.aws_region,
         stage=settings.stage,
         chain_id=settings.chain_id,
+        deposits=settings.deposits_enabled,
     )
 
 

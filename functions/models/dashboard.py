@@ -10,12 +10,15 @@ from typing import Any
 
 
 def dashboard_config(
-    *, api_url: str, ws_url: str, region: str, stage: str, chain_id: int
+    *, api_url: str, ws_url: str, region: str, stage: str, chain_id: int, deposits: bool
 ) -> dict[str, Any]:
+    """``deposits``: the deployment takes deposits on chain (the Account page then shows
+    the account's deposit address; without them that endpoint answers 404)."""
     return {
         "api_url": api_url,
         "ws_url": ws_url,
         "region": region,
         "stage": stage,
         "chain_id": chain_id,
+        "deposits": deposits,
     }

@@ -175,6 +175,8 @@ def test_dashboard_config_json(assembly: Assembly) -> None:
         "region": "<AWS::Region>",
         "stage": STAGE,
         "chain_id": 8453,
+        # tests/infra/conftest.py synthesizes a stage with deposits on chain.
+        "deposits": True,
     }
     assert deployment["DestinationBucketName"]["Ref"] in assembly.of_type("AWS::S3::Bucket")
     assert deployment["DistributionPaths"] == ["/*"]

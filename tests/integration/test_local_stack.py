@@ -60,6 +60,8 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         config = call(f"{local['api_url']}/config.json")
         assert config["api_url"] == local["api_url"]
         assert config["ws_url"] == local["ws_url"]
+        # The stack runs the local chain, so the Account page shows the deposit address.
+        assert config["deposits"] is True
         for path in ("/", "/renter", "/workers/rig-1"):
             with urllib.request.urlopen(local["api_url"] + path, timeout=10) as page:  # noqa: S310
                 assert b"<title>dashboard</title>" in page.read()
