@@ -95,6 +95,18 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
             raise
 
 
+def _port_or_default(host: str, given: int | None, default: int, flag: str) -> int:
+    """The port a flag gave; else ``default`` when free, else 0 (any free port: another
+    stack, a test run, has the default)."""
+    if given is not None:
+        return given
+    try:
+        _check_port_free(host, default, flag)
+    except PortInUse:
+        return 0
+    return default
+
+
 def _jwt_secret(state_dir: Path) -> SecretStr:
     """One signing secret per state directory, so sessions survive a restart."""
     path = state_dir / "jwt.secret"
@@ -599,13 +611,7 @@ def _node(options: LocalOptions, settings: Settings) -> Any:
         xuni_windows=rules.xuni_windows,
         superblock_min_uppercase=rules.superblock_min_uppercase,
     )
-    port = options.node_port
-    if port is None:
-        try:
-            _check_port_free(options.host, DEFAULT_PORT, "--node-port")
-            port = DEFAULT_PORT
-        except PortInUse:
-            port = 0  # another stack (a test run) has it: any free port will do
+    port = _port_or_default(options.host, options.node_port, DEFAULT_PORT, "--node-port")
     with local_node(
         host=options.host, port=port, difficulty=rules.difficulty, rules=node_rules
     ) as server:
@@ -669,13 +675,7 @@ def _chain(options: LocalOptions) -> Any:
         print("EVM chain        not installed (cd chain && npm ci): no on-chain deposits")
         yield None
         return
-    port = options.chain_port
-    if port is None:
-        try:
-            _check_port_free(options.host, DEFAULT_PORT, "--chain-port")
-            port = DEFAULT_PORT
-        except PortInUse:
-            port = 0  # another stack (a test run) has it: any free port will do
+    port = _port_or_default(options.host, options.chain_port, DEFAULT_PORT, "--chain-port")
     with local_chain(
         host=options.host,
         port=port,
