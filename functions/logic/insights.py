@@ -59,20 +59,12 @@ class InsightsRun:
 
 class InsightsJob:
     def __init__(
-        self,
-        settings: Settings,
-        tables: Tables,
-        *,
-        workers: WorkerRepository | None = None,
-        telemetry: TelemetryRepository | None = None,
-        insights: InsightsRepository | None = None,
-        policy: Policy = DEFAULT_POLICY,
+        self, settings: Settings, tables: Tables, *, policy: Policy = DEFAULT_POLICY
     ) -> None:
         self._settings = settings
-        self._tables = tables
-        self._workers = workers or WorkerRepository(tables)
-        self._telemetry = telemetry or TelemetryRepository(tables)
-        self._insights = insights or InsightsRepository(tables)
+        self._workers = WorkerRepository(tables)
+        self._telemetry = TelemetryRepository(tables)
+        self._insights = InsightsRepository(tables)
         self._policy = policy
 
     def run(self, now: int) -> InsightsRun:
