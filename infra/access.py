@@ -111,6 +111,9 @@ TABLE_ACCESS: Mapping[str, Mapping[str, Access]] = {
     # On-chain deposits (issue #24, only where configured): deposit addresses, deposits and
     # the cursor (accounts), balances credited with their ledger entries.
     "deposits": {"accounts": W, "ledger": W},
+    # On-chain withdrawals (issue #24, only where configured): the withdrawals and the hot
+    # wallet's state (accounts), refunds of failed ones with their ledger entries.
+    "payouts": {"accounts": W, "ledger": W},
     # Live updates ($connect / $disconnect store and forget the connection). $connect
     # checks the token as the API does (sign-outs, API keys, a key's hourly last-used stamp).
     "live_connect": {"connections": W, "credentials": W},

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from functions.settings import Settings, integer_default
 from infra.packaging import ROOT
+from infra.sizing import PAYOUTS_CONCURRENCY
 
 PREFIX = "xenblocks:"
 # The defaults an operator edits (the CDK CLI reads its "context").
@@ -38,6 +39,13 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A KMS key's ARN (a single-region key's UUID or a multi-Region key's mrk- id), not an alias's.
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
+# xenblocks:withdrawalKmsKey's value asking the stack to create the hot wallet's key.
+CREATE_KEY = "create"
 
 
 class Dependencies(StrEnum):
@@ -113,6 +121,102 @@ def _deposit_config(reader: _Reader) -> DepositConfig | None:
 
 
 @dataclass(frozen=True)
+class WithdrawalConfig:
+    """On-chain withdrawals (issue #24): the hot wallet's KMS key (an existing key's ARN, or
+    one this stack creates and names ``key_alias``) and the limits the payouts job keeps.
+    Paid in the deposit token on the deposit chain (so only with ``DepositConfig``)."""
+
+    key_arn: str | None  # None: the stack creates the key (xenblocks:withdrawalKmsKey=create)
+    key_alias: str  # the created key's alias (unused with an existing key)
+    auto_max: int
+    daily_limit: int
+    confirmations: int
+    min_balance: int
+    min_gas_wei: int
+
+    @property
+    def creates_key(self) -> bool:
+        return self.key_arn is None
+
+    @property
+    def key_id(self) -> str:
+        """What the functions call KMS with: the key's ARN, or the created key's alias (known
+        at synth, unlike the new key's ARN; KMS signs by alias, IAM grants on the key)."""
+        return self.key_arn or self.key_alias
+
+    def api_values(self) -> dict[str, Any]:
+        """What every function gets (the API pays small requests at once, keeps larger ones
+        for an admin, and shows the limits); the key id is only a flag there."""
+        return {
+            "withdrawal_kms_key_id": self.key_id,
+            "withdrawal_auto_max": self.auto_max,
+            "withdrawal_daily_limit": self.daily_limit,
+            "withdrawal_confirmations": self.confirmations,
+        }
+
+    def job_values(self) -> dict[str, Any]:
+        """What the payouts job alone gets, with the deposit chain's RPC URL."""
+        return {
+            "hot_wallet_min_balance": self.min_balance,
+            "hot_wallet_min_gas_wei": self.min_gas_wei,
+        }
+
+
+# Context key → (Settings field, smallest value) of the withdrawal limits.
+_WITHDRAWAL_LIMITS = {
+    "withdrawalAutoMax": ("withdrawal_auto_max", 0),
+    "withdrawalDailyLimit": ("withdrawal_daily_limit", 0),
+    "withdrawalConfirmations": ("withdrawal_confirmations", 1),
+    "hotWalletMinBalance": ("hot_wallet_min_balance", 0),
+    "hotWalletMinGasWei": ("hot_wallet_min_gas_wei", 0),
+}
+
+
+def _withdrawal_config(
+    reader: _Reader, stage: str, deposits: DepositConfig | None
+) -> WithdrawalConfig | None:
+    """``withdrawalKmsKey`` turns withdrawals on chain on (with the deposit keys); the
+    limits default to ``Settings``' and mean nothing without it."""
+    key = reader.optional_str("withdrawalKmsKey")
+    if key is None:
+        given = [PREFIX + name for name in _WITHDRAWAL_LIMITS if reader.raw(name) is not None]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)}: only with {PREFIX}withdrawalKmsKey (without it, "
+                "withdrawals are not paid on chain and these limits do nothing)"
+            )
+        return None
+    if deposits is None:
+        needed = ", ".join(PREFIX + name for name in _DEPOSIT_KEYS)
+        raise ConfigError(
+            f"{PREFIX}withdrawalKmsKey: withdrawals on chain pay the deposit token on the "
+            f"deposit chain, so they also need the deposit keys ({needed})"
+        )
+    creates = key.lower() == CREATE_KEY
+    if not creates and not _KMS_KEY_ARN.fullmatch(key):
+        raise ConfigError(
+            f"{PREFIX}withdrawalKmsKey: {key!r} is neither {CREATE_KEY!r} nor a KMS key ARN "
+            "(arn:aws:kms:<region>:<account>:key/<key id>; an alias or a bare key id cannot "
+            "be granted on)"
+        )
+    limits: dict[str, int] = {}
+    for name, (field, minimum) in _WITHDRAWAL_LIMITS.items():
+        value = reader.integer(name, integer_default(field))
+        if value < minimum:
+            raise ConfigError(f"{PREFIX}{name}: {minimum} or more, got {value}")
+        limits[field] = value
+    return WithdrawalConfig(
+        key_arn=None if creates else key,
+        key_alias=f"alias/xenblocks-{stage}-hot-wallet",
+        auto_max=limits["withdrawal_auto_max"],
+        daily_limit=limits["withdrawal_daily_limit"],
+        confirmations=limits["withdrawal_confirmations"],
+        min_balance=limits["hot_wallet_min_balance"],
+        min_gas_wei=limits["hot_wallet_min_gas_wei"],
+    )
+
+
+@dataclass(frozen=True)
 class DeployConfig:
     stage: str
     fee_bp: int
@@ -144,12 +248,17 @@ class DeployConfig:
     alert_email_sender: str | None = None
     # On-chain deposits (issue #24); None: off (no deposits job, the API answers 404).
     deposits: DepositConfig | None = None
+    # On-chain withdrawals (issue #24; with deposits only); None: an admin pays by hand.
+    withdrawals: WithdrawalConfig | None = None
 
     @property
     def reserved_concurrency(self) -> int:
-        """What this stage reserves in all: register/status, block/share, and one per
-        heartbeat shard (the stream's consumer never runs more than one per shard)."""
-        return self.ingest_concurrency + self.verify_concurrency + self.heartbeat_shards
+        """What this stage reserves in all: register/status, block/share, one per
+        heartbeat shard (the stream's consumer never runs more than one per shard), and one
+        for the payouts job where withdrawals are on chain (one run at a time: the hot
+        wallet's nonces are handed out in order)."""
+        payouts = PAYOUTS_CONCURRENCY if self.withdrawals is not None else 0
+        return self.ingest_concurrency + self.verify_concurrency + self.heartbeat_shards + payouts
 
     @property
     def table_prefix(self) -> str:
@@ -175,6 +284,8 @@ class DeployConfig:
             values["alert_email_sender"] = self.alert_email_sender
         if self.deposits is not None:
             values.update(self.deposits.api_values())
+        if self.withdrawals is not None:
+            values.update(self.withdrawals.api_values())
         return values
 
     @classmethod
@@ -241,8 +352,10 @@ class DeployConfig:
         elif iot_log_level not in IOT_LOG_LEVELS:
             choices = ", ".join((*IOT_LOG_LEVELS, IOT_LOGGING_UNMANAGED))
             raise ConfigError(f"{PREFIX}iotLogLevel: one of {choices}")
+        stage = reader.string("stage", "prod")
+        deposits = _deposit_config(reader)
         config = cls(
-            stage=reader.string("stage", "prod"),
+            stage=stage,
             fee_bp=reader.integer("feeBp", 500),
             admin_addresses=reader.string_list("adminAddresses"),
             network_url=network_url.rstrip("/"),
@@ -272,7 +385,8 @@ class DeployConfig:
             verify_concurrency=verify_concurrency,
             iot_log_level=iot_log_level,
             alert_email_sender=sender,
-            deposits=_deposit_config(reader),
+            deposits=deposits,
+            withdrawals=_withdrawal_config(reader, stage, deposits),
         )
         config.check_concurrency()
         return config.validated()
@@ -284,7 +398,8 @@ class DeployConfig:
         free = self.lambda_concurrency - reserved
         if reserved * 2 > self.lambda_concurrency or free < LAMBDA_UNRESERVED_MINIMUM:
             raise ConfigError(
-                f"{PREFIX}ingestConcurrency + verifyConcurrency + heartbeatShards reserve "
+                f"{PREFIX}ingestConcurrency + verifyConcurrency + heartbeatShards (+ 1 for "
+                f"the payouts job) reserve "
                 f"{reserved} of the account's {PREFIX}lambdaConcurrency {self.lambda_concurrency}: "
                 f"at most half may be reserved and at least {LAMBDA_UNRESERVED_MINIMUM} must "
                 "stay free for the API, live updates and jobs (raise the quota, or lower or "
@@ -297,6 +412,8 @@ class DeployConfig:
         values = self.settings_values()
         if self.deposits is not None:
             values.update(self.deposits.watcher_values())
+        if self.withdrawals is not None:
+            values.update(self.withdrawals.job_values())
         try:
             settings = Settings.model_validate(_nest(values))
         except ValidationError as error:

@@ -4,10 +4,11 @@ Every platform function has an error, a throttle and a duration alarm (p99 at 80
 timeout: it is about to time out); the dead-letter queue alarms on its first message; the
 HTTP API alarms on 5xx answers; the heartbeat stream on writes or reads over its shards'
 throughput (the rules' puts or the consumer throttled); every table on throttled reads or
-writes. Alarms notify an SNS topic (with an e-mail subscription when
-``xenblocks:alarmEmail`` is set). The functions' Powertools
-settings (service name, metrics namespace, log level) are set where each is made
-(``infra/functions.py``); log retention is ``xenblocks:logRetentionDays``.
+writes; a job's own metrics where it raises a flag for an operator (the payouts job's
+hot wallet running low, its daily limit reached, withdrawals stuck or failed). Alarms
+notify an SNS topic (with an e-mail subscription when ``xenblocks:alarmEmail`` is set).
+The functions' Powertools settings (service name, metrics namespace, log level) are set
+where each is made (``infra/functions.py``); log retention is ``xenblocks:logRetentionDays``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.functions import METRICS_NAMESPACE, PlatformFunction
+from infra.sizing import PAYOUTS_FIGURES, PAYOUTS_SERVICE, MetricAlarm
 
 PERIOD = Duration.minutes(5)
 ITERATOR_AGE_MS = 120_000
@@ -56,6 +58,7 @@ class Observability(Construct):
         http_api: apigw.HttpApi,
         tables: Sequence[dynamodb.Table],
         alarm_email: str | None,
+        metric_alarms: Sequence[MetricAlarm] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
@@ -71,7 +74,7 @@ class Observability(Construct):
 
         def alarm(
             construct_id: str, metric: cloudwatch.IMetric, description: str, threshold: float = 1
-        ) -> None:
+        ) -> cloudwatch.Alarm:
             created = cloudwatch.Alarm(
                 self,
                 construct_id,
@@ -84,6 +87,7 @@ class Observability(Construct):
             )
             created.add_alarm_action(notify)
             self.alarms.append(created)
+            return created
 
         for fn in functions:
             name = _construct_name(fn)
@@ -157,6 +161,16 @@ class Observability(Construct):
             "the HTTP API answered 5xx",
             threshold=5,
         )
+        # A job's own flag or count (e.g. the payouts job's HotWalletTokenLow), raised in
+        # any run of the period.
+        job_alarms = [
+            alarm(
+                f"{job_alarm.service.title()}{job_alarm.metric}",
+                _job_metric(job_alarm.service, job_alarm.metric, "Maximum"),
+                f"{job_alarm.service}: {job_alarm.description}",
+            )
+            for job_alarm in metric_alarms
+        ]
 
         self.dashboard = cloudwatch.Dashboard(
             self,
@@ -225,6 +239,34 @@ class Observability(Construct):
                 width=12,
             ),
         )
+        payouts_alarms = [
+            created
+            for created, job_alarm in zip(job_alarms, metric_alarms, strict=True)
+            if job_alarm.service == PAYOUTS_SERVICE
+        ]
+        if payouts_alarms:
+            # On-chain withdrawals (issue #24): what the payouts job did, and its alarms.
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="On-chain withdrawals",
+                    left=[_job_metric(PAYOUTS_SERVICE, name, "Sum") for name in PAYOUTS_FIGURES],
+                    width=12,
+                ),
+                cloudwatch.AlarmStatusWidget(
+                    title="Hot wallet and payouts alarms", alarms=payouts_alarms, width=12
+                ),
+            )
+
+
+def _job_metric(service: str, name: str, statistic: str) -> cloudwatch.Metric:
+    """A job's Powertools metric (namespace XenBlocks, dimension ``service``)."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": service},
+        statistic=statistic,
+        period=PERIOD,
+    )
 
 
 def _construct_name(fn: PlatformFunction) -> str:

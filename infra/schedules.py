@@ -19,11 +19,23 @@ from constructs import Construct
 
 from infra import access
 from infra.functions import PlatformFunction, Runtime
+from infra.hot_wallet import HotWallet
 from infra.live import Live
 from infra.secrets import Secrets
-from infra.sizing import DEPOSITS, DEPOSITS_EVERY_MINUTES, DEPOSITS_TIMEOUT_SECONDS, JOBS
+from infra.sizing import (
+    DEPOSITS,
+    DEPOSITS_EVERY_MINUTES,
+    DEPOSITS_TIMEOUT_SECONDS,
+    JOBS,
+    PAYOUTS,
+    PAYOUTS_CONCURRENCY,
+    PAYOUTS_EVERY_MINUTES,
+    PAYOUTS_SERVICE,
+    PAYOUTS_TIMEOUT_SECONDS,
+)
 
 DEPOSITS_HANDLER = DEPOSITS.handler
+PAYOUTS_HANDLER = PAYOUTS.handler
 
 
 class Schedules(Construct):
@@ -36,8 +48,10 @@ class Schedules(Construct):
         tables: Mapping[str, dynamodb.ITable],
         mqtt_host: str,
         live: Live,
+        hot_wallet: HotWallet | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._stage = runtime.config.stage
         self.functions: dict[str, PlatformFunction] = {}
         self.rules: dict[str, events.Rule] = {}
         for job in JOBS:
@@ -57,25 +71,30 @@ class Schedules(Construct):
             fn.add_to_policy(*access.table_statements(access.TABLE_ACCESS[job.key], tables))
             if job.key in access.PUBLISHES:
                 fn.add_to_policy(access.publish_statement(self, access.PUBLISHES[job.key]))
-            rule = events.Rule(
-                self,
-                f"{name}Schedule",
-                description=f"xenblocks {runtime.config.stage}: {job.key} every "
-                f"{job.every_minutes} min",
-                schedule=events.Schedule.rate(Duration.minutes(job.every_minutes)),
-                targets=[
-                    targets.LambdaFunction(
-                        fn.function,
-                        retry_attempts=0,
-                        max_event_age=Duration.minutes(job.every_minutes),
-                    )
-                ],
-            )
-            self.functions[job.key] = fn
-            self.rules[job.key] = rule
+            self._schedule(name, job.key, fn, job.every_minutes)
         live.grant_broadcast(self.functions["fleet_stats"])
         if runtime.config.deposits is not None:
             self._deposits_job(runtime, tables)
+        if hot_wallet is not None:
+            self._payouts_job(runtime, tables, hot_wallet)
+
+    def _schedule(self, name: str, key: str, fn: PlatformFunction, every_minutes: int) -> None:
+        """``fn`` every ``every_minutes``: a failed run is not retried, the next one runs."""
+        rule = events.Rule(
+            self,
+            f"{name}Schedule",
+            description=f"xenblocks {self._stage}: {key} every {every_minutes} min",
+            schedule=events.Schedule.rate(Duration.minutes(every_minutes)),
+            targets=[
+                targets.LambdaFunction(
+                    fn.function,
+                    retry_attempts=0,
+                    max_event_age=Duration.minutes(every_minutes),
+                )
+            ],
+        )
+        self.functions[key] = fn
+        self.rules[key] = rule
 
     def _deposits_job(self, runtime: Runtime, tables: Mapping[str, dynamodb.ITable]) -> None:
         """The deposit watcher (issue #24), where deposits are configured: every minute,
@@ -95,22 +114,36 @@ class Schedules(Construct):
             timeout=Duration.seconds(DEPOSITS_TIMEOUT_SECONDS),
         )
         fn.add_to_policy(*access.table_statements(access.TABLE_ACCESS["deposits"], tables))
-        rule = events.Rule(
+        self._schedule("Deposits", "deposits", fn, DEPOSITS_EVERY_MINUTES)
+
+    def _payouts_job(
+        self, runtime: Runtime, tables: Mapping[str, dynamodb.ITable], hot_wallet: HotWallet
+    ) -> None:
+        """The payouts job (issue #24), where withdrawals are on chain: every minute, one
+        run at a time, its own function, the only one that may sign with the hot wallet's
+        key; the RPC URL and the hot wallet's floors in its settings only."""
+        config = runtime.config
+        assert config.deposits is not None
+        assert config.withdrawals is not None
+        fn = PlatformFunction(
             self,
-            "DepositsSchedule",
-            description=f"xenblocks {runtime.config.stage}: deposits every "
-            f"{DEPOSITS_EVERY_MINUTES} min",
-            schedule=events.Schedule.rate(Duration.minutes(DEPOSITS_EVERY_MINUTES)),
-            targets=[
-                targets.LambdaFunction(
-                    fn.function,
-                    retry_attempts=0,
-                    max_event_age=Duration.minutes(DEPOSITS_EVERY_MINUTES),
-                )
-            ],
+            "PayoutsJob",
+            runtime=runtime,
+            handler=PAYOUTS_HANDLER,
+            service=f"job-{PAYOUTS_SERVICE}",
+            description=f"every {PAYOUTS_EVERY_MINUTES} min: pays withdrawals on chain from "
+            "the hot wallet",
+            settings={
+                "deposit_rpc_url": config.deposits.rpc_url,
+                **config.withdrawals.job_values(),
+            },
+            memory_mb=PAYOUTS.memory_mb,
+            timeout=Duration.seconds(PAYOUTS_TIMEOUT_SECONDS),
+            reserved_concurrency=PAYOUTS_CONCURRENCY,
         )
-        self.functions["deposits"] = fn
-        self.rules["deposits"] = rule
+        fn.add_to_policy(*access.table_statements(access.TABLE_ACCESS["payouts"], tables))
+        hot_wallet.grant_signing(fn)
+        self._schedule("Payouts", "payouts", fn, PAYOUTS_EVERY_MINUTES)
 
     def grant_alert_channels(self, secrets: Secrets, email_sender: str | None) -> None:
         """What the alerts job needs for its channels (issue #22): the JWT secret (the key

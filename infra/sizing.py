@@ -131,6 +131,71 @@ DEPOSITS = Sizing("functions.handlers.deposits.handler", memory_mb=512)
 DEPOSITS_EVERY_MINUTES = 1
 DEPOSITS_TIMEOUT_SECONDS = 60
 
+# --- on-chain withdrawals (issue #24; infra/schedules.py, only where configured) ----------
+
+# The payouts job: signs withdrawals with the hot wallet's KMS key, sends, re-sends and
+# settles them. Its own function (the only one that may sign), on a stage with withdrawals
+# on chain only; one run at a time (reserved concurrency 1: the hot wallet's nonces are
+# handed out in order), each done well before the next minute's.
+PAYOUTS = Sizing("functions.handlers.payouts.handler", memory_mb=512)
+PAYOUTS_EVERY_MINUTES = 1
+PAYOUTS_TIMEOUT_SECONDS = 60
+PAYOUTS_CONCURRENCY = 1
+# The Powertools service its metrics carry (the ``service`` dimension).
+PAYOUTS_SERVICE = "payouts"
+
+
+@dataclass(frozen=True)
+class MetricAlarm:
+    """An alarm on a job's own metric (namespace XenBlocks, dimension ``service``): its
+    maximum over five minutes reaches 1; no data is not a breach."""
+
+    service: str
+    metric: str
+    description: str
+
+
+# The payouts job's metrics an operator must act on (functions/handlers/payouts.py).
+PAYOUTS_ALARMS: tuple[MetricAlarm, ...] = (
+    MetricAlarm(
+        PAYOUTS_SERVICE,
+        "HotWalletTokenLow",
+        "the hot wallet holds less of the token than xenblocks:hotWalletMinBalance (fund it)",
+    ),
+    MetricAlarm(
+        PAYOUTS_SERVICE,
+        "HotWalletGasLow",
+        "the hot wallet holds less of the chain's coin than xenblocks:hotWalletMinGasWei "
+        "(fund it for gas)",
+    ),
+    MetricAlarm(
+        PAYOUTS_SERVICE,
+        "DailyLimitReached",
+        "withdrawals wait: today's xenblocks:withdrawalDailyLimit is spent",
+    ),
+    MetricAlarm(
+        PAYOUTS_SERVICE,
+        "WithdrawalsStuck",
+        "withdrawals sent on chain stay unmined after their re-sends (the fee cap, the "
+        "node: see the payouts job's logs)",
+    ),
+    MetricAlarm(PAYOUTS_SERVICE, "WithdrawalsFailed", "withdrawals failed on chain"),
+    MetricAlarm(
+        PAYOUTS_SERVICE,
+        "HotWalletNonceMismatch",
+        "the hot wallet's nonce on chain differs from the platform's (was its key used elsewhere?)",
+    ),
+)
+# What the dashboard plots of the payouts job (Sum per period).
+PAYOUTS_FIGURES = (
+    "WithdrawalsSent",
+    "WithdrawalsSettled",
+    "WithdrawalsFailed",
+    "WithdrawalsRebroadcast",
+    "WithdrawalsWaiting",
+    "WithdrawalsStuck",
+)
+
 # --- the whole stack ----------------------------------------------------------------------
 
 # Every platform function of a stage (infra/stack.py's ``functions``).
@@ -150,12 +215,18 @@ ALARMS_PER_FUNCTION = 3
 OTHER_ALARMS = 4
 
 
-def stage_functions(*, deposits: bool = False) -> tuple[Sizing, ...]:
-    """Every platform function of a stage, with the deposit watcher where configured."""
-    return (*FUNCTIONS, DEPOSITS) if deposits else FUNCTIONS
+def stage_functions(*, deposits: bool = False, withdrawals: bool = False) -> tuple[Sizing, ...]:
+    """Every platform function of a stage, with the deposit watcher and the payouts job
+    where configured."""
+    return (
+        *FUNCTIONS,
+        *((DEPOSITS,) if deposits else ()),
+        *((PAYOUTS,) if withdrawals else ()),
+    )
 
 
-def alarm_count(tables: int, *, deposits: bool = False) -> int:
+def alarm_count(tables: int, *, deposits: bool = False, withdrawals: bool = False) -> int:
     """The alarms of a stage with ``tables`` tables (one throttling alarm each)."""
-    functions = len(stage_functions(deposits=deposits))
-    return ALARMS_PER_FUNCTION * functions + len(STREAM_CONSUMERS) + tables + OTHER_ALARMS
+    functions = len(stage_functions(deposits=deposits, withdrawals=withdrawals))
+    jobs = len(PAYOUTS_ALARMS) if withdrawals else 0
+    return ALARMS_PER_FUNCTION * functions + len(STREAM_CONSUMERS) + tables + OTHER_ALARMS + jobs

@@ -18,10 +18,12 @@ from infra.dashboard import Dashboard
 from infra.data import DataTables
 from infra.device_plane import DevicePlane
 from infra.functions import ARCH, RUNTIME, Runtime, retention_days
+from infra.hot_wallet import HotWallet
 from infra.live import Live
 from infra.observability import Observability
 from infra.schedules import Schedules
 from infra.secrets import Secrets
+from infra.sizing import PAYOUTS_ALARMS
 
 
 class XenblocksStack(Stack):
@@ -75,6 +77,12 @@ class XenblocksStack(Stack):
         )
         self.live = Live(self, "Live", runtime=runtime, tables=tables, secrets=self.secrets)
         self.live.grant_broadcast(self.device_plane.ingest_batch)
+        # On-chain withdrawals (issue #24): the key only the payouts job may sign with.
+        self.hot_wallet = (
+            HotWallet(self, "HotWallet", stage=config.stage, withdrawals=config.withdrawals)
+            if config.withdrawals is not None
+            else None
+        )
         self.schedules = Schedules(
             self,
             "Schedules",
@@ -82,6 +90,7 @@ class XenblocksStack(Stack):
             tables=tables,
             mqtt_host=self.device_plane.endpoint_address,
             live=self.live,
+            hot_wallet=self.hot_wallet,
         )
         self.schedules.grant_alert_channels(self.secrets, config.alert_email_sender)
         self.config_json = dashboard_config(
@@ -114,6 +123,7 @@ class XenblocksStack(Stack):
             http_api=self.api.http_api,
             tables=list(tables.values()),
             alarm_email=config.alarm_email,
+            metric_alarms=PAYOUTS_ALARMS if self.hot_wallet is not None else (),
         )
         self._keep_helper_logs(config.log_retention_days)
         self._outputs()
@@ -181,6 +191,16 @@ class XenblocksStack(Stack):
             ),
             "AlarmTopicArn": (self.observability.topic.topic_arn, "alarm notifications"),
         }
+        if self.hot_wallet is not None:
+            outputs["HotWalletKeyArn"] = (
+                self.hot_wallet.key_arn,
+                "the withdrawals hot wallet's KMS key (its address: the Ethereum address of "
+                "aws kms get-public-key; fund it with the token and with gas)",
+            )
+            outputs["HotWalletKeyId"] = (
+                self.hot_wallet.key_id,
+                "the key id the payouts job signs with (XENBLOCKS_WITHDRAWAL_KMS_KEY_ID)",
+            )
         for name, table in self.data.tables.items():
             outputs[f"Table{_pascal(name)}"] = (table.table_name, f"DynamoDB table {name}")
         for key, (value, description) in outputs.items():

@@ -44,6 +44,9 @@ CONTEXT = {
     "xenblocks:depositXpub": DEPOSIT_XPUB,
     "xenblocks:depositRpcUrl": "https://base.example.com/rpc",
     "xenblocks:depositConfirmations": "20",
+    # On-chain withdrawals (issue #24): a hot wallet key the stack creates, a lower auto-pay.
+    "xenblocks:withdrawalKmsKey": "create",
+    "xenblocks:withdrawalAutoMax": "50000000",
 }
 
 

@@ -16,6 +16,7 @@ from infra.device_plane import (
     policy_name,
     rule_sql,
 )
+from infra.schedules import PAYOUTS_HANDLER
 from tests.infra.assembly import Assembly, as_list, resolve
 from tests.infra.conftest import STAGE
 
@@ -240,6 +241,8 @@ def test_the_iot_invoked_functions_have_reserved_concurrency(assembly: Assembly)
     assert reserved.pop("ingest-256") == 10
     assert reserved.pop("ingest-1024") == 50
     assert reserved.pop(BATCH_HANDLER) == 1
+    # The payouts job (withdrawals on chain, issue #24) runs one at a time.
+    assert reserved.pop(PAYOUTS_HANDLER) == 1
     assert set(reserved.values()) == {None}
 
 

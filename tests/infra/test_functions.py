@@ -11,7 +11,7 @@ from infra.device_plane import BATCH_HANDLER, INGEST_HANDLER
 from infra.functions import NETWORK_URL_ENV, RUNTIME
 from infra.live import HANDLERS as LIVE_HANDLERS
 from infra.packaging import PYTHON_VERSION
-from infra.schedules import DEPOSITS_HANDLER, JOBS
+from infra.schedules import DEPOSITS_HANDLER, JOBS, PAYOUTS_HANDLER
 from tests.infra.assembly import Assembly
 from tests.infra.conftest import ADMIN, STAGE
 
@@ -24,6 +24,7 @@ ACCESS_KEYS = {
     **{job.handler: job.key for job in JOBS},
     **{handler: f"live_{key}" for key, handler in LIVE_HANDLERS.items()},
     DEPOSITS_HANDLER: "deposits",
+    PAYOUTS_HANDLER: "payouts",
 }
 
 
@@ -43,6 +44,7 @@ def test_the_expected_handlers(assembly: Assembly) -> None:
             "functions.handlers.jobs.insights_handler",
             "functions.handlers.alerts.handler",
             DEPOSITS_HANDLER,
+            PAYOUTS_HANDLER,
             "functions.handlers.live.connect_handler",
             "functions.handlers.live.disconnect_handler",
             "functions.handlers.live.default_handler",

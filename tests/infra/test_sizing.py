@@ -43,15 +43,16 @@ def _mapping(assembly: Assembly, handler: str) -> list[dict[str, Any]]:
 
 
 def test_every_function_is_deployed_as_sized(assembly: Assembly) -> None:
-    # The synthesized stage has on-chain deposits (tests/infra/conftest.py): the watcher too.
-    functions = stage_functions(deposits=True)
+    # The synthesized stage has on-chain deposits and withdrawals (tests/infra/conftest.py):
+    # the watcher and the payouts job too.
+    functions = stage_functions(deposits=True, withdrawals=True)
     assert _sizes(assembly) == sorted((f.handler, f.memory_mb, f.log_level) for f in functions)
-    assert len(functions) == len(FUNCTIONS) + 1
+    assert len(functions) == len(FUNCTIONS) + 2
 
 
 def test_the_alarms_are_counted_as_deployed(assembly: Assembly) -> None:
     deployed = len(assembly.of_type("AWS::CloudWatch::Alarm"))
-    assert deployed == alarm_count(tables=len(ALL_TABLES), deposits=True)
+    assert deployed == alarm_count(tables=len(ALL_TABLES), deposits=True, withdrawals=True)
 
 
 def test_the_stream_consumers_batch_as_sized(assembly: Assembly) -> None:
@@ -97,8 +98,11 @@ def test_the_bill_counts_the_deployed_alarms(assembly: Assembly) -> None:
     (fixed,) = [line for line in bill(empty, 1000) if line.service == "Fixed"]
     found = re.search(r"(\d+) alarms", fixed.basis)
     assert found is not None
-    # The bill prices cdk.json's stage, without on-chain deposits; the synthesized one has
-    # the deposit watcher's alarms too.
-    watcher = alarm_count(len(ALL_TABLES), deposits=True) - alarm_count(len(ALL_TABLES))
-    assert watcher == 3
-    assert int(found.group(1)) == len(assembly.of_type("AWS::CloudWatch::Alarm")) - watcher
+    # The bill prices cdk.json's stage, without on-chain deposits or withdrawals; the
+    # synthesized one has the deposit watcher's and the payouts job's alarms too (three per
+    # function, and the payouts job's six on its own metrics).
+    on_chain = alarm_count(len(ALL_TABLES), deposits=True, withdrawals=True) - alarm_count(
+        len(ALL_TABLES)
+    )
+    assert on_chain == 3 + 3 + 6
+    assert int(found.group(1)) == len(assembly.of_type("AWS::CloudWatch::Alarm")) - on_chain
