@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     # Only the local stack sets this (the moto server's URL); in AWS it stays None.
     dynamodb_endpoint_url: str | None = None
+    # Likewise for KMS (the hot wallet's key locally lives in moto; issue #24).
+    kms_endpoint_url: str | None = None
     # The platform fee on settled leases, in basis points (500 = 5 %).
     fee_bp: Annotated[int, Field(ge=0, le=10_000)] = 500
     # NoDecode: the environment gives "0xA,0xB" (split below), not JSON.
@@ -145,10 +147,42 @@ class Settings(BaseSettings):
     deposit_max_blocks: Annotated[int, Field(ge=1, le=100_000)] = 2000
     deposit_rpc_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
+    # On-chain withdrawals (issue #24, functions/logic/payouts.py): the same chain and token,
+    # paid from a hot wallet whose secp256k1 key never leaves AWS KMS
+    # (``withdrawal_kms_key_id``: an ECC_SECG_P256K1 SIGN_VERIFY key; without it an admin
+    # pays approved withdrawals by hand, as before). A request up to
+    # ``withdrawal_auto_max`` micro-credits is paid without an admin; a larger one waits
+    # for one. The ``payouts`` job sends at most ``withdrawal_daily_limit`` a UTC day,
+    # settles a payment after ``withdrawal_confirmations``, re-sends one unmined for
+    # ``withdrawal_rebroadcast_seconds`` with fees raised by ``withdrawal_fee_bump_percent``
+    # (never over ``withdrawal_max_fee_gwei``), and raises alarms when the hot wallet holds
+    # less than ``hot_wallet_min_balance`` micro-credits of the token or
+    # ``hot_wallet_min_gas_wei`` of the chain's coin.
+    withdrawal_kms_key_id: (
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9:/_+=,.@-]{1,2048}$")] | None
+    ) = None
+    withdrawal_auto_max: Annotated[int, Field(ge=0)] = 100 * 1_000_000
+    withdrawal_daily_limit: Annotated[int, Field(ge=0)] = 10_000 * 1_000_000
+    withdrawal_confirmations: Annotated[int, Field(ge=1, le=10_000)] = 12
+    withdrawal_rebroadcast_seconds: Annotated[int, Field(ge=10, le=86_400)] = 300
+    withdrawal_fee_bump_percent: Annotated[int, Field(ge=13, le=500)] = 25
+    withdrawal_max_fee_gwei: Annotated[int, Field(ge=1, le=100_000)] = 300
+    withdrawal_gas_limit: Annotated[int, Field(ge=21_000, le=1_000_000)] = 100_000
+    hot_wallet_min_balance: Annotated[int, Field(ge=0)] = 1_000 * 1_000_000
+    hot_wallet_min_gas_wei: Annotated[int, Field(ge=0)] = 10**16
+
     @property
     def deposits_enabled(self) -> bool:
         """The deposit address of an account can be given (and the watcher run)."""
         return bool(self.deposit_xpub and self.deposit_token_address and self.deposit_chain_id)
+
+    @property
+    def withdrawals_on_chain(self) -> bool:
+        """Withdrawals are paid on chain by the ``payouts`` job (else by an admin by hand);
+        the job alone also needs ``deposit_rpc_url``."""
+        return bool(
+            self.withdrawal_kms_key_id and self.deposit_token_address and self.deposit_chain_id
+        )
 
     @field_validator("deposit_token_address")
     @classmethod

@@ -22,6 +22,7 @@ from functions.api.routers import (
     profit,
     provider,
     wallet,
+    withdrawals,
     worker_market,
     workers,
 )
@@ -29,6 +30,7 @@ from functions.api.routers import (
 ROUTERS = (
     auth,
     accounts,
+    withdrawals,
     devices,
     marketplace,
     listings,

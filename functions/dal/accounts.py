@@ -20,10 +20,13 @@ from functions.dal.transact import ErrorFactory, Transaction
 from functions.errors import DuplicateEntry, InsufficientFunds
 from functions.models.accounts import (
     EXTERNAL,
+    OPEN_PAYOUT_STATUSES,
     Account,
+    Approval,
     DepositSource,
     EntryKind,
     LedgerEntry,
+    PayoutTerms,
     Withdrawal,
     WithdrawalStatus,
     held_account,
@@ -33,6 +36,8 @@ from functions.models.money import require_amount
 _ACCOUNT_SK = "ACCOUNT"
 _WITHDRAWAL_SK = "WITHDRAWAL#"
 _PENDING = "pending"
+# The payouts job's partition of the ``pending`` index: queued, signing and sent payouts.
+PAYOUT_QUEUE = "chain_withdrawal"
 
 
 def account_key(address: str) -> dict[str, str]:
@@ -41,6 +46,30 @@ def account_key(address: str) -> dict[str, str]:
 
 def withdrawal_key(address: str, withdrawal_id: str) -> dict[str, str]:
     return {"pk": address, "sk": _WITHDRAWAL_SK + withdrawal_id}
+
+
+def queue_of(status: WithdrawalStatus) -> str | None:
+    """The ``pending`` index partition a withdrawal in ``status`` is listed under: the
+    admins' queue, the payouts job's, or none (decided, settled, failed)."""
+    if status is WithdrawalStatus.PENDING:
+        return _PENDING
+    if status in OPEN_PAYOUT_STATUSES:
+        return PAYOUT_QUEUE
+    return None
+
+
+def release_entry(withdrawal: Withdrawal, now: int) -> LedgerEntry:
+    """The held amount back to the balance (a rejected or failed withdrawal)."""
+    return LedgerEntry(
+        entry_id=f"release:{withdrawal.withdrawal_id}",
+        kind=EntryKind.WITHDRAWAL_RELEASE,
+        amount=withdrawal.amount,
+        from_account=held_account(withdrawal.address),
+        to_account=withdrawal.address,
+        from_party=withdrawal.address,
+        to_party=withdrawal.address,
+        created_at=now,
+    )
 
 
 def change_balance(
@@ -152,14 +181,22 @@ class AccountRepository:
         self, address: str, amount: int, *, withdrawal_id: str, now: int
     ) -> Withdrawal:
         """Hold ``amount`` out of the balance until an admin decides."""
-        require_amount(amount)
         withdrawal = Withdrawal(
             withdrawal_id=withdrawal_id, address=address, amount=amount, requested_at=now
         )
+        return self.hold_withdrawal(withdrawal)
+
+    def hold_withdrawal(self, withdrawal: Withdrawal) -> Withdrawal:
+        """Hold the withdrawal's amount out of the balance: pending (an admin's queue) or
+        queued for the payouts job (approved automatically, issue #24)."""
+        if withdrawal.status not in (WithdrawalStatus.PENDING, WithdrawalStatus.QUEUED):
+            raise ValueError("a new withdrawal is pending or queued")
+        amount = require_amount(withdrawal.amount)
+        address, withdrawal_id = withdrawal.address, withdrawal.withdrawal_id
         tx = Transaction(self._tables)
         tx.put(
             ACCOUNTS,
-            {**self._withdrawal_item(withdrawal), "pending": _PENDING},
+            {**self._withdrawal_item(withdrawal), "pending": queue_of(withdrawal.status)},
             condition="attribute_not_exists(pk)",
             on_condition_failed=lambda: DuplicateEntry(f"withdrawal {withdrawal_id} exists"),
         )
@@ -173,36 +210,39 @@ class AccountRepository:
                 to_account=held_account(address),
                 from_party=address,
                 to_party=address,
-                created_at=now,
+                created_at=withdrawal.requested_at,
             ),
         )
-        change_balance(tx, address, -amount, held_delta=amount, now=now)
+        change_balance(tx, address, -amount, held_delta=amount, now=withdrawal.requested_at)
         tx.commit()
         return withdrawal
 
     def decide_withdrawal(
-        self, address: str, withdrawal_id: str, *, approve: bool, admin: str, now: int
+        self,
+        address: str,
+        withdrawal_id: str,
+        *,
+        approve: bool,
+        admin: str,
+        now: int,
+        payout: PayoutTerms | None = None,
     ) -> Withdrawal:
-        """Approve (the money leaves the platform) or reject (it returns to the balance)."""
+        """Approve (the money leaves the platform; with ``payout``, it is queued for the
+        payouts job and stays held until the chain settles it) or reject (it returns to
+        the balance)."""
         key = withdrawal_key(address, withdrawal_id)
         withdrawal = found(
             get_record(self._tables, ACCOUNTS, Withdrawal, key), f"withdrawal {withdrawal_id}"
         )
+        if approve and payout is not None:
+            return self._queue_payout(withdrawal, payout, admin=admin, now=now)
         status = WithdrawalStatus.APPROVED if approve else WithdrawalStatus.REJECTED
         decided = withdrawal.model_copy(
             update={"status": status, "decided_at": now, "decided_by": admin}
         )
         update = Update().set(status=status, decided_at=now, decided_by=admin).remove("pending")
         tx = Transaction(self._tables)
-        tx.update(
-            ACCOUNTS,
-            key,
-            update.expression,
-            condition="#status = :expected",
-            names=update.names(),
-            values=update.values({"expected": WithdrawalStatus.PENDING}),
-            on_condition_failed=lambda: DuplicateEntry(f"withdrawal {withdrawal_id} decided"),
-        )
+        self._expect_pending(tx, key, update, withdrawal_id)
         held = held_account(address)
         amount = withdrawal.amount
         if approve:
@@ -217,20 +257,43 @@ class AccountRepository:
             )
             change_balance(tx, address, 0, held_delta=-amount, withdrawn=amount, now=now)
         else:
-            entry = LedgerEntry(
-                entry_id=f"release:{withdrawal_id}",
-                kind=EntryKind.WITHDRAWAL_RELEASE,
-                amount=amount,
-                from_account=held,
-                to_account=address,
-                from_party=address,
-                to_party=address,
-                created_at=now,
-            )
+            entry = release_entry(withdrawal, now)
             change_balance(tx, address, amount, held_delta=-amount, now=now)
         add_entry(tx, entry)
         tx.commit()
         return decided
+
+    def _queue_payout(
+        self, withdrawal: Withdrawal, payout: PayoutTerms, *, admin: str, now: int
+    ) -> Withdrawal:
+        """An admin's approval of an on-chain payout: queued, still held (no ledger move)."""
+        fields = {
+            **payout.fields(),
+            "status": WithdrawalStatus.QUEUED,
+            "approval": Approval.ADMIN,
+            "decided_at": now,
+            "decided_by": admin,
+        }
+        update = Update().set(**fields, pending=PAYOUT_QUEUE)
+        tx = Transaction(self._tables)
+        key = withdrawal_key(withdrawal.address, withdrawal.withdrawal_id)
+        self._expect_pending(tx, key, update, withdrawal.withdrawal_id)
+        tx.commit()
+        return withdrawal.model_copy(update=fields)
+
+    @staticmethod
+    def _expect_pending(
+        tx: Transaction, key: dict[str, str], update: Update, withdrawal_id: str
+    ) -> None:
+        tx.update(
+            ACCOUNTS,
+            key,
+            update.expression,
+            condition="#status = :expected",
+            names=update.names(["status"]),
+            values=update.values({"expected": WithdrawalStatus.PENDING}),
+            on_condition_failed=lambda: DuplicateEntry(f"withdrawal {withdrawal_id} decided"),
+        )
 
     def get_withdrawal(self, address: str, withdrawal_id: str) -> Withdrawal | None:
         key = withdrawal_key(address, withdrawal_id)

@@ -56,6 +56,10 @@ class ChainDataError(ValueError):
     """The chain's answer is not what the JSON-RPC spec says it is."""
 
 
+class ChainRpcError(RuntimeError):
+    """The node answered a JSON-RPC error (or nothing usable)."""
+
+
 @dataclass(frozen=True)
 class BlockRef:
     number: int

@@ -5,7 +5,11 @@
   the platform, optionally naming that payment (``reference``), which credits an address
   once whatever the idempotency key.
 - **Withdrawals**: a request holds the amount out of the balance (402 when it is short);
-  an admin approves (the money leaves) or rejects (it returns to the balance), once.
+  an admin approves (the money leaves) or rejects (it returns to the balance), once. With
+  on-chain payouts (issue #24, ``withdrawal_kms_key_id`` set) a request up to
+  ``withdrawal_auto_max`` is queued for the payouts job at once, a larger one waits for an
+  admin whose approval queues it; the money leaves when the chain settles the payment
+  (``functions/logic/payouts.py``). The amount must convert exactly into the token's units.
 - **Idempotency**: the ledger entry or withdrawal id is derived from the caller's key, so a
   retry collides with the first movement instead of moving money twice; the first result is
   answered again (``replayed``), unless the key was used for a different movement
@@ -23,8 +27,16 @@ from dataclasses import dataclass
 from functions.dal.accounts import AccountRepository
 from functions.dal.ledger import LedgerRepository
 from functions.errors import Conflict, DuplicateEntry, Forbidden, InvalidInput
-from functions.models.accounts import Account, DepositSource, LedgerEntry, Withdrawal
-from functions.models.money import MICRO_PER_CREDIT
+from functions.models.accounts import (
+    Account,
+    Approval,
+    DepositSource,
+    LedgerEntry,
+    PayoutTerms,
+    Withdrawal,
+    WithdrawalStatus,
+)
+from functions.models.money import MICRO_PER_CREDIT, micro_to_token_units
 from functions.settings import Settings
 from protocol.addresses import to_checksum
 from protocol.errors import ProtocolError
@@ -135,13 +147,12 @@ class FundsService:
     def request_withdrawal(
         self, address: str, amount: int, *, now: int, idempotency_key: str | None = None
     ) -> Held:
-        """Hold ``amount`` out of the balance until an admin decides (InsufficientFunds
-        when the balance is short)."""
+        """Hold ``amount`` out of the balance (InsufficientFunds when the balance is short)
+        until an admin decides, or, paid on chain and small enough, queued to be paid."""
         withdrawal_id = keyed_id("withdraw", address, idempotency_key)
+        requested = self._new_withdrawal(address, amount, withdrawal_id, now)
         try:
-            withdrawal = self._accounts.request_withdrawal(
-                address, amount, withdrawal_id=withdrawal_id, now=now
-            )
+            withdrawal = self._accounts.hold_withdrawal(requested)
             replayed = False
         except DuplicateEntry:
             found = self._accounts.get_withdrawal(address, withdrawal_id)
@@ -150,15 +161,56 @@ class FundsService:
             withdrawal, replayed = found, True
         return Held(withdrawal, self._accounts.get(address), replayed)
 
+    def _new_withdrawal(
+        self, address: str, amount: int, withdrawal_id: str, now: int
+    ) -> Withdrawal:
+        pending = Withdrawal(
+            withdrawal_id=withdrawal_id, address=address, amount=amount, requested_at=now
+        )
+        if not self._settings.withdrawals_on_chain:
+            return pending
+        terms = self.payout_terms(amount)  # refused now if the token cannot pay it exactly
+        if amount > self._settings.withdrawal_auto_max:
+            return pending
+        return pending.model_copy(
+            update={
+                **terms.fields(),
+                "status": WithdrawalStatus.QUEUED,
+                "approval": Approval.AUTO,
+                "decided_at": now,
+            }
+        )
+
+    def payout_terms(self, amount: int) -> PayoutTerms:
+        """What paying ``amount`` on chain pays (InvalidInput when the token cannot hold
+        it exactly)."""
+        settings = self._settings
+        if settings.deposit_chain_id is None or settings.deposit_token_address is None:
+            raise ValueError("on-chain payouts need deposit_chain_id and deposit_token_address")
+        units = micro_to_token_units(amount, settings.deposit_token_decimals)
+        if units is None or units <= 0:
+            step = 10 ** (6 - settings.deposit_token_decimals)
+            raise InvalidInput(
+                f"the token has {settings.deposit_token_decimals} decimals: withdraw a "
+                f"multiple of {step} micro-credits"
+            )
+        return PayoutTerms(settings.deposit_chain_id, settings.deposit_token_address, units)
+
     def decide_withdrawal(
         self, address: str, withdrawal_id: str, *, approve: bool, admin: str, now: int
     ) -> Decided:
-        """Approve (paid out to the address) or reject (back to its balance), once: a
-        decided withdrawal is a Conflict, an unknown one NotFound."""
+        """Approve (paid out to the address: queued for the payouts job when payouts are on
+        chain) or reject (back to its balance), once: a decided withdrawal is a Conflict,
+        an unknown one NotFound."""
         target = checksum(address)
+        payout = None
+        if approve and self._settings.withdrawals_on_chain:
+            current = self._accounts.get_withdrawal(target, withdrawal_id)
+            if current is not None:
+                payout = self.payout_terms(current.amount)
         try:
             decided = self._accounts.decide_withdrawal(
-                target, withdrawal_id, approve=approve, admin=admin, now=now
+                target, withdrawal_id, approve=approve, admin=admin, now=now, payout=payout
             )
         except DuplicateEntry:
             current = self._accounts.get_withdrawal(target, withdrawal_id)

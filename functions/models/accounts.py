@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
@@ -39,9 +40,42 @@ class Account(Record):
 
 
 class WithdrawalStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
+    PENDING = "pending"  # awaiting an admin's decision; the amount is held
+    APPROVED = "approved"  # approved and paid by hand (no on-chain payouts): money left
+    REJECTED = "rejected"  # the held amount returned to the balance
+    # On-chain payouts (issue #24, functions/logic/payouts.py); the amount stays held until
+    # the chain settles it:
+    QUEUED = "queued"  # approved (automatically or by an admin), waiting for the payouts job
+    SIGNING = "signing"  # a nonce is assigned; the transaction is being signed and sent
+    SENT = "sent"  # broadcast; not yet mined with enough confirmations
+    SETTLED = "settled"  # mined and confirmed: the money left (ledger ``withdrawal:<id>``)
+    FAILED = "failed"  # reverted on chain or not payable: the amount returned to the balance
+
+
+# Where the payouts job still has work to do.
+OPEN_PAYOUT_STATUSES = (WithdrawalStatus.QUEUED, WithdrawalStatus.SIGNING, WithdrawalStatus.SENT)
+
+
+class Approval(StrEnum):
+    AUTO = "auto"  # at most ``withdrawal_auto_max``: paid without an admin
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class PayoutTerms:
+    """What an on-chain payout pays: ``token_units`` of ``token_address`` on ``chain_id``."""
+
+    chain_id: int
+    token_address: str
+    token_units: int
+
+    def fields(self) -> dict[str, object]:
+        """The withdrawal's fields these set (units as a decimal string)."""
+        return {
+            "chain_id": self.chain_id,
+            "token_address": self.token_address,
+            "token_units": str(self.token_units),
+        }
 
 
 class Withdrawal(Record):
@@ -52,6 +86,34 @@ class Withdrawal(Record):
     requested_at: StrictInt
     decided_at: StrictInt | None = None
     decided_by: str | None = None
+    # On-chain payouts only (absent on withdrawals paid by hand):
+    approval: Approval | None = None
+    chain_id: StrictInt | None = None
+    token_address: str | None = None
+    # The token units paid to ``address``: a decimal string (a uint256 may exceed what a
+    # DynamoDB number holds).
+    token_units: str | None = None
+    hot_wallet: str | None = None
+    nonce: StrictInt | None = None
+    gas_limit: StrictInt | None = None
+    max_fee_per_gas: StrictInt | None = None
+    max_priority_fee_per_gas: StrictInt | None = None
+    # The latest signed transaction (hex) and every hash broadcast for this nonce (a
+    # re-send with higher fees replaces the transaction; any one of them may be mined).
+    raw_tx: str | None = None
+    tx_hash: str | None = None
+    tx_hashes: list[str] = Field(default_factory=list)
+    sent_at: StrictInt | None = None
+    broadcast_at: StrictInt | None = None
+    broadcasts: StrictInt = 0
+    # Where the chain mined it (one of ``tx_hashes``), and its confirmations so far.
+    mined_tx_hash: str | None = None
+    block_number: StrictInt | None = None
+    block_hash: str | None = None
+    confirmations: StrictInt = 0
+    settled_at: StrictInt | None = None
+    entry_id: str | None = None
+    failure: str | None = None
 
 
 class EntryKind(StrEnum):
@@ -89,6 +151,10 @@ class LedgerEntry(Record):
     created_at: StrictInt
     # Deposits: where the money came from (absent on entries written before issue #24).
     source: DepositSource | None = None
+    # On-chain movements: the chain and transaction that moved the money (withdrawals
+    # paid on chain; chain deposits carry theirs in ``entry_id``).
+    chain_id: StrictInt | None = None
+    tx_hash: str | None = None
 
     @property
     def ts_key(self) -> str:

@@ -1,7 +1,8 @@
 """The deposit watcher's EVM node: JSON-RPC through web3.py's HTTP provider.
 
-web3.py is imported here only, and only the ``deposits`` job imports this module (its own
-Lambda, ``functions/handlers/deposits.py``): no other handler pays its import. The answers
+web3.py is imported here only, and only the ``deposits`` and ``payouts`` jobs import this
+module (their own Lambdas, ``functions/handlers/deposits.py`` and ``payouts.py``): no
+other handler pays its import. The answers
 are passed on raw (JSON-RPC's hex strings) for ``functions/logic/deposits.py`` to
 validate; web3 gives the transport (a pooled session, timeouts, retries of failed
 connections), not trust.
@@ -14,11 +15,11 @@ from typing import Any
 from web3 import HTTPProvider
 from web3.types import RPCEndpoint
 
-from functions.logic.deposits import TRANSFER_TOPIC, ChainDataError
+from functions.logic.deposits import TRANSFER_TOPIC, ChainDataError, ChainRpcError
 
+__all__ = ["ChainRpcError", "Web3Chain", "Web3ChainReader"]
 
-class ChainRpcError(RuntimeError):
-    """The node answered a JSON-RPC error (or nothing usable)."""
+BALANCE_OF_SELECTOR = "0x70a08231"  # balanceOf(address)
 
 
 class Web3ChainReader:
@@ -54,3 +55,32 @@ class Web3ChainReader:
             "topics": [TRANSFER_TOPIC],
         }
         return self._call("eth_getLogs", [query])
+
+
+class Web3Chain(Web3ChainReader):
+    """``PayoutChain``: the reader plus what the payouts job asks and sends."""
+
+    def latest_block(self) -> Any:
+        return self._call("eth_getBlockByNumber", ["latest", False])
+
+    def nonce(self, address: str, tag: str) -> Any:
+        return self._call("eth_getTransactionCount", [address, tag])
+
+    def gas_balance(self, address: str) -> Any:
+        return self._call("eth_getBalance", [address, "latest"])
+
+    def token_balance(self, token: str, address: str) -> Any:
+        data = BALANCE_OF_SELECTOR + address.lower().removeprefix("0x").rjust(64, "0")
+        return self._call("eth_call", [{"to": token, "data": data}, "latest"])
+
+    def max_priority_fee(self) -> Any:
+        return self._call("eth_maxPriorityFeePerGas", [])
+
+    def estimate_gas(self, sender: str, to: str, data: str) -> Any:
+        return self._call("eth_estimateGas", [{"from": sender, "to": to, "data": data}])
+
+    def receipt(self, tx_hash: str) -> Any:
+        return self._call("eth_getTransactionReceipt", [tx_hash])
+
+    def send_raw(self, raw_tx: str) -> Any:
+        return self._call("eth_sendRawTransaction", [raw_tx])

@@ -1,4 +1,6 @@
-"""``/api/accounts``: balance, ledger, deposits (a local faucet; admins elsewhere), withdrawals.
+"""``/api/accounts``: balance, ledger, deposits (a local faucet; admins; on chain), settings.
+
+Withdrawals are ``functions/api/routers/withdrawals.py``.
 
 Amounts are integer micro-credits (1 credit = 1,000,000). Deposits and withdrawal requests
 honour an ``Idempotency-Key`` header: a retry with the same key returns the first result
@@ -28,7 +30,7 @@ from functions.logic.profit import (
     settings_of,
     update_settings,
 )
-from functions.models.accounts import Account, DepositSource, EntryKind, LedgerEntry, Withdrawal
+from functions.models.accounts import Account, DepositSource, EntryKind, LedgerEntry
 from functions.models.deposits import ChainDeposit, DepositAddress, DepositStatus
 from functions.models.money import MICRO_PER_CREDIT
 
@@ -70,16 +72,14 @@ class AdminDepositRequest(Body):
     )
 
 
-class WithdrawRequest(Body):
-    amount: Amount = Field(description="Micro-credits to withdraw; held until an admin decides")
-
-
 class AccountOut(BaseModel):
     address: str
     balance: int = Field(description="Spendable micro-credits")
-    held: int = Field(description="Micro-credits held by withdrawals awaiting a decision")
+    held: int = Field(
+        description="Micro-credits held by withdrawals awaiting a decision or payment"
+    )
     deposited: int = Field(description="All deposits so far")
-    withdrawn: int = Field(description="All approved withdrawals so far")
+    withdrawn: int = Field(description="All withdrawals paid so far")
     updated_at: int | None
 
     @classmethod
@@ -106,30 +106,10 @@ class EntryOut(BaseModel):
         return cls.model_validate(entry.model_dump())
 
 
-class WithdrawalOut(BaseModel):
-    withdrawal_id: str
-    address: str = Field(description="Whose funds; approved withdrawals are paid to it")
-    amount: int
-    status: str = Field(description="pending, approved or rejected")
-    requested_at: int
-    decided_at: int | None
-    decided_by: str | None
-
-    @classmethod
-    def of(cls, withdrawal: Withdrawal) -> WithdrawalOut:
-        return cls.model_validate(withdrawal.model_dump(mode="json"))
-
-
 class DepositOut(BaseModel):
     entry: EntryOut
     account: AccountOut
     replayed: bool = Field(description="True when the Idempotency-Key was seen: no new credit")
-
-
-class WithdrawalReceipt(BaseModel):
-    withdrawal: WithdrawalOut
-    account: AccountOut
-    replayed: bool = Field(description="True when the Idempotency-Key was seen: nothing held")
 
 
 def service(context: Context) -> FundsService:
@@ -184,37 +164,6 @@ def admin_deposit(
         idempotency_key=idempotency_key,
     )
     return _deposit_out(deposited, response)
-
-
-@router.post("/api/accounts/me/withdraw", status_code=201)
-def request_withdrawal(
-    body: WithdrawRequest,
-    principal: CurrentPrincipal,
-    context: Context,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> WithdrawalReceipt:
-    """Hold ``amount`` out of the balance until an admin approves (paid to the caller's
-    address) or rejects (returned to the balance). 402 if the balance is too low."""
-    held = service(context).request_withdrawal(
-        principal.address, body.amount, now=context.clock(), idempotency_key=idempotency_key
-    )
-    if held.replayed:
-        response.status_code = 200
-    return WithdrawalReceipt(
-        withdrawal=WithdrawalOut.of(held.withdrawal),
-        account=AccountOut.of(held.account),
-        replayed=held.replayed,
-    )
-
-
-@router.get("/api/accounts/me/withdrawals")
-def my_withdrawals(
-    principal: CurrentPrincipal, context: Context, limit: Limit = None, cursor: Cursor = None
-) -> PageOut[WithdrawalOut]:
-    """The caller's withdrawal requests, in id order (ids are random: sort by requested_at)."""
-    page = context.accounts.withdrawals(principal.address, limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[WithdrawalOut].of(page, WithdrawalOut.of)
 
 
 class DepositAddressOut(BaseModel):
@@ -360,44 +309,3 @@ def put_my_settings(
         now=context.clock(),
     )
     return SettingsOut.of(settings)
-
-
-@router.get("/api/admin/withdrawals", tags=["admin"])
-def pending_withdrawals(
-    admin: AdminPrincipal, context: Context, limit: Limit = None, cursor: Cursor = None
-) -> PageOut[WithdrawalOut]:
-    """The queue of withdrawals awaiting a decision, oldest request first."""
-    page = context.accounts.pending_withdrawals(limit=clamp_limit(limit), cursor=cursor)
-    return PageOut[WithdrawalOut].of(page, WithdrawalOut.of)
-
-
-class DecisionOut(BaseModel):
-    withdrawal: WithdrawalOut
-    account: AccountOut
-
-
-def _decide(
-    context: Context, admin: str, address: str, withdrawal_id: str, *, approve: bool
-) -> DecisionOut:
-    decided = service(context).decide_withdrawal(
-        address, withdrawal_id, approve=approve, admin=admin, now=context.clock()
-    )
-    return DecisionOut(
-        withdrawal=WithdrawalOut.of(decided.withdrawal), account=AccountOut.of(decided.account)
-    )
-
-
-@router.post("/api/admin/withdrawals/{address}/{withdrawal_id}/approve", tags=["admin"])
-def approve_withdrawal(
-    address: AddressPath, withdrawal_id: WithdrawalId, admin: AdminPrincipal, context: Context
-) -> DecisionOut:
-    """The held funds leave the platform (paid out to the address)."""
-    return _decide(context, admin.address, address, withdrawal_id, approve=True)
-
-
-@router.post("/api/admin/withdrawals/{address}/{withdrawal_id}/reject", tags=["admin"])
-def reject_withdrawal(
-    address: AddressPath, withdrawal_id: WithdrawalId, admin: AdminPrincipal, context: Context
-) -> DecisionOut:
-    """The held funds return to the address's balance."""
-    return _decide(context, admin.address, address, withdrawal_id, approve=False)
