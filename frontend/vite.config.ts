@@ -17,6 +17,10 @@ const devConfig = JSON.stringify({
   chain_id: 1,
   // The local stack takes deposits on its own chain unless run with --no-chain (XB_DEPOSITS=0).
   deposits: process.env.XB_DEPOSITS !== "0",
+  // ...and pays withdrawals on it from a hot wallet, up to XB_WITHDRAWAL_AUTO_MAX
+  // micro-credits without an admin (unsaid: the form names no number).
+  withdrawals_on_chain: process.env.XB_DEPOSITS !== "0",
+  withdrawal_auto_max: process.env.XB_WITHDRAWAL_AUTO_MAX ? Number(process.env.XB_WITHDRAWAL_AUTO_MAX) : null,
 });
 
 function devConfigJson(): Plugin {

@@ -12,6 +12,12 @@ export interface AppConfig {
    * absent means off), so the Account page asks for a deposit address only where it has one
    * and never meets the API's 404. */
   deposits: boolean;
+  /** Whether withdrawals are paid on chain by the payouts job (`withdrawals_on_chain`;
+   * absent means an admin pays them by hand). */
+  withdrawalsOnChain: boolean;
+  /** Micro-credits up to which a withdrawal on chain is paid without an admin
+   * (`withdrawal_auto_max`); null when not on chain or not said. */
+  withdrawalAutoMax: number | null;
 }
 
 export class ConfigError extends Error {}
@@ -29,6 +35,8 @@ export function parseConfig(raw: unknown, origin: string): AppConfig {
   const apiUrl = (apiUrlRaw.trim() || origin).replace(/\/+$/, "").replace(/\/api$/, "");
   const wsRaw = str(body.ws_url)?.trim() ?? "";
   const chain = body.chain_id;
+  const onChain = body.withdrawals_on_chain === true;
+  const autoMax = body.withdrawal_auto_max;
   return {
     apiUrl,
     wsUrl: wsRaw ? wsRaw : null,
@@ -36,6 +44,8 @@ export function parseConfig(raw: unknown, origin: string): AppConfig {
     stage: str(body.stage) ?? "",
     chainId: typeof chain === "number" && Number.isInteger(chain) ? chain : 1,
     deposits: body.deposits === true,
+    withdrawalsOnChain: onChain,
+    withdrawalAutoMax: onChain && typeof autoMax === "number" && Number.isSafeInteger(autoMax) && autoMax >= 0 ? autoMax : null,
   };
 }
 

@@ -10,10 +10,21 @@ from typing import Any
 
 
 def dashboard_config(
-    *, api_url: str, ws_url: str, region: str, stage: str, chain_id: int, deposits: bool
+    *,
+    api_url: str,
+    ws_url: str,
+    region: str,
+    stage: str,
+    chain_id: int,
+    deposits: bool,
+    withdrawals_on_chain: bool = False,
+    withdrawal_auto_max: int | None = None,
 ) -> dict[str, Any]:
     """``deposits``: the deployment takes deposits on chain (the Account page then shows
-    the account's deposit address; without them that endpoint answers 404)."""
+    the account's deposit address; without them that endpoint answers 404).
+    ``withdrawals_on_chain``: withdrawals are paid on chain by the payouts job, those up to
+    ``withdrawal_auto_max`` micro-credits without an admin (the Account page says so; it
+    is null where withdrawals are paid by hand)."""
     return {
         "api_url": api_url,
         "ws_url": ws_url,
@@ -21,4 +32,6 @@ def dashboard_config(
         "stage": stage,
         "chain_id": chain_id,
         "deposits": deposits,
+        "withdrawals_on_chain": withdrawals_on_chain,
+        "withdrawal_auto_max": withdrawal_auto_max if withdrawals_on_chain else None,
     }

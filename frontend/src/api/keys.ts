@@ -26,6 +26,7 @@ export const keys = {
   walletHistory: (a: string) => ["private", a, "wallet-history"] as const,
   achievements: (a: string) => ["private", a, "achievements"] as const,
   withdrawals: (a: string) => ["private", a, "withdrawals"] as const,
+  hotWallet: (a: string) => ["private", a, "hot-wallet"] as const,
   depositAddress: (a: string) => ["private", a, "deposit-address"] as const,
   chainDeposits: (a: string) => ["private", a, "chain-deposits"] as const,
   devices: (a: string) => ["private", a, "devices"] as const,

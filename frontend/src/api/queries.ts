@@ -44,8 +44,6 @@ import type {
   RuleCreated,
   RuleOut,
   RulePatch,
-  WithdrawalOut,
-  WithdrawalReceipt,
   WorkerDetail,
 } from "./types";
 
@@ -183,11 +181,6 @@ function usePaged<T>(key: QueryKey, path: string, enabled: boolean, limit = 25) 
 export function useWalletHistory() {
   const address = useAddress();
   return usePaged<FeedItem>(keys.walletHistory(address ?? ""), "/api/wallet/history", address !== null);
-}
-
-export function useWithdrawals() {
-  const address = useAddress();
-  return usePaged<WithdrawalOut>(keys.withdrawals(address ?? ""), "/api/accounts/me/withdrawals", address !== null);
 }
 
 export function useAchievements() {
@@ -387,27 +380,6 @@ export function useDeposit() {
       queryClient.setQueryData(keys.account(a), result.account);
       void queryClient.invalidateQueries({ queryKey: keys.walletHistory(a) });
       void queryClient.invalidateQueries({ queryKey: keys.achievements(a) });
-    },
-  });
-}
-
-export function useWithdraw() {
-  const api = useApi();
-  const address = useAddress();
-  const queryClient = useQueryClient();
-  return useMutation({
-    meta: { errorTitle: "Withdrawal refused" },
-    mutationFn: (amount: number) =>
-      api.post<WithdrawalReceipt>(
-        "/api/accounts/me/withdraw",
-        { amount },
-        { headers: { "Idempotency-Key": idempotencyKey() } },
-      ),
-    onSuccess: (result) => {
-      const a = requireAddress(address);
-      queryClient.setQueryData(keys.account(a), result.account);
-      void queryClient.invalidateQueries({ queryKey: keys.withdrawals(a) });
-      void queryClient.invalidateQueries({ queryKey: keys.walletHistory(a) });
     },
   });
 }

@@ -7,11 +7,11 @@ export type AccountOut = {
   address: string;
   /** Spendable micro-credits */
   balance: number;
-  /** Micro-credits held by withdrawals awaiting a decision */
+  /** Micro-credits held by withdrawals awaiting a decision or payment */
   held: number;
   /** All deposits so far */
   deposited: number;
-  /** All approved withdrawals so far */
+  /** All withdrawals paid so far */
   withdrawn: number;
   updated_at: number | null;
 };
@@ -101,6 +101,8 @@ export type ApiKeysOut = {
   /** How many keys an address may hold */
   max_keys: number;
 };
+
+export type Approval = "auto" | "admin";
 
 /** What a rule may do to the rig when it fires (at most ``max_actions_per_day``). */
 export type AutoAction = "pause" | "restart";
@@ -623,6 +625,34 @@ export type HistoryPoint = {
   };
   /** Points averaged into this one */
   samples: number;
+};
+
+export type HotWalletOut = {
+  chain_id: number;
+  /** The hot wallet: fund it with the token and gas */
+  address: string;
+  token_address: string;
+  /** The nonce the next payout takes */
+  next_nonce: number;
+  /** Its mined transactions, at the last look */
+  chain_nonce: number | null;
+  /** Its token balance at the last look */
+  token_units: string | null;
+  /** Its balance of the chain's coin, for gas */
+  gas_wei: string | null;
+  head: number | null;
+  /** When the payouts job last looked */
+  checked_at: number | null;
+  /** What the last look raised (also CloudWatch alarms) */
+  alarms: string[];
+  /** Micro-credits sent today (UTC) */
+  outflow_today: number;
+  payouts_today: number;
+  daily_limit: number;
+  /** Withdrawals up to this are paid without an admin */
+  auto_max: number;
+  min_balance: number;
+  min_gas_wei: string;
 };
 
 export type LeaseOut = {
@@ -1228,20 +1258,39 @@ export type VerifyRequest = {
 };
 
 export type WithdrawRequest = {
-  /** Micro-credits to withdraw; held until an admin decides */
+  /** Micro-credits to withdraw to your address; held until paid (on chain, automatically up to the auto-pay limit) or until an admin decides */
   amount: number;
 };
 
 export type WithdrawalOut = {
   withdrawal_id: string;
-  /** Whose funds; approved withdrawals are paid to it */
+  /** Whose funds; they are paid to this address */
   address: string;
   amount: number;
-  /** pending, approved or rejected */
-  status: string;
+  /** pending (awaiting an admin), approved (paid by hand), rejected; on chain: queued, signing, sent (broadcast, awaiting confirmations), settled or failed (reverted on chain: the amount is back in the balance) */
+  status: WithdrawalStatus;
   requested_at: number;
   decided_at: number | null;
   decided_by: string | null;
+  /** On chain: auto (under the limit) or admin */
+  approval?: Approval | null;
+  chain_id?: number | null;
+  token_address?: string | null;
+  /** Token units paid (a decimal) */
+  token_units?: string | null;
+  /** The address that pays */
+  hot_wallet?: string | null;
+  nonce?: number | null;
+  /** The payment's transaction (the mined one once settled) */
+  tx_hash?: string | null;
+  /** Every transaction sent for its nonce (re-sends) */
+  tx_hashes?: string[];
+  sent_at?: number | null;
+  block_number?: number | null;
+  confirmations: number;
+  required_confirmations?: number | null;
+  settled_at?: number | null;
+  failure?: string | null;
 };
 
 export type WithdrawalReceipt = {
@@ -1250,6 +1299,8 @@ export type WithdrawalReceipt = {
   /** True when the Idempotency-Key was seen: nothing held */
   replayed: boolean;
 };
+
+export type WithdrawalStatus = "pending" | "approved" | "rejected" | "queued" | "signing" | "sent" | "settled" | "failed";
 
 export type WorkerDetail = {
   worker_id: string;

@@ -101,7 +101,7 @@ describe("parseConfig", () => {
   it("reads the platform's config.json", () => {
     expect(
       parseConfig({ api_url: "http://127.0.0.1:8080/", ws_url: "ws://127.0.0.1:8081", region: "r", stage: "local", chain_id: 5 }, "http://x"),
-    ).toEqual({ apiUrl: "http://127.0.0.1:8080", wsUrl: "ws://127.0.0.1:8081", region: "r", stage: "local", chainId: 5, deposits: false });
+    ).toEqual({ apiUrl: "http://127.0.0.1:8080", wsUrl: "ws://127.0.0.1:8081", region: "r", stage: "local", chainId: 5, deposits: false, withdrawalsOnChain: false, withdrawalAutoMax: null });
   });
 
   it("defaults an empty api_url to the page's origin and strips a trailing /api", () => {
@@ -114,6 +114,17 @@ describe("parseConfig", () => {
     expect(parseConfig({ api_url: "", deposits: true }, "http://x").deposits).toBe(true);
     expect(parseConfig({ api_url: "", deposits: "yes" }, "http://x").deposits).toBe(false);
     expect(parseConfig({ api_url: "" }, "http://x").deposits).toBe(false);
+  });
+
+  it("reads withdrawals on chain and their auto-pay limit, which means nothing without them", () => {
+    const on = parseConfig({ api_url: "", withdrawals_on_chain: true, withdrawal_auto_max: 100_000_000 }, "http://x");
+    expect([on.withdrawalsOnChain, on.withdrawalAutoMax]).toEqual([true, 100_000_000]);
+    const unsaid = parseConfig({ api_url: "", withdrawals_on_chain: true, withdrawal_auto_max: null }, "http://x");
+    expect([unsaid.withdrawalsOnChain, unsaid.withdrawalAutoMax]).toEqual([true, null]);
+    const odd = parseConfig({ api_url: "", withdrawals_on_chain: true, withdrawal_auto_max: 1.5 }, "http://x");
+    expect(odd.withdrawalAutoMax).toBeNull();
+    const off = parseConfig({ api_url: "", withdrawals_on_chain: "yes", withdrawal_auto_max: 5 }, "http://x");
+    expect([off.withdrawalsOnChain, off.withdrawalAutoMax]).toEqual([false, null]);
   });
 
   it("refuses a config without api_url", () => {

@@ -12,6 +12,7 @@ import {
   formatRelative,
   formatTemperature,
   formatTokenUnits,
+  formatWei,
   parseCredits,
   shortAddress,
   shortId,
@@ -176,5 +177,26 @@ describe("formatTokenUnits", () => {
     ["not units", 6, "not units"],
   ] as const)("%s units of a %i-decimal token → %s", (units, decimals, shown) => {
     expect(formatTokenUnits(units, decimals)).toBe(shown);
+  });
+});
+
+describe("formatWei", () => {
+  it.each([
+    ["10000000000000000", "0.01"], // the local hot wallet's alarm floor, 10**16
+    ["12345678900000000", "0.012345"], // cut, not rounded: never more than it holds
+    ["1999999999999999999", "1.999999"],
+    ["1234000000000000000000", "1,234"],
+    ["0", "0"],
+    ["999999999999", "<0.000001"], // under the last digit shown, but not nothing
+    ["-5", "—"],
+  ] as const)("%s wei → %s", (wei, shown) => {
+    expect(formatWei(wei)).toBe(shown);
+  });
+
+  it("shows nothing for a balance not read yet, and as many decimals as asked", () => {
+    expect(formatWei(null)).toBe("—");
+    expect(formatWei("1500000000000000000", 0)).toBe("1");
+    expect(formatWei("1", 0)).toBe("<1");
+    expect(formatWei("123456789", 18)).toBe("0.000000000123456789");
   });
 });

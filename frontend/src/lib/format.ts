@@ -74,6 +74,19 @@ export function formatTokenUnits(units: string, decimals: number): string {
   return groupThousands(whole) + (frac ? `.${frac}` : "");
 }
 
+/**
+ * Wei (a decimal string, any size) as the chain's coin, cut (not rounded) to `maxDecimals`:
+ * "12345000000000000" → "0.012345"; a balance under the last digit shown reads "<0.000001".
+ */
+export function formatWei(wei: string | null | undefined, maxDecimals = 6): string {
+  if (wei == null || !/^\d+$/.test(wei)) return "—";
+  const full = formatTokenUnits(wei, 18);
+  const [whole = "0", frac = ""] = full.split(".");
+  const cut = frac.slice(0, Math.max(0, maxDecimals)).replace(/0+$/, "");
+  if (whole === "0" && cut === "" && /[1-9]/.test(wei)) return `<${maxDecimals > 0 ? `0.${"0".repeat(maxDecimals - 1)}1` : "1"}`;
+  return whole + (cut ? `.${cut}` : "");
+}
+
 /** "12.5" → 12_500_000; "1,000" → 1_000_000_000. Null when it is not a credit amount. */
 export function parseCredits(text: string): number | null {
   const cleaned = text.trim().replace(/[,_\s]/g, "");

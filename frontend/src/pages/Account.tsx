@@ -1,9 +1,12 @@
 import { useId, useState, type FormEvent } from "react";
-import { useAccount, useAchievements, useDeposit, useWalletHistory, useWithdraw, useWithdrawals } from "../api/queries";
+import { useAccount, useAchievements, useDeposit, useWalletHistory } from "../api/queries";
+import { useWithdraw } from "../api/withdrawals";
 import { useConfig, useServices, useSession } from "../app/context";
 import { ApiKeysCard } from "../components/ApiKeys";
 import { ChainDepositsCard } from "../components/ChainDeposits";
 import { ElectricityPriceCard } from "../components/ElectricityPrice";
+import { HotWalletCard } from "../components/HotWallet";
+import { WithdrawalList } from "../components/Withdrawals";
 import { SignInButton } from "../components/Auth";
 import { useSignOut } from "../auth/useSignIn";
 import {
@@ -24,6 +27,7 @@ import {
 } from "../components/ui";
 import { cx } from "../lib/cx";
 import { entryKindLabel, formatCredits, MICRO_PER_CREDIT, parseCredits } from "../lib/format";
+import { requestedMessage, withdrawHint } from "../lib/withdrawals";
 
 const FAUCET_MAX = 1000 * MICRO_PER_CREDIT;
 
@@ -130,38 +134,17 @@ function Balance() {
             busy={withdraw.isPending}
             max={a?.balance}
             testId="withdraw-form"
-            hint="Held out of your balance until an operator approves; then paid to your address."
+            hint={withdrawHint(config.withdrawalsOnChain, config.withdrawalAutoMax)}
             onSubmit={(micro) =>
               withdraw.mutate(micro, {
-                onSuccess: (r) => toasts.success("Withdrawal requested", `${formatCredits(r.withdrawal.amount)} credits held pending approval.`),
+                onSuccess: (r) => toasts.success("Withdrawal requested", requestedMessage(r.withdrawal)),
               })
             }
           />
-          <Withdrawals />
+          <WithdrawalList />
         </Card>
       </div>
     </>
-  );
-}
-
-function Withdrawals() {
-  const withdrawals = useWithdrawals();
-  const items = (withdrawals.data?.pages.flatMap((p) => p.items) ?? []).sort((a, b) => b.requested_at - a.requested_at);
-  if (withdrawals.isPending) return <LoadingRows rows={2} />;
-  if (items.length === 0) return null;
-  const tone = { pending: "warn", approved: "ok", rejected: "danger" } as const;
-  return (
-    <ul className="mt-4 divide-y divide-border text-sm">
-      {items.map((w) => (
-        <li key={w.withdrawal_id} className="flex items-center justify-between gap-2 py-1.5">
-          <span className="tabular">{formatCredits(w.amount)} cr</span>
-          <span className="flex items-center gap-2 text-xs text-muted">
-            <Badge tone={tone[w.status as keyof typeof tone] ?? "neutral"}>{w.status}</Badge>
-            <Time ts={w.requested_at} />
-          </span>
-        </li>
-      ))}
-    </ul>
   );
 }
 
@@ -310,6 +293,11 @@ export default function Account() {
       {config.deposits && (
         <div className="mt-6">
           <ChainDepositsCard />
+        </div>
+      )}
+      {session.isAdmin && config.withdrawalsOnChain && (
+        <div className="mt-6">
+          <HotWalletCard />
         </div>
       )}
       <div className="mt-6">

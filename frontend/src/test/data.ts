@@ -7,6 +7,7 @@ import type {
   FleetProfitOut,
   FleetWorker,
   GpuModelOut,
+  HotWalletOut,
   LeaseOut,
   ListingOut,
   ProfitDayOut,
@@ -14,6 +15,7 @@ import type {
   RecommendationOut,
   RigProfitOut,
   RuleOut,
+  WithdrawalOut,
 } from "../api/types";
 
 export const ME = "0x1111111111111111111111111111111111111111";
@@ -259,6 +261,74 @@ export function chainDeposit(overrides: Partial<ChainDepositOut> = {}): ChainDep
     seen_at: 1_700_000_000,
     credited_at: null,
     reason: null,
+    ...overrides,
+  };
+}
+
+export const HOT_WALLET = "0x5555555555555555555555555555555555555555";
+
+/** A 25-credit withdrawal on chain, sent with 2 of 12 confirmations (6-decimal token). */
+export function withdrawal(overrides: Partial<WithdrawalOut> = {}): WithdrawalOut {
+  return {
+    withdrawal_id: "w-1",
+    address: ME,
+    amount: 25_000_000,
+    status: "sent",
+    requested_at: 1_700_000_000,
+    decided_at: 1_700_000_000,
+    decided_by: null,
+    approval: "auto",
+    chain_id: 31337,
+    token_address: TOKEN,
+    token_units: "25000000",
+    hot_wallet: HOT_WALLET,
+    nonce: 4,
+    tx_hash: `0x${"ef".repeat(32)}`,
+    tx_hashes: [`0x${"ef".repeat(32)}`],
+    sent_at: 1_700_000_030,
+    block_number: 120,
+    confirmations: 2,
+    required_confirmations: 12,
+    settled_at: null,
+    failure: null,
+    ...overrides,
+  };
+}
+
+/** A withdrawal paid by hand (no on-chain fields), awaiting an admin. */
+export function manualWithdrawal(overrides: Partial<WithdrawalOut> = {}): WithdrawalOut {
+  return {
+    withdrawal_id: "w-0",
+    address: ME,
+    amount: 5_000_000,
+    status: "pending",
+    requested_at: 1_699_999_000,
+    decided_at: null,
+    decided_by: null,
+    confirmations: 0,
+    ...overrides,
+  };
+}
+
+/** The hot wallet in step: 5 nonces used, 1,000 tokens and 0.5 ETH, 30 of 10,000 credits paid today. */
+export function hotWallet(overrides: Partial<HotWalletOut> = {}): HotWalletOut {
+  return {
+    chain_id: 31337,
+    address: HOT_WALLET,
+    token_address: TOKEN,
+    next_nonce: 5,
+    chain_nonce: 5,
+    token_units: "1000000000",
+    gas_wei: "500000000000000000",
+    head: 140,
+    checked_at: 1_700_000_100,
+    alarms: [],
+    outflow_today: 30_000_000,
+    payouts_today: 2,
+    daily_limit: 10_000_000_000,
+    auto_max: 100_000_000,
+    min_balance: 1_000_000_000,
+    min_gas_wei: "10000000000000000",
     ...overrides,
   };
 }

@@ -9,7 +9,7 @@ import { ToastStore } from "../lib/toast";
 import { ME } from "./data";
 import { createFakeSocket, memoryStorage, mockFetch, type Route } from "./fakes";
 
-export const TEST_CONFIG: AppConfig = { apiUrl: "http://test.local", wsUrl: "ws://live.test", region: "r", stage: "local", chainId: 1, deposits: false };
+export const TEST_CONFIG: AppConfig = { apiUrl: "http://test.local", wsUrl: "ws://live.test", region: "r", stage: "local", chainId: 1, deposits: false, withdrawalsOnChain: false, withdrawalAutoMax: null };
 
 export interface TestServicesOptions {
   /** Signed in as ME (the default), or signed out. */
