@@ -17,6 +17,11 @@ from pathlib import Path
 import pytest
 import pytest_socket
 
+from functions.local.moto_kms_digest import install as install_moto_kms_digest
+
+# moto's KMS hashes a MessageType=DIGEST message again; make it sign digests as AWS does.
+install_moto_kms_digest()
+
 # Tests never reach real AWS: fake credentials, a fixed region, no metadata service look-ups.
 os.environ.update(
     {
