@@ -100,6 +100,8 @@ class XenblocksStack(Stack):
             stage=config.stage,
             chain_id=config.chain_id,
             deposits=config.deposits is not None,
+            withdrawals_on_chain=config.withdrawals is not None,
+            withdrawal_auto_max=config.withdrawals.auto_max if config.withdrawals else None,
         )
         self.dashboard.deploy(self.config_json)
 

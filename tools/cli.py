@@ -178,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also mine a block every this many seconds (default: only on transactions)",
     )
 
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="the ledger against the chain: every on-chain deposit and withdrawal matches "
+        "exactly one ledger entry (exit 1 on any difference)",
+    )
+    from tools.reconcile import add_arguments as add_reconcile_arguments
+
+    add_reconcile_arguments(reconcile)
+
     cost = commands.add_parser("cost", help="monthly AWS cost per worker, line by line")
     add_cost_arguments(cost)
 
@@ -212,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_node(args)
     if args.command == "chain":
         return _run_chain(args)
+    if args.command == "reconcile":
+        from tools.reconcile import run as run_reconcile
+
+        return run_reconcile(args)
     # The local stack is a terminal program: no CloudWatch EMF lines between its output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     # Each ingested message is an INFO line in CloudWatch; in a terminal, only trouble.

@@ -125,6 +125,11 @@ class PayoutRepository:
             ExpressionAttributeNames=update.names(),
             ExpressionAttributeValues=codec.values(**update.values()),
         )
+        latest = {"pk": _wallet_pk(wallet.chain_id, "LATEST"), "sk": _WALLET_SK}
+        self._tables.client.put_item(
+            TableName=self._tables.name(ACCOUNTS),
+            Item=codec.to_item({**latest, "address": wallet.address, "checked_at": now}),
+        )
 
     def last_wallet(self, chain_id: int) -> HotWallet | None:
         """The hot wallet the payouts job last looked at on ``chain_id`` (the admins' view:

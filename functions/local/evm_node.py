@@ -143,6 +143,14 @@ class ChainAdmin:
                 raise TimeoutError(f"transaction {tx_hash} was not mined")
             time.sleep(0.05)
 
+    def pay(self, sender: str, to: str, wei: int) -> str:
+        """Send ``wei`` of the chain's coin (gas money) from an unlocked account."""
+        transaction = {"from": sender, "to": to, "value": hex(wei), "gas": hex(21_000)}
+        return str(self.call("eth_sendTransaction", transaction))
+
+    def gas_balance(self, owner: str) -> int:
+        return int(self.call("eth_getBalance", owner, "latest"), 16)
+
     def deploy_token(self, deployer: str | None = None) -> str:
         """Deploy the test token from its committed artifact; its address."""
         artifact = json.loads(TOKEN_ARTIFACT.read_text())

@@ -198,6 +198,10 @@ def run_local(
         chain = services.enter_context(_chain(options))
         if chain is not None:
             settings = settings.model_copy(update=_deposit_settings(options, chain))
+            # Withdrawals are paid on that chain from a hot wallet whose key is in moto's KMS.
+            settings = settings.model_copy(
+                update=_hot_wallet(options, chain, endpoint, settings.aws_region)
+            )
         tables = Tables(settings)
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
@@ -258,6 +262,12 @@ def run_local(
                 f"Deposits         every account's own address under {settings.deposit_xpub}"
                 f" (seed: {options.state_dir / DEPOSIT_SEED_FILE}), credited after"
                 f" {settings.deposit_confirmations} confirmations"
+            )
+            print(
+                f"Withdrawals      paid on chain from {description['hot_wallet_address']} (its key"
+                f" in moto's KMS), automatically up to"
+                f" {settings.withdrawal_auto_max // 1_000_000} credits, settled after"
+                f" {settings.withdrawal_confirmations} confirmations"
             )
         if api.dashboard_url:
             print(f"Dashboard        {api.dashboard_url}")
@@ -408,6 +418,7 @@ LOCAL_SCHEDULES = {
     "network": 15,  # the local XenBlocks node's difficulty, as the deployed job reads it
     "insights": 300,  # every online rig's baseline each run (one slice), GPU-model figures
     "deposits": 5,  # the local chain's stablecoin transfers (only with a chain)
+    "payouts": 5,  # withdrawals paid on the local chain (only with a chain)
 }
 
 
@@ -444,6 +455,15 @@ def _schedules(settings: Settings, tables: Tables, plane: _DevicePlane, live: _L
             watcher.run(now)
 
         runs["deposits"] = deposits
+    if settings.withdrawals_on_chain and settings.deposit_rpc_url:
+        from functions.handlers.payouts import build_job
+
+        payouts = build_job(settings, tables)
+
+        def pay(now: int) -> None:
+            payouts.run(now)
+
+        runs["payouts"] = pay
     scheduler = LocalScheduler(
         [ScheduledJob(name, LOCAL_SCHEDULES[name], run) for name, run in runs.items()]
     )
@@ -488,6 +508,8 @@ def _dashboard_config(settings: Settings, api_url: str, ws_url: str) -> dict[str
         stage=settings.stage,
         chain_id=settings.chain_id,
         deposits=settings.deposits_enabled,
+        withdrawals_on_chain=settings.withdrawals_on_chain,
+        withdrawal_auto_max=settings.withdrawal_auto_max,
     )
 
 
@@ -645,6 +667,42 @@ def _deposit_settings(options: LocalOptions, chain: Any) -> dict[str, Any]:
     }
 
 
+# What the local hot wallet is given at start: gas money and test stablecoins.
+HOT_WALLET_GAS_WEI = 100 * 10**18
+HOT_WALLET_TOKEN_UNITS = 100_000 * 10**6
+
+
+def _hot_wallet(
+    options: LocalOptions, chain: Any, kms_endpoint: str, region: str
+) -> dict[str, Any]:
+    """A hot wallet for on-chain withdrawals: a secp256k1 key made in moto's KMS (so the
+    platform signs as in AWS, by digest, never holding the key), funded from the chain's
+    first account; the settings fields that turn payouts on."""
+    import boto3
+
+    from functions.local import moto_kms_digest
+    from functions.ports.kms_signer import KEY_SPEC, KEY_USAGE, KmsSigner
+
+    moto_kms_digest.install()  # moto signs a DIGEST as AWS does
+    kms = boto3.client("kms", region_name=region, endpoint_url=kms_endpoint)
+    key = kms.create_key(
+        KeySpec=KEY_SPEC, KeyUsage=KEY_USAGE, Description="xenblocks local hot wallet"
+    )
+    key_id = key["KeyMetadata"]["KeyId"]
+    address = KmsSigner(kms, key_id).address
+    admin, funder = chain.admin, chain.accounts[0]
+    admin.receipt(admin.pay(funder, address, HOT_WALLET_GAS_WEI))
+    admin.receipt(admin.mint(chain.token_address, address, HOT_WALLET_TOKEN_UNITS))
+    return {
+        "withdrawal_kms_key_id": key_id,
+        "kms_endpoint_url": kms_endpoint,
+        "withdrawal_confirmations": options.deposit_confirmations,
+        "withdrawal_rebroadcast_seconds": 30,
+        "hot_wallet_min_balance": 1_000 * 1_000_000,
+        "hot_wallet_min_gas_wei": 10**18,
+    }
+
+
 def _chain_description(chain: Any, settings: Settings) -> dict[str, Any]:
     """local.json's chain keys (null without a chain)."""
     if chain is None:
@@ -653,13 +711,31 @@ def _chain_description(chain: Any, settings: Settings) -> dict[str, Any]:
             "chain_id": None,
             "token_address": None,
             "token_decimals": None,
+            "hot_wallet_address": None,
         }
     return {
         **chain.describe(),
         "chain_accounts": chain.accounts[:5],
         "deposit_xpub": settings.deposit_xpub,
         "deposit_confirmations": settings.deposit_confirmations,
+        "hot_wallet_address": _hot_wallet_address(settings),
+        "withdrawal_kms_key_id": settings.withdrawal_kms_key_id,
+        "withdrawal_auto_max": settings.withdrawal_auto_max,
+        "withdrawal_confirmations": settings.withdrawal_confirmations,
     }
+
+
+def _hot_wallet_address(settings: Settings) -> str | None:
+    if settings.withdrawal_kms_key_id is None:
+        return None
+    import boto3
+
+    from functions.ports.kms_signer import KmsSigner
+
+    kms = boto3.client(
+        "kms", region_name=settings.aws_region, endpoint_url=settings.kms_endpoint_url
+    )
+    return KmsSigner(kms, settings.withdrawal_kms_key_id).address
 
 
 @contextlib.contextmanager

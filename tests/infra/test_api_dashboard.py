@@ -177,6 +177,9 @@ def test_dashboard_config_json(assembly: Assembly) -> None:
         "chain_id": 8453,
         # tests/infra/conftest.py synthesizes a stage with deposits on chain.
         "deposits": True,
+        # … and withdrawals paid on chain, automatically up to 50 credits.
+        "withdrawals_on_chain": True,
+        "withdrawal_auto_max": 50_000_000,
     }
     assert deployment["DestinationBucketName"]["Ref"] in assembly.of_type("AWS::S3::Bucket")
     assert deployment["DistributionPaths"] == ["/*"]
