@@ -2,7 +2,8 @@
 
 The operations: deposits (an admin's), on-chain deposits (seen pending, then credited once
 or orphaned by a reorganisation), rents, stops, settlements, withdrawal requests and
-decisions.
+decisions, and on-chain withdrawals (queued automatically or by an admin's approval, given
+the hot wallet's next nonce and sent, then settled once or failed back to the balance).
 
 After every step: sum of balances and held funds + sum of escrows == deposits − withdrawals;
 every ledger entry is unique and the ledger alone reproduces every balance; the stored
@@ -37,6 +38,7 @@ from functions.dal.accounts import AccountRepository
 from functions.dal.deposits import DepositRepository
 from functions.dal.leases import LeaseRepository
 from functions.dal.listings import ListingRepository
+from functions.dal.payouts import PayoutRepository
 from functions.dal.specs import ACCOUNTS, LEASES, LEDGER
 from functions.dal.tables import Tables, create_tables
 from functions.errors import (
@@ -49,7 +51,14 @@ from functions.errors import (
     ListingUnavailable,
 )
 from functions.local.moto_dynamodb import serialize_dynamodb_requests
-from functions.models.accounts import EXTERNAL, TREASURY
+from functions.models.accounts import (
+    EXTERNAL,
+    TREASURY,
+    Approval,
+    PayoutTerms,
+    Withdrawal,
+    WithdrawalStatus,
+)
 from functions.models.deposits import ChainDeposit
 from functions.models.money import fee_of
 from functions.settings import Settings
@@ -57,6 +66,7 @@ from tests.audit import scan
 from tests.factories import NOW, address, lease_for, open_listing
 
 USERS = [address(0xD00 + i) for i in range(3)]
+CHAIN_ID, TOKEN, HOT_WALLET = 31337, address(0x70C), address(0x407)
 FEE_BP = 500
 _stage = itertools.count()
 
@@ -108,6 +118,8 @@ class Books(RuleBasedStateMachine):
     leases = Bundle("leases")
     withdrawals = Bundle("withdrawals")
     chain_deposits = Bundle("chain_deposits")
+    payouts = Bundle("payouts")  # queued on-chain withdrawals
+    sent_payouts = Bundle("sent_payouts")
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,6 +135,7 @@ class Books(RuleBasedStateMachine):
         self.listing_of: dict[str, Any] = {}
         self.leased: set[str] = set()
         self.stopped: set[str] = set()
+        self.nonces: list[int] = []  # every nonce a payout took, in order
 
     @initialize()
     def open_books(self) -> None:
@@ -135,6 +148,8 @@ class Books(RuleBasedStateMachine):
         self.listings = ListingRepository(tables)
         self.lease_repo = LeaseRepository(tables)
         self.chain = DepositRepository(tables)
+        self.payout_repo = PayoutRepository(tables)
+        self.payout_repo.create_wallet(CHAIN_ID, HOT_WALLET, next_nonce=0, now=NOW)
         # Cheap listings and funded users, so rents, stops and settlements happen often.
         self.market = [
             open_listing(tables, owner=USERS[i % 2], price_per_hour=600_000) for i in range(2)
@@ -314,6 +329,135 @@ class Books(RuleBasedStateMachine):
         with pytest.raises(ConcurrentUpdate):
             self.chain.credit(deposit, confirmations=3, now=NOW + 1)
 
+    # -- on-chain withdrawals (issue #24): queued, sent with a nonce, settled or failed ------
+
+    @rule(
+        target=payouts,
+        user=st.sampled_from(USERS),
+        amount=st.integers(1, 30_000_000),
+        crash=crashes,
+    )
+    def request_payout(self, user: str, amount: int, crash: str | None) -> Any:
+        """A withdrawal under the auto-pay limit: queued at once, the amount held."""
+        withdrawal = Withdrawal(
+            withdrawal_id=f"P{next(self.ids)}",
+            address=user,
+            amount=amount,
+            requested_at=NOW,
+            status=WithdrawalStatus.QUEUED,
+            approval=Approval.AUTO,
+            **PayoutTerms(CHAIN_ID, TOKEN, amount).fields(),  # type: ignore[arg-type]
+        )
+        can = self.balance[user] >= amount
+        try:
+            done = with_retry(
+                self.client,
+                crash,
+                lambda: self.accounts.hold_withdrawal(withdrawal),
+                (DuplicateEntry,),
+            )
+        except InsufficientFunds:
+            done = False
+        assert done == can
+        if not done:
+            return multiple()
+        self.balance[user] -= amount
+        self.held[user] += amount
+        return withdrawal
+
+    @rule(target=payouts, withdrawal=consumes(withdrawals), crash=crashes)
+    def approve_payout(self, withdrawal: Any, crash: str | None) -> Any:
+        """An admin approves a large one: queued, still held, no money moves yet."""
+        user, withdrawal_id, amount = withdrawal
+        assert with_retry(
+            self.client,
+            crash,
+            lambda: self.accounts.decide_withdrawal(
+                user,
+                withdrawal_id,
+                approve=True,
+                admin="admin",
+                now=NOW,
+                payout=PayoutTerms(CHAIN_ID, TOKEN, amount),
+            ),
+            (DuplicateEntry,),
+        )
+        queued = self.payout_repo.get(user, withdrawal_id)
+        assert queued is not None
+        assert queued.status is WithdrawalStatus.QUEUED
+        return queued
+
+    @rule(target=sent_payouts, payout=consumes(payouts), crash=crashes)
+    def send_payout(self, payout: Withdrawal, crash: str | None) -> Any:
+        """The payouts job takes the wallet's next nonce (with the day's outflow), then
+        records the signed transaction."""
+        wallet = self.payout_repo.wallet(CHAIN_ID, HOT_WALLET)
+        assert wallet is not None
+        assert with_retry(
+            self.client,
+            crash,
+            lambda: self.payout_repo.take_nonce(
+                payout,
+                wallet,
+                gas_limit=60_000,
+                max_fee_per_gas=2 * 10**9,
+                max_priority_fee_per_gas=10**9,
+                day="2026-12-03",
+                daily_limit=10**15,
+                now=NOW,
+            ),
+            (ConcurrentUpdate,),
+        )
+        signing = self.payout_repo.get(payout.address, payout.withdrawal_id)
+        assert signing is not None
+        assert (signing.status, signing.nonce) == (WithdrawalStatus.SIGNING, wallet.next_nonce)
+        self.nonces.append(wallet.next_nonce)
+        sent = self.payout_repo.mark_sent(
+            signing,
+            raw_tx="0x02",
+            tx_hash=f"0x{wallet.next_nonce:064x}",
+            max_fee_per_gas=2 * 10**9,
+            max_priority_fee_per_gas=10**9,
+            now=NOW,
+        )
+        assert sent.status is WithdrawalStatus.SENT
+        return sent
+
+    @rule(payout=consumes(sent_payouts), crash=crashes)
+    def settle_payout(self, payout: Withdrawal, crash: str | None) -> None:
+        """Mined and confirmed: the money leaves, once."""
+        assert payout.tx_hash is not None
+
+        def settle(confirmations: int = 3) -> Any:
+            assert payout.tx_hash is not None
+            return self.payout_repo.settle(
+                payout,
+                tx_hash=payout.tx_hash,
+                block_number=200,
+                block_hash="0x" + "ab" * 32,
+                confirmations=confirmations,
+                now=NOW,
+            )
+
+        assert with_retry(self.client, crash, settle, (ConcurrentUpdate, DuplicateEntry))
+        with pytest.raises((ConcurrentUpdate, DuplicateEntry)):
+            settle(4)  # another run with the copy it read: nothing leaves twice
+        self.held[payout.address] -= payout.amount
+        self.withdrawn += payout.amount
+
+    @rule(payout=consumes(sent_payouts), crash=crashes)
+    def fail_payout(self, payout: Withdrawal, crash: str | None) -> None:
+        """Reverted on chain: the held amount returns to the balance, once."""
+
+        def fail() -> Any:
+            return self.payout_repo.fail(payout, reason="reverted", now=NOW)
+
+        assert with_retry(self.client, crash, fail, (ConcurrentUpdate, DuplicateEntry))
+        with pytest.raises((ConcurrentUpdate, DuplicateEntry)):
+            fail()
+        self.held[payout.address] -= payout.amount
+        self.balance[payout.address] += payout.amount
+
     @invariant()
     def books_balance(self) -> None:
         if not hasattr(self, "tables"):
@@ -348,6 +492,12 @@ class Books(RuleBasedStateMachine):
             assert flow[who] == self.balance[who], who
             assert flow[f"held:{who}"] == self.held[who], who
         assert flow[EXTERNAL] == self.withdrawn - self.deposited
+
+        # Every payout took its own nonce, in order, and the wallet's counter is past them.
+        assert self.nonces == list(range(len(self.nonces)))
+        wallet = self.payout_repo.wallet(CHAIN_ID, HOT_WALLET)
+        assert wallet is not None
+        assert wallet.next_nonce == len(self.nonces)
 
 
 @pytest.fixture
