@@ -91,7 +91,7 @@ class FakePayoutChain(FakeChain):
         super().__init__(token, **kwargs)
         self.wallet = wallet
         self.tokens = 1_000_000 * 10**6
-        self.gas = 10**18
+        self.gas = 100 * 10**18  # over 2**64 wei: balances are uint256
         self.base_fee = 10 * GWEI
         self.tip = 1 * GWEI
         self.mined_nonce = 0  # the wallet's transactions mined so far

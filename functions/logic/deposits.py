@@ -49,6 +49,7 @@ MAX_DEPOSIT_MICRO = 2**53 - 1
 
 _HASH = re.compile(r"0x[0-9a-f]{64}")
 _QUANTITY = re.compile(r"0x(0|[1-9a-f][0-9a-f]{0,15})")
+_UINT256 = re.compile(r"0x(0|[1-9a-f][0-9a-f]{0,63})")
 _WORD = re.compile(r"0x[0-9a-f]{64}")
 
 
@@ -95,6 +96,13 @@ class ChainReader(Protocol):
 
 def parse_quantity(value: Any, what: str) -> int:
     if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
+        raise ChainDataError(f"{what}: not a JSON-RPC quantity: {str(value)[:80]!r}")
+    return int(value, 16)
+
+
+def parse_uint256(value: Any, what: str) -> int:
+    """A JSON-RPC quantity that may exceed 64 bits (a balance in wei)."""
+    if not isinstance(value, str) or not _UINT256.fullmatch(value):
         raise ChainDataError(f"{what}: not a JSON-RPC quantity: {str(value)[:80]!r}")
     return int(value, 16)
 

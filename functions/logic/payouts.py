@@ -43,6 +43,7 @@ from functions.logic.deposits import (
     parse_block_ref,
     parse_quantity,
     parse_transfer,
+    parse_uint256,
     to_checksum_or_none,
 )
 from functions.logic.evm_tx import TokenTransferTx, transfer_call_data, tx_hash
@@ -185,7 +186,7 @@ class PayoutJob:
                 },
             )
         run.token_units = _word(self._chain.token_balance(self._token, address), "balanceOf")
-        run.gas_wei = parse_quantity(self._chain.gas_balance(address), "eth_getBalance")
+        run.gas_wei = parse_uint256(self._chain.gas_balance(address), "eth_getBalance")
         minimum = payout_units(self._settings.hot_wallet_min_balance, self._decimals) or 0
         if run.token_units < minimum:
             run.alarms.add(Alarm.TOKEN_LOW)

@@ -24,6 +24,7 @@ from tests.http_json import call
 from tests.local_stack import free_port
 from tests.rig_session import gpuless_register, rig_client
 from tests.waiting import wait_for
+from tools.cli import main as reconcile_main
 
 
 def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Path):
@@ -62,6 +63,8 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         assert config["ws_url"] == local["ws_url"]
         # The stack runs the local chain, so the Account page shows the deposit address.
         assert config["deposits"] is True
+        # … and pays withdrawals on it from a hot wallet whose key is in moto's KMS.
+        assert config["withdrawals_on_chain"] is True
         for path in ("/", "/renter", "/workers/rig-1"):
             with urllib.request.urlopen(local["api_url"] + path, timeout=10) as page:  # noqa: S310
                 assert b"<title>dashboard</title>" in page.read()
@@ -84,6 +87,7 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
             "network",
             "insights",
             "deposits",
+            "payouts",
         }
         # The local chain and its stablecoin (issue #24): a transfer to an account's own
         # deposit address is credited once confirmed.
@@ -105,6 +109,22 @@ def test_the_local_stack_enrols_a_rig_and_ingests_what_it_publishes(tmp_path: Pa
         wait_for(credited, "the deposit credited", timeout=60, every=0.5)
         [deposit] = call(f"{local['api_url']}/api/accounts/me/deposits", token=renter)["items"]
         assert deposit["status"] == "credited"
+
+        # Out again: a small withdrawal is paid on chain without an admin, and settles.
+        paid = call(
+            f"{local['api_url']}/api/accounts/me/withdraw", token=renter, body={"amount": 2_000_000}
+        )["withdrawal"]
+        assert (paid["status"], paid["approval"]) == ("queued", "auto")
+        mine = f"{local['api_url']}/api/accounts/me/withdrawals"
+
+        def settled() -> bool:
+            return bool(call(mine, token=renter)["items"][0]["status"] == "settled")
+
+        wait_for(settled, "the withdrawal settled", timeout=90, every=0.5)
+        assert chain.balance_of(local["token_address"], RENTER) == 2_000_000
+        assert local["hot_wallet_address"] == call(mine, token=renter)["items"][0]["hot_wallet"]
+        # The ledger against the chain: nothing differs.
+        assert reconcile_main(["reconcile", "--local-json", str(tmp_path / "local.json")]) == 0
 
         # Enrol through the API, as `xenblocks-miner enroll` will.
         secret = (tmp_path / "jwt.secret").read_text().strip()
