@@ -20,15 +20,19 @@ from tests.infra.conftest import ROOT
 
 WEB = {"fastapi", "starlette", "mangum", "functions.api.routers"}
 SIGN_IN = {"eth_account", "py_ecc", "eth_keys"}
+# Signing and sending transactions: the payouts job's alone (issue #24).
+CHAIN = {"web3", "rlp", "functions.logic.evm_tx", "functions.ports.kms_signer"}
 # Handler module → what must not be imported when it is.
 NOT_AT_COLD_START = {
-    "functions.handlers.api": SIGN_IN,
-    "functions.handlers.jobs": WEB | SIGN_IN,
-    "functions.handlers.live": WEB | SIGN_IN,
-    "functions.handlers.ingest": WEB | SIGN_IN,
-    "functions.handlers.alerts": WEB | SIGN_IN,
+    "functions.handlers.api": SIGN_IN | CHAIN,
+    "functions.handlers.jobs": WEB | SIGN_IN | CHAIN,
+    "functions.handlers.live": WEB | SIGN_IN | CHAIN,
+    "functions.handlers.ingest": WEB | SIGN_IN | CHAIN,
+    "functions.handlers.alerts": WEB | SIGN_IN | CHAIN,
     # The deposit watcher (issue #24): web3.py comes with its first run's port, no web.
-    "functions.handlers.deposits": WEB | SIGN_IN,
+    "functions.handlers.deposits": WEB | SIGN_IN | CHAIN,
+    # The payouts job: its transaction encoding at import; web3 and KMS at its first run.
+    "functions.handlers.payouts": WEB | SIGN_IN | {"web3", "functions.ports.kms_signer"},
 }
 
 

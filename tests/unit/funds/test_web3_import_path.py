@@ -1,4 +1,4 @@
-"""web3.py is the deposit watcher's alone: no other Lambda handler imports it."""
+"""web3.py is the chain jobs' alone (deposits, payouts): no other Lambda handler imports it."""
 
 from __future__ import annotations
 
@@ -22,4 +22,5 @@ def test_no_other_handler_imports_web3() -> None:
 
 def test_the_watcher_imports_it_at_its_cold_start_only() -> None:
     assert not _imports_web3("import functions.handlers.deposits")
+    assert not _imports_web3("import functions.handlers.payouts")
     assert _imports_web3("import functions.ports.chain")
