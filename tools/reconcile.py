@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from functions.dal.tables import Tables
 from functions.logic.deposits import (
     ChainDataError,
     ChainReader,
+    ChainRpcError,
     TransferLog,
     creditable_micro,
     parse_quantity,
@@ -383,21 +385,35 @@ def _settings(local_json: Path | None) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The command: 0 without differences, 1 with some, 2 when it could not compare."""
+    try:
+        settings = _settings(args.local_json)
+    except (OSError, ValueError, KeyError) as error:
+        # ValueError covers bad JSON and settings pydantic refuses.
+        print(f"xenblocks reconcile: cannot read the settings: {error}", file=sys.stderr)
+        return 2
+    url = args.rpc_url or settings.deposit_rpc_url
+    if url is None or settings.deposit_chain_id is None or settings.deposit_token_address is None:
+        print(
+            "xenblocks reconcile: this stage has no chain to reconcile (the chain id, token "
+            "and --rpc-url are needed)",
+            file=sys.stderr,
+        )
+        return 2
     from functions.ports.chain import Web3ChainReader
 
-    settings = _settings(args.local_json)
-    url = args.rpc_url or settings.deposit_rpc_url
-    if url is None:
-        print("xenblocks reconcile: no chain RPC URL (--rpc-url)")
+    try:
+        report = reconcile(
+            settings,
+            Tables(settings),
+            Web3ChainReader(url, timeout=settings.deposit_rpc_timeout_seconds),
+            hot_wallets=args.hot_wallet,
+            first_block=args.from_block,
+            last_block=args.to_block,
+        )
+    except (ChainDataError, ChainRpcError, OSError) as error:
+        print(f"xenblocks reconcile: cannot read the chain at {url}: {error}", file=sys.stderr)
         return 2
-    report = reconcile(
-        settings,
-        Tables(settings),
-        Web3ChainReader(url, timeout=settings.deposit_rpc_timeout_seconds),
-        hot_wallets=args.hot_wallet,
-        first_block=args.from_block,
-        last_block=args.to_block,
-    )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

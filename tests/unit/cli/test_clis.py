@@ -43,3 +43,19 @@ def test_tables_lists_every_spec(capsys):
     assert [json.loads(line)["TableName"] for line in lines] == [t.name for t in ALL_TABLES]
     assert xenblocks(["tables"]) == 0
     assert "by_active_worker" in capsys.readouterr().out
+
+
+def test_reconcile_explains_a_missing_local_json(capsys, tmp_path):
+    missing = tmp_path / "local.json"
+    assert xenblocks(["reconcile", "--local-json", str(missing)]) == 2
+    assert "cannot read the settings" in capsys.readouterr().err
+
+
+def test_reconcile_explains_a_stage_without_a_chain(capsys, tmp_path):
+    local = tmp_path / "local.json"
+    local.write_text(
+        '{"dynamodb_endpoint_url": "http://127.0.0.1:1", "table_prefix": "xenblocks-local",'
+        ' "chain_rpc_url": null, "chain_id": null, "token_address": null}'
+    )
+    assert xenblocks(["reconcile", "--local-json", str(local)]) == 2
+    assert "no chain to reconcile" in capsys.readouterr().err
