@@ -58,6 +58,9 @@ GWEI = 10**9
 REPLACEMENT_PERCENT = 10
 # A payout unmined for this many rebroadcast intervals is stuck: an alarm.
 STUCK_INTERVALS = 3
+# At most this many new payouts a run: each is a KMS signature and a few RPC calls, and a
+# run must end well inside the function's 60 s; the rest wait for the next minute.
+MAX_SENT_PER_RUN = 50
 # eth_sendRawTransaction's answers that mean the transaction is, or was, on its way.
 _HARMLESS_SEND_ERRORS = ("already known", "known transaction", "nonce too low")
 
@@ -388,6 +391,9 @@ class PayoutJob:
         tokens, gas = run.token_units, run.gas_wei
         day = utc_day(now)
         for position, payout in enumerate(queued):
+            if run.sent >= MAX_SENT_PER_RUN:
+                run.waiting = len(queued) - position
+                return wallet
             units = self._units_of(payout)
             gas_limit = self._gas_limit(payout, units) if units <= tokens else None
             if units > tokens:

@@ -362,3 +362,14 @@ def test_an_amount_the_token_cannot_hold_is_refused_at_request(chain_settings, t
     assert accounts.get(ALICE).held == 0
     held = funds.request_withdrawal(ALICE, 1_230_000, now=NOW).withdrawal
     assert held.token_units == "123"
+
+
+def test_a_run_sends_at_most_its_share_the_rest_wait(funds, accounts, job, chain, monkeypatch):
+    monkeypatch.setattr("functions.logic.payouts.MAX_SENT_PER_RUN", 2)
+    _fund(accounts)
+    for i in range(3):
+        _withdraw(funds, 1 * CREDIT, key=str(i), now=NOW + i)
+    run = job.run(NOW + 5)
+    assert (run.sent, run.waiting) == (2, 1)
+    assert job.run(NOW + 6).sent == 1
+    assert [tx.nonce for tx in chain.sent] == [0, 1, 2]
