@@ -26,7 +26,7 @@ from functions.dal.accounts import change_balance
 from functions.dal.expressions import Update
 from functions.dal.ledger import add_entry
 from functions.dal.pagination import Page
-from functions.dal.reads import batch_get, get_record, query_index, query_page
+from functions.dal.reads import batch_get, get_record, query_index_all, query_page
 from functions.dal.specs import ACCOUNTS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
@@ -212,17 +212,10 @@ class DepositRepository:
         tx.commit()
         return entry
 
-    def pending(self, *, limit: int = 100) -> list[ChainDeposit]:
+    def pending(self) -> list[ChainDeposit]:
         """Every pending deposit, oldest seen first."""
-        found: list[ChainDeposit] = []
-        cursor: str | None = None
-        while True:
-            items, cursor = query_index(
-                self._tables, ACCOUNTS, "pending", PENDING_DEPOSIT, limit=limit, cursor=cursor
-            )
-            found.extend(ChainDeposit.model_validate(item) for item in items)
-            if cursor is None:
-                return found
+        items = query_index_all(self._tables, ACCOUNTS, "pending", PENDING_DEPOSIT)
+        return [ChainDeposit.model_validate(item) for item in items]
 
     def deposits(self, owner: str, *, limit: int, cursor: str | None = None) -> Page[ChainDeposit]:
         """An owner's deposits (pending, credited, orphaned, held), by transaction hash."""

@@ -27,7 +27,7 @@ from functions.dal.accounts import (
 )
 from functions.dal.expressions import Update
 from functions.dal.ledger import add_entry
-from functions.dal.reads import get_item, get_record, query_index
+from functions.dal.reads import get_item, get_record, query_index_all
 from functions.dal.specs import ACCOUNTS
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction, condition_failure_as
@@ -146,17 +146,10 @@ class PayoutRepository:
 
     # -- the queue -----------------------------------------------------------------------
 
-    def open_payouts(self, *, limit: int = 100) -> list[Withdrawal]:
+    def open_payouts(self) -> list[Withdrawal]:
         """Every queued, signing and sent payout, oldest request first."""
-        found: list[Withdrawal] = []
-        cursor: str | None = None
-        while True:
-            items, cursor = query_index(
-                self._tables, ACCOUNTS, "pending", PAYOUT_QUEUE, limit=limit, cursor=cursor
-            )
-            found.extend(Withdrawal.model_validate(item) for item in items)
-            if cursor is None:
-                return found
+        items = query_index_all(self._tables, ACCOUNTS, "pending", PAYOUT_QUEUE)
+        return [Withdrawal.model_validate(item) for item in items]
 
     def get(self, address: str, withdrawal_id: str) -> Withdrawal | None:
         key = withdrawal_key(address, withdrawal_id)

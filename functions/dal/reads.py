@@ -136,6 +136,20 @@ def query_index(
     )
 
 
+def query_index_all(
+    tables: Tables, spec: TableSpec, index: str, partition: Any, *, page: int = 100
+) -> list[dict[str, Any]]:
+    """Every item of ``index`` in its ``partition``, oldest first (page by page): for the
+    jobs' small work queues, never for a listing a request pages through."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        items, cursor = query_index(tables, spec, index, partition, limit=page, cursor=cursor)
+        found.extend(items)
+        if cursor is None:
+            return found
+
+
 def _check_sort_range(value: Any, sort_range: tuple[Any, Any]) -> None:
     low, high = sort_range
     try:

@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration tests that run the local XenBlocks node on a real port."""
+"""Fixtures shared by the integration tests: the local XenBlocks node on a real port, the
+local EVM chain (hardhat) with the test token."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from functions.local.evm_node import EvmNode, hardhat_installed, local_chain
 from functions.local.xenblocks_node import NodeRules, NodeServer, XenBlocksNode
 
 
@@ -17,3 +19,12 @@ def server() -> Iterator[NodeServer]:
     node.clock.set_minute(30)  # outside the XUNI window, whatever the hour
     with NodeServer(node) as served:
         yield served
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[EvmNode]:
+    """The local EVM chain with the test stablecoin deployed, one per test module."""
+    if not hardhat_installed():
+        pytest.skip("hardhat is not installed: npm ci in chain/ (scripts/dev)")
+    with local_chain() as node:
+        yield node

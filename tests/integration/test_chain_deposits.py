@@ -6,14 +6,11 @@ nothing twice or wrongly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from functions.dal.accounts import AccountRepository
 from functions.dal.deposits import DepositRepository
 from functions.dal.ledger import LedgerRepository
-from functions.local.evm_node import EvmNode, hardhat_installed, local_chain
 from functions.logic.deposits import DepositAddresses, DepositWatcher
 from functions.logic.hd_keys import deposit_xpub_from_seed
 from functions.models.deposits import DepositStatus
@@ -23,14 +20,6 @@ from tests.factories import NOW, address
 N = 3
 ALICE = address(0xA11CE)
 BYSTANDER = address(0xB1)
-
-
-@pytest.fixture(scope="module")
-def chain() -> Iterator[EvmNode]:
-    if not hardhat_installed():
-        pytest.skip("hardhat is not installed: npm ci in chain/ (scripts/dev)")
-    with local_chain() as node:
-        yield node
 
 
 @pytest.fixture

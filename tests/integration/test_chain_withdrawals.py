@@ -6,8 +6,6 @@ zero differences, and finds the one transfer the platform did not make."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
 
@@ -15,7 +13,6 @@ from functions.dal.accounts import AccountRepository
 from functions.dal.deposits import DepositRepository
 from functions.dal.ledger import LedgerRepository
 from functions.dal.payouts import PayoutRepository
-from functions.local.evm_node import EvmNode, hardhat_installed, local_chain
 from functions.logic.deposits import DepositAddresses, DepositWatcher
 from functions.logic.evm_tx import TokenTransferTx
 from functions.logic.funds import FundsService
@@ -32,14 +29,6 @@ CREDIT = 1_000_000
 ALICE = address(0xA11CE)
 ADMIN = address(0xAD)
 STRANGER = address(0x5757)
-
-
-@pytest.fixture(scope="module")
-def chain() -> Iterator[EvmNode]:
-    if not hardhat_installed():
-        pytest.skip("hardhat is not installed: npm ci in chain/ (scripts/dev)")
-    with local_chain() as node:
-        yield node
 
 
 @pytest.fixture

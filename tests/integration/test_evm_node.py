@@ -3,26 +3,12 @@ stablecoin deploys with 6 decimals, mints and transfers, and emits Transfer logs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from functions.local.evm_node import (
     CHAIN_ID,
     MINT_UNITS,
     EvmNode,
-    hardhat_installed,
-    local_chain,
 )
 from functions.logic.deposits import TRANSFER_TOPIC, parse_transfer
-
-
-@pytest.fixture(scope="module")
-def chain() -> Iterator[EvmNode]:
-    if not hardhat_installed():
-        pytest.skip("hardhat is not installed: npm ci in chain/ (scripts/dev)")
-    with local_chain() as node:
-        yield node
 
 
 def test_the_node_answers_and_the_token_is_deployed(chain: EvmNode) -> None:

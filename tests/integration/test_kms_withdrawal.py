@@ -10,19 +10,11 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.local.evm_node import EvmNode, hardhat_installed, local_chain
+from functions.local.evm_node import EvmNode
 from functions.logic.evm_tx import TokenTransferTx, tx_hash
 from functions.ports.kms_signer import KmsSigner
 
 RECIPIENT = "0x" + "ab" * 20
-
-
-@pytest.fixture(scope="module")
-def chain() -> Iterator[EvmNode]:
-    if not hardhat_installed():
-        pytest.skip("hardhat is not installed: npm ci in chain/ (scripts/dev)")
-    with local_chain() as node:
-        yield node
 
 
 @pytest.fixture
