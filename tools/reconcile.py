@@ -71,6 +71,7 @@ class Report:
     deposit_entries: int = 0
     withdrawal_entries: int = 0
     matched: int = 0
+    corrected: int = 0  # of the matched: held deposits an operator credited, naming them
     outside_range: int = 0  # entries whose transfer is outside the blocks compared
     differences: list[Difference] = field(default_factory=list)
     pending: list[Difference] = field(default_factory=list)
@@ -94,6 +95,9 @@ class LedgerSide:
     settling: set[str]
     # Deposits confirmed but not credited: deposit id → its status (pending, held).
     uncredited: dict[str, str]
+    # Held deposits an operator credited by hand, naming the transfer as the reference
+    # (``POST /api/accounts/{owner}/deposit`` with ``reference=<tx hash>:<log index>``).
+    corrections: dict[str, LedgerEntry] = field(default_factory=dict)
 
 
 def compare(
@@ -166,6 +170,13 @@ def _match_deposit(
 ) -> None:
     entry_id = f"chain:{chain_id}:{transfer.deposit_id}"
     entry = deposits.get(entry_id)
+    owner = deposit_owners[transfer.to_address]
+    correction = ledger.corrections.get(transfer.deposit_id)
+    if entry is None and correction is not None and correction.to_party == owner:
+        seen.add(correction.entry_id)
+        report.matched += 1  # held, then credited by an operator who named it
+        report.corrected += 1
+        return
     if entry is None:
         status = ledger.uncredited.get(transfer.deposit_id)
         issue = Difference(
@@ -179,7 +190,6 @@ def _match_deposit(
         return
     seen.add(entry_id)
     expected = creditable_micro(transfer.value, decimals)
-    owner = deposit_owners[transfer.to_address]
     if entry.amount != expected or entry.to_party != owner:
         report.differences.append(
             Difference(
@@ -326,6 +336,8 @@ def _ledger_side(
         if payout.status is WithdrawalStatus.SENT and payout.mined_tx_hash is not None
     }
     uncredited: dict[str, str] = {}
+    corrections: dict[str, LedgerEntry] = {}
+    ledger = LedgerRepository(tables)
     for transfer in transfers:
         owner = owners.get(transfer.to_address)
         if owner is None:
@@ -333,7 +345,11 @@ def _ledger_side(
         found = deposits.get(owner.owner, transfer.deposit_id)
         if found is not None and found.entry_id is None:
             uncredited[transfer.deposit_id] = str(found.status)
-    return LedgerSide(entries, blocks, settling, uncredited)
+            # funds.credit's entry id for an admin's credit naming this transfer.
+            named = ledger.get(f"deposit:{owner.owner}:ref:{transfer.deposit_id}")
+            if named is not None:
+                corrections[transfer.deposit_id] = named
+    return LedgerSide(entries, blocks, settling, uncredited, corrections)
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -344,8 +360,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--local-json",
         type=Path,
         default=None,
-        help=f"a local stack's description (default: {DEFAULT_LOCAL_JSON} when it exists; "
-        "else the XENBLOCKS_* environment of a deployed stage)",
+        help=f"a local stack's description (default: {DEFAULT_LOCAL_JSON} when it exists "
+        "and XENBLOCKS_STAGE is not set; else the XENBLOCKS_* environment of a deployed "
+        "stage)",
     )
     parser.add_argument("--rpc-url", help="the chain's JSON-RPC URL (default: the settings')")
     parser.add_argument(
@@ -361,7 +378,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(local_json: Path | None) -> Settings:
-    path = local_json or (DEFAULT_LOCAL_JSON if DEFAULT_LOCAL_JSON.is_file() else None)
+    """A local stack's (``--local-json``, or ./.xenblocks/local.json when the environment
+    names no stage), else the deployed stage's ``XENBLOCKS_*`` environment."""
+    deployed = "XENBLOCKS_STAGE" in os.environ
+    default = DEFAULT_LOCAL_JSON if DEFAULT_LOCAL_JSON.is_file() and not deployed else None
+    path = local_json or default
     if path is None:
         from functions.settings import load_settings
 
@@ -428,7 +449,8 @@ def describe(report: Report) -> str:
         f"{', '.join(report.hot_wallets) or 'none on record'}",
         f"  deposits on chain {report.deposits_on_chain}, in the ledger "
         f"{report.deposit_entries}; withdrawals on chain {report.withdrawals_on_chain}, "
-        f"in the ledger {report.withdrawal_entries}; matched {report.matched}; "
+        f"in the ledger {report.withdrawal_entries}; matched {report.matched} "
+        f"({report.corrected} held and credited by an operator); "
         f"entries outside the range {report.outside_range}",
     ]
     for title, items in (("pending", report.pending), ("DIFFERENCE", report.differences)):

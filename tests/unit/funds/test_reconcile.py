@@ -131,11 +131,48 @@ def test_what_the_jobs_settle_next_is_pending_not_a_difference():
     ]
 
 
-def test_a_held_deposit_is_a_difference_until_an_operator_settles_it():
+def test_a_held_deposit_is_a_difference_until_an_operator_credits_it_by_name():
     report = _compare([IN], [], uncredited={IN.deposit_id: "held"})
     [difference] = report.differences
     assert (difference.kind, difference.tx_hash) == ("deposit_without_entry", IN.tx_hash)
     assert "held" in difference.detail
+
+    def correction(owner: str) -> LedgerEntry:
+        return LedgerEntry(
+            entry_id=f"deposit:{owner}:ref:{IN.deposit_id}",
+            kind=EntryKind.DEPOSIT,
+            amount=24_999_999,  # the operator's decision on dust
+            from_account=EXTERNAL,
+            to_account=owner,
+            to_party=owner,
+            created_at=NOW,
+            source=DepositSource.OPERATOR,
+        )
+
+    def corrected(owner: str):
+        return compare(
+            chain_id=CHAIN,
+            token_address=TOKEN,
+            decimals=6,
+            first_block=10,
+            last_block=100,
+            transfers=[IN],
+            deposit_owners={DEPOSIT_ADDRESS: ALICE},
+            hot_wallets={HOT},
+            ledger=LedgerSide(
+                entries=[],
+                blocks={},
+                settling=set(),
+                uncredited={IN.deposit_id: "held"},
+                corrections={IN.deposit_id: correction(owner)},
+            ),
+        )
+
+    report = corrected(ALICE)
+    assert report.ok
+    assert (report.matched, report.corrected) == (1, 1)
+    # Credited to someone else than the deposit address's owner: still a difference.
+    assert [d.kind for d in corrected(BOB).differences] == ["deposit_without_entry"]
 
 
 def test_entries_outside_the_blocks_compared_are_not_judged():
