@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reconcile_arguments(reconcile)
 
+    hot_wallet = commands.add_parser(
+        "hot-wallet", help="the hot wallet that pays withdrawals: resync after a nonce mismatch"
+    )
+    from tools.hot_wallet import add_arguments as add_hot_wallet_arguments
+
+    add_hot_wallet_arguments(hot_wallet)
+
     cost = commands.add_parser("cost", help="monthly AWS cost per worker, line by line")
     add_cost_arguments(cost)
 
@@ -221,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_node(args)
     if args.command == "chain":
         return _run_chain(args)
+    if args.command == "hot-wallet":
+        from tools.hot_wallet import run as run_hot_wallet
+
+        return run_hot_wallet(args)
     if args.command == "reconcile":
         from tools.reconcile import run as run_reconcile
 

@@ -377,7 +377,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _settings(local_json: Path | None) -> Settings:
+def operator_settings(local_json: Path | None) -> Settings:
     """A local stack's (``--local-json``, or ./.xenblocks/local.json when the environment
     names no stage), else the deployed stage's ``XENBLOCKS_*`` environment."""
     deployed = "XENBLOCKS_STAGE" in os.environ
@@ -408,7 +408,7 @@ def _settings(local_json: Path | None) -> Settings:
 def run(args: argparse.Namespace) -> int:
     """The command: 0 without differences, 1 with some, 2 when it could not compare."""
     try:
-        settings = _settings(args.local_json)
+        settings = operator_settings(args.local_json)
     except (OSError, ValueError, KeyError) as error:
         # ValueError covers bad JSON and settings pydantic refuses.
         print(f"xenblocks reconcile: cannot read the settings: {error}", file=sys.stderr)

@@ -139,6 +139,24 @@ class PayoutRepository:
         )
         return self.wallet(chain_id, str(pointer["address"])) if pointer else None
 
+    def move_nonce(self, wallet: HotWallet, next_nonce: int, *, now: int) -> None:
+        """An operator's resync: the wallet's next nonce becomes the chain's (only forward,
+        and only from the value read: ConcurrentUpdate otherwise)."""
+        if next_nonce <= wallet.next_nonce:
+            raise ValueError("a nonce only moves forward")
+        update = Update().set(next_nonce=next_nonce, updated_at=now, resynced_at=now)
+        tx = Transaction(self._tables)
+        tx.update(
+            ACCOUNTS,
+            {"pk": _wallet_pk(wallet.chain_id, wallet.address), "sk": _WALLET_SK},
+            update.expression,
+            condition="#next_nonce = :read",
+            names=update.names(),
+            values=update.values({"read": wallet.next_nonce}),
+            on_condition_failed=lambda: ConcurrentUpdate(f"nonce of {wallet.address}"),
+        )
+        tx.commit()
+
     def outflow(self, chain_id: int, address: str, day: str) -> DailyOutflow:
         key = {"pk": _wallet_pk(chain_id, address), "sk": _OUTFLOW_SK + day}
         found = get_record(self._tables, ACCOUNTS, DailyOutflow, key)
@@ -334,8 +352,9 @@ class PayoutRepository:
         block_hash: str | None = None,
     ) -> LedgerEntry:
         """Failed: the held amount back to the balance (``release:<id>``), once. Only a
-        queued payout (no nonce taken) or a sent one whose transaction was mined and
-        reverted (its nonce is used) fails: a signing one would leave a nonce gap."""
+        payout whose nonce cannot leave a gap fails: a queued one (no nonce taken), or one
+        whose nonce the chain has used (its transaction mined and reverted, or displaced by
+        another transaction: the caller has checked)."""
         entry = release_entry(withdrawal, now)
         update = (
             Update()
@@ -351,7 +370,12 @@ class PayoutRepository:
             .remove("pending", "raw_tx")
         )
         tx = Transaction(self._tables)
-        self._open_update(tx, withdrawal, update, (WithdrawalStatus.QUEUED, WithdrawalStatus.SENT))
+        self._open_update(
+            tx,
+            withdrawal,
+            update,
+            (WithdrawalStatus.QUEUED, WithdrawalStatus.SIGNING, WithdrawalStatus.SENT),
+        )
         add_entry(tx, entry)
         change_balance(
             tx, withdrawal.address, withdrawal.amount, held_delta=-withdrawal.amount, now=now

@@ -17,7 +17,7 @@ from functions.logic.deposits import DepositAddresses, DepositWatcher
 from functions.logic.evm_tx import TokenTransferTx
 from functions.logic.funds import FundsService
 from functions.logic.hd_keys import deposit_xpub_from_seed
-from functions.logic.payouts import Alarm, PayoutJob
+from functions.logic.payouts import Alarm, PayoutJob, resync
 from functions.models.accounts import EntryKind, WithdrawalStatus
 from functions.ports.chain import Web3Chain, Web3ChainReader
 from functions.ports.kms_signer import KEY_SPEC, KEY_USAGE, KmsSigner
@@ -157,3 +157,14 @@ def test_money_in_and_out_reconciles_with_zero_differences(chain, tables, platfo
     run = job.run(NOW + 12)
     assert Alarm.NONCE_MISMATCH in run.alarms
     assert run.sent == 0
+
+    # The operator, knowing why, resyncs: the next nonce is the chain's; payouts go on.
+    payout_chain = Web3Chain(chain.url)
+    plan = resync(chain_settings, payouts, payout_chain, signer.address, now=NOW + 13, apply=False)
+    assert (plan.chain_nonce, plan.next_nonce, plan.displaced) == (3, 2, [])
+    assert resync(
+        chain_settings, payouts, payout_chain, signer.address, now=NOW + 13, apply=True
+    ).applied
+    run = job.run(NOW + 14)
+    assert (run.sent, run.alarms) == (1, set())
+    assert _settle(chain, job, NOW + 15).settled == 1

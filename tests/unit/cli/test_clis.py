@@ -59,3 +59,9 @@ def test_reconcile_explains_a_stage_without_a_chain(capsys, tmp_path):
     )
     assert xenblocks(["reconcile", "--local-json", str(local)]) == 2
     assert "no chain to reconcile" in capsys.readouterr().err
+
+
+def test_hot_wallet_resync_explains_a_missing_local_json(capsys, tmp_path):
+    missing = tmp_path / "local.json"
+    assert xenblocks(["hot-wallet", "resync", "--local-json", str(missing)]) == 2
+    assert "cannot read the settings" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from functions.dal.payouts import PayoutRepository
 from functions.errors import InvalidInput
 from functions.logic.deposits import ChainDataError
 from functions.logic.funds import FundsService
-from functions.logic.payouts import Alarm, PayoutJob
+from functions.logic.payouts import Alarm, PayoutJob, resync
 from functions.models.accounts import Approval, EntryKind, WithdrawalStatus
 from functions.models.payouts import utc_day
 from tests.factories import NOW, address
@@ -373,3 +373,34 @@ def test_a_run_sends_at_most_its_share_the_rest_wait(funds, accounts, job, chain
     assert (run.sent, run.waiting) == (2, 1)
     assert job.run(NOW + 6).sent == 1
     assert [tx.nonce for tx in chain.sent] == [0, 1, 2]
+
+
+def test_a_resync_fails_displaced_payouts_and_moves_the_nonce_on(
+    chain_settings, funds, accounts, payouts, job, chain, tables
+):
+    _fund(accounts)
+    displaced = _withdraw(funds, 6 * CREDIT, key="a", now=NOW)
+    job.run(NOW + 1)
+    # Another transaction of the hot wallet takes nonce 0 on chain (a manual sweep, say):
+    # the payout's transaction can never be mined.
+    chain.mempool.clear()
+    chain.mined_nonce = 1
+    _withdraw(funds, 2 * CREDIT, key="b", now=NOW + 2)
+    run = job.run(NOW + 3)
+    assert Alarm.NONCE_MISMATCH in run.alarms
+    assert run.sent == 0
+
+    plan = resync(chain_settings, payouts, chain, chain.wallet, now=NOW + 4, apply=False)
+    assert [p.withdrawal_id for p in plan.displaced] == [displaced.withdrawal_id]
+    assert payouts.get(ALICE, displaced.withdrawal_id).status is WithdrawalStatus.SENT
+    done = resync(chain_settings, payouts, chain, chain.wallet, now=NOW + 4, apply=True)
+    assert done.applied
+    failed = payouts.get(ALICE, displaced.withdrawal_id)
+    assert failed.status is WithdrawalStatus.FAILED
+    assert "another transaction" in failed.failure
+    assert accounts.get(ALICE).held == 2 * CREDIT  # only the waiting one is still held
+    assert payouts.wallet(31337, chain.wallet).next_nonce == 1
+    run = job.run(NOW + 5)
+    assert (run.sent, run.alarms) == (1, set())
+    assert chain.sent[-1].nonce == 1
+    assert not resync(chain_settings, payouts, chain, chain.wallet, now=NOW + 6, apply=False).needed
