@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from functions.dal import codec
@@ -12,7 +11,7 @@ from functions.dal.specs import LEDGER
 from functions.dal.tables import Tables
 from functions.dal.transact import Transaction
 from functions.errors import DuplicateEntry
-from functions.models.accounts import EntryKind, LedgerEntry
+from functions.models.accounts import LedgerEntry
 
 _SIDES = (("by_from_party", "from_party"), ("by_to_party", "to_party"))
 
@@ -75,26 +74,3 @@ class LedgerRepository:
         )
         items = [codec.from_item(i) for i in response.get("Items", [])]
         return items, "LastEvaluatedKey" in response
-
-    def chain_entries(self, chain_id: int) -> Iterator[LedgerEntry]:
-        """Every entry that moved money on chain ``chain_id``: deposits credited from it
-        (``chain:<chain id>:…``) and withdrawals paid on it. A paginated Scan: for the
-        operator's reconciliation (``xenblocks reconcile``), never a request path."""
-        request: dict[str, Any] = {
-            "TableName": self._tables.name(LEDGER),
-            "FilterExpression": "begins_with(entry_id, :deposits) OR "
-            "(#kind = :withdrawal AND chain_id = :chain_id)",
-            "ExpressionAttributeNames": {"#kind": "kind"},
-            "ExpressionAttributeValues": codec.values(
-                deposits=f"chain:{chain_id}:",
-                withdrawal=EntryKind.WITHDRAWAL.value,
-                chain_id=chain_id,
-            ),
-        }
-        while True:
-            response = self._tables.client.scan(**request)
-            for item in response.get("Items", []):
-                yield LedgerEntry.model_validate(codec.from_item(item))
-            if "LastEvaluatedKey" not in response:
-                return
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
