@@ -27,6 +27,8 @@ export const keys = {
   achievements: (a: string) => ["private", a, "achievements"] as const,
   withdrawals: (a: string) => ["private", a, "withdrawals"] as const,
   hotWallet: (a: string) => ["private", a, "hot-wallet"] as const,
+  /** The admins' queue of withdrawals awaiting approval (read with an admin's session). */
+  withdrawalQueue: (a: string) => ["private", a, "withdrawal-queue"] as const,
   depositAddress: (a: string) => ["private", a, "deposit-address"] as const,
   chainDeposits: (a: string) => ["private", a, "chain-deposits"] as const,
   devices: (a: string) => ["private", a, "devices"] as const,

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { WithdrawalStatus } from "../api/types";
-import { manualWithdrawal, withdrawal } from "../test/data";
+import { manualWithdrawal, OTHER, withdrawal } from "../test/data";
 import {
   alarmLabel,
   approvalLabel,
+  approveHint,
   confirmationProgress,
+  confirmQuestion,
+  decidedMessage,
   isInFlight,
   nonceState,
   outflowShare,
@@ -132,5 +135,26 @@ describe("the hot wallet", () => {
     expect(outflowShare(2_500_000_000, 10_000_000_000)).toBe(0.25);
     expect(outflowShare(12_000_000_000, 10_000_000_000)).toBe(1);
     expect(outflowShare(0, 0)).toBe(1);
+  });
+});
+
+describe("the queue awaiting approval", () => {
+  it("says what approving does: an on-chain payment from the hot wallet, or a payment by hand", () => {
+    expect(approveHint(true)).toContain("queues an on-chain payment from the hot wallet");
+    expect(approveHint(false)).toContain("you then pay the amount to the requester's address by hand");
+    expect(approveHint(false)).not.toContain("hot wallet");
+  });
+
+  it("asks before deciding, naming the amount and whose it is", () => {
+    const w = manualWithdrawal({ address: OTHER, amount: 1_500_000 });
+    expect(confirmQuestion("approve", w)).toBe("Really approve 1.5 cr to 0x2222…2222?");
+    expect(confirmQuestion("reject", w)).toBe("Really reject 1.5 cr? It goes back to 0x2222…2222's balance.");
+  });
+
+  it("says what the decision did, from the withdrawal the API answered with", () => {
+    const w = manualWithdrawal({ address: OTHER, amount: 250_000_000 });
+    expect(decidedMessage({ ...w, status: "queued" })).toBe("250 credits to 0x2222…2222 queued: the hot wallet pays them on chain.");
+    expect(decidedMessage({ ...w, status: "approved" })).toBe("250 credits to 0x2222…2222 approved: pay them to the address by hand.");
+    expect(decidedMessage({ ...w, status: "rejected" })).toBe("250 credits are back in 0x2222…2222's balance.");
   });
 });

@@ -1,7 +1,7 @@
 /** Words for a withdrawal's state: paid by hand (pending → approved | rejected) or on chain
  * (issue #24: [pending →] queued → signing → sent → settled | failed). */
 import type { WithdrawalOut, WithdrawalStatus } from "../api/types";
-import { formatCredits } from "./format";
+import { formatCredits, shortAddress } from "./format";
 
 /** A subset of the Badge's tones. */
 export type StatusTone = "neutral" | "ok" | "warn" | "danger" | "info";
@@ -97,6 +97,39 @@ export function requestedMessage(w: Pick<WithdrawalOut, "amount" | "status">): s
   const amount = `${formatCredits(w.amount)} credits`;
   if (w.status === "queued") return `${amount} queued: paid automatically to your address.`;
   return `${amount} held pending approval.`;
+}
+
+// -- the queue awaiting approval (admins) ---------------------------------------------------
+
+export type Decision = "approve" | "reject";
+
+/** What approving means on this deployment, said above the queue. */
+export function approveHint(onChain: boolean): string {
+  return onChain
+    ? "Approving queues an on-chain payment from the hot wallet to the requester's address; rejecting returns the amount to their balance."
+    : "Approving records the withdrawal as paid: you then pay the amount to the requester's address by hand. Rejecting returns it to their balance.";
+}
+
+/** The second click's question: what exactly is about to happen. */
+export function confirmQuestion(decision: Decision, w: Pick<WithdrawalOut, "amount" | "address">): string {
+  const amount = `${formatCredits(w.amount)} cr`;
+  return decision === "approve"
+    ? `Really approve ${amount} to ${shortAddress(w.address)}?`
+    : `Really reject ${amount}? It goes back to ${shortAddress(w.address)}'s balance.`;
+}
+
+/** The toast after a decision, from the withdrawal the API answered with. */
+export function decidedMessage(w: Pick<WithdrawalOut, "amount" | "address" | "status">): string {
+  const amount = `${formatCredits(w.amount)} credits`;
+  const who = shortAddress(w.address);
+  switch (w.status) {
+    case "rejected":
+      return `${amount} are back in ${who}'s balance.`;
+    case "approved":
+      return `${amount} to ${who} approved: pay them to the address by hand.`;
+    default:
+      return `${amount} to ${who} queued: the hot wallet pays them on chain.`;
+  }
 }
 
 // -- the hot wallet (admins) ----------------------------------------------------------------

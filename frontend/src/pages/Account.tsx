@@ -7,6 +7,7 @@ import { ChainDepositsCard } from "../components/ChainDeposits";
 import { ElectricityPriceCard } from "../components/ElectricityPrice";
 import { HotWalletCard } from "../components/HotWallet";
 import { WithdrawalList } from "../components/Withdrawals";
+import { WithdrawalQueueCard } from "../components/WithdrawalQueue";
 import { SignInButton } from "../components/Auth";
 import { useSignOut } from "../auth/useSignIn";
 import {
@@ -293,6 +294,11 @@ export default function Account() {
       {config.deposits && (
         <div className="mt-6">
           <ChainDepositsCard />
+        </div>
+      )}
+      {session.isAdmin && (
+        <div className="mt-6">
+          <WithdrawalQueueCard />
         </div>
       )}
       {session.isAdmin && config.withdrawalsOnChain && (
