@@ -155,6 +155,22 @@ try {
     await page.getByTestId("ledger-row").first().waitFor();
     log("deposited 500 credits");
   }
+  // Out again: where the stage pays withdrawals on chain (xenblocks local does, from its
+  // hot wallet), 1 credit through the form, paid without an admin and followed to settled.
+  const stageConfig = await (await fetch(`${PLATFORM_URL}/config.json`)).json();
+  if (stageConfig.withdrawals_on_chain) {
+    const settledBefore = await page.locator('[data-testid="withdrawal"][data-status="settled"]').count();
+    const withdrawForm = page.getByTestId("withdraw-form");
+    await withdrawForm.locator("input").fill("1");
+    await withdrawForm.getByRole("button", { name: "Request" }).click();
+    await page.getByTestId("toast-success").filter({ hasText: "Withdrawal requested" }).waitFor();
+    await page.waitForFunction(
+      (before) => document.querySelectorAll('[data-testid="withdrawal"][data-status="settled"]').length > before,
+      settledBefore,
+      { timeout: 90_000 },
+    );
+    log("withdrew 1 credit on chain: settled");
+  }
   // The electricity price behind the profit figures, once per account, through the form.
   const priceForm = page.getByTestId("price-form");
   await priceForm.waitFor();

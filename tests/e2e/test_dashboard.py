@@ -2,7 +2,8 @@
 
 ``frontend/e2e/dashboard.e2e.mjs`` drives Debian's Chromium (headless, through
 playwright-core) with an injected test wallet: it signs in, credits the account from the
-local faucet, sets an electricity price, rents a listing, sees the lease go active and a
+local faucet, withdraws a credit on chain and sees it settled (paid from the stack's
+hot wallet), sets an electricity price, rents a listing, sees the lease go active and a
 live hashrate update arrive over the stack's WebSocket hub, and screenshots every page (the
 Insights page among them); any console error, page error or
 failed request fails it. A second run signs in as the local provider (no rental) for the
@@ -91,6 +92,8 @@ def test_dashboard_in_chromium_rents_a_rig_and_sees_it_live(
 ) -> None:
     platform = start_platform("--miners=2", "--seed-demo")
     assert platform["dashboard_url"], "xenblocks local serves no dashboard (frontend/dist)"
+    # It pays withdrawals on its chain: each browser run withdraws a credit to settled.
+    assert platform["hot_wallet_address"], "xenblocks local runs no hot wallet (no chain?)"
     _wait_until_measured(platform["api_url"], set(platform["miners"]))
 
     # The README's gallery: what fits a 1280×800 window, not the whole page.
