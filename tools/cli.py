@@ -194,6 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_hot_wallet_arguments(hot_wallet)
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="move the stablecoin from the deposit addresses to one address, signed here with "
+        "keys from the deposit seed (prints the plan; --apply sends)",
+    )
+    from tools.sweep import add_arguments as add_sweep_arguments
+
+    add_sweep_arguments(sweep)
+
     cost = commands.add_parser("cost", help="monthly AWS cost per worker, line by line")
     add_cost_arguments(cost)
 
@@ -232,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tools.hot_wallet import run as run_hot_wallet
 
         return run_hot_wallet(args)
+    if args.command == "sweep":
+        from tools.sweep import run as run_sweep
+
+        return run_sweep(args)
     if args.command == "reconcile":
         from tools.reconcile import run as run_reconcile
 

@@ -2,7 +2,8 @@
 
 A withdrawal is one type-2 transaction (EIP-1559) calling the token's
 ``transfer(address,uint256)``: this module builds its signing hash and, given a
-signature, its raw bytes for ``eth_sendRawTransaction``. The key lives in AWS KMS, which
+signature, its raw bytes for ``eth_sendRawTransaction`` (``ValueTransferTx`` is the same
+for the chain's own coin: the sweep tool's gas top-ups). The key lives in AWS KMS, which
 speaks ASN.1: a DER ECDSA-Sig-Value for a signature, a DER SubjectPublicKeyInfo for the
 public key. Ethereum wants ``(y_parity, r, s)`` with a low ``s`` (EIP-2), so the helpers
 below turn the one into the other; none of them does I/O.
@@ -14,6 +15,7 @@ dependencies); the tests check every byte against eth_account's own signer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import rlp  # type: ignore[import-untyped]  # rlp ships no type information
 from coincurve import PublicKey
@@ -65,25 +67,12 @@ class TokenTransferTx:
     units: int
 
     def __post_init__(self) -> None:
-        _check_uint("nonce", self.nonce, _UINT64)
-        for name in ("chain_id", "max_priority_fee_per_gas", "max_fee_per_gas", "gas_limit"):
-            _check_uint(name, getattr(self, name), _UINT256)
+        _check_envelope(self)
         _check_uint("units", self.units, _UINT256)
-        # Chain id 0 would be valid on no network: a zero here is a missing setting.
-        if self.chain_id == 0:
-            raise ValueError("chain_id must be positive")
         if self.units == 0:
             raise ValueError("units must be positive: a transfer of nothing still costs gas")
-        # A node rejects such a transaction outright (EIP-1559); fail before signing it.
-        if self.max_priority_fee_per_gas > self.max_fee_per_gas:
-            raise ValueError("max_priority_fee_per_gas exceeds max_fee_per_gas")
-        token = _checksum("token", self.token)
-        recipient = _checksum("recipient", self.recipient)
-        # Tokens sent to the zero address are burnt (or the call reverts): never a payout.
-        if recipient == _ZERO_ADDRESS:
-            raise ValueError("recipient is the zero address")
-        object.__setattr__(self, "token", token)
-        object.__setattr__(self, "recipient", recipient)
+        object.__setattr__(self, "token", _checksum("token", self.token))
+        object.__setattr__(self, "recipient", _recipient(self.recipient))
 
     def data(self) -> bytes:
         """The ABI call data: ``transfer(recipient, units)``."""
@@ -113,13 +102,99 @@ class TokenTransferTx:
     def signed_raw(self, y_parity: int, r: int, s: int) -> bytes:
         """The raw transaction (``eth_sendRawTransaction``) carrying signature
         ``(y_parity, r, s)``, which must be low-s (EIP-2) as nodes require."""
-        if type(y_parity) is not int or y_parity not in (0, 1):
-            raise ValueError("y_parity must be 0 or 1")
-        _check_scalar("r", r)
-        _check_scalar("s", s)
-        if s > _HALF_ORDER:
-            raise ValueError("s must be low (s <= n/2, EIP-2): nodes reject a high s")
-        return TYPE_2 + _rlp([*self._fields(), y_parity, r, s])
+        return _signed(self._fields(), y_parity, r, s)
+
+
+@dataclass(frozen=True)
+class ValueTransferTx:
+    """An EIP-1559 transaction that moves ``value`` wei of the chain's own coin to
+    ``recipient`` (gas money for an address; no call data). The recipient is stored in
+    checksum form."""
+
+    chain_id: int
+    nonce: int
+    max_priority_fee_per_gas: int
+    max_fee_per_gas: int
+    gas_limit: int
+    recipient: str
+    value: int
+
+    def __post_init__(self) -> None:
+        _check_envelope(self)
+        _check_uint("value", self.value, _UINT256)
+        if self.value == 0:
+            raise ValueError("value must be positive: a transfer of nothing still costs gas")
+        object.__setattr__(self, "recipient", _recipient(self.recipient))
+
+    def _fields(self) -> list[object]:
+        return [
+            self.chain_id,
+            self.nonce,
+            self.max_priority_fee_per_gas,
+            self.max_fee_per_gas,
+            self.gas_limit,
+            _address_bytes(self.recipient),
+            self.value,
+            b"",  # no call data
+            [],  # access list
+        ]
+
+    def unsigned_payload(self) -> bytes:
+        """``0x02 || rlp([chain_id, nonce, tip, max_fee, gas, to, value, "", access])``."""
+        return TYPE_2 + _rlp(self._fields())
+
+    def signing_hash(self) -> bytes:
+        """The 32-byte digest the sender's key signs."""
+        return keccak(self.unsigned_payload())
+
+    def signed_raw(self, y_parity: int, r: int, s: int) -> bytes:
+        """The raw transaction carrying the low-s signature ``(y_parity, r, s)``."""
+        return _signed(self._fields(), y_parity, r, s)
+
+
+class _Envelope(Protocol):
+    """What every EIP-1559 transaction here carries besides its payload."""
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def nonce(self) -> int: ...
+    @property
+    def max_priority_fee_per_gas(self) -> int: ...
+    @property
+    def max_fee_per_gas(self) -> int: ...
+    @property
+    def gas_limit(self) -> int: ...
+
+
+def _check_envelope(tx: _Envelope) -> None:
+    _check_uint("nonce", tx.nonce, _UINT64)
+    for name in ("chain_id", "max_priority_fee_per_gas", "max_fee_per_gas", "gas_limit"):
+        _check_uint(name, getattr(tx, name), _UINT256)
+    # Chain id 0 would be valid on no network: a zero here is a missing setting.
+    if tx.chain_id == 0:
+        raise ValueError("chain_id must be positive")
+    # A node rejects such a transaction outright (EIP-1559); fail before signing it.
+    if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+        raise ValueError("max_priority_fee_per_gas exceeds max_fee_per_gas")
+
+
+def _recipient(value: str) -> str:
+    recipient = _checksum("recipient", value)
+    # What is sent to the zero address is burnt (or the call reverts): never meant.
+    if recipient == _ZERO_ADDRESS:
+        raise ValueError("recipient is the zero address")
+    return recipient
+
+
+def _signed(fields: list[object], y_parity: int, r: int, s: int) -> bytes:
+    if type(y_parity) is not int or y_parity not in (0, 1):
+        raise ValueError("y_parity must be 0 or 1")
+    _check_scalar("r", r)
+    _check_scalar("s", s)
+    if s > _HALF_ORDER:
+        raise ValueError("s must be low (s <= n/2, EIP-2): nodes reject a high s")
+    return TYPE_2 + _rlp([*fields, y_parity, r, s])
 
 
 def transfer_call_data(recipient: str, units: int) -> bytes:

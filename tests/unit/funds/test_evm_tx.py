@@ -17,6 +17,7 @@ from eth_utils.crypto import keccak
 from functions.logic.evm_tx import (
     SECP256K1_ORDER,
     TokenTransferTx,
+    ValueTransferTx,
     address_of_public_key,
     der_signature_to_rs,
     public_key_from_spki,
@@ -286,3 +287,94 @@ def test_recovery_id_finds_the_parity_and_refuses_another_digest(seed: int) -> N
         recovery_id(keccak(digest), r, s, point)
     with pytest.raises(ValueError, match="does not recover"):
         recovery_id(digest, r, s, PrivateKey().public_key.format(compressed=False))
+
+
+# -- plain value transfers (the sweep's gas top-ups) ----------------------------------------
+
+
+def _value_tx(**changes: object) -> ValueTransferTx:
+    fields: dict[str, object] = {
+        "chain_id": 31337,
+        "nonce": 3,
+        "max_priority_fee_per_gas": 1_000_000_000,
+        "max_fee_per_gas": 30_000_000_000,
+        "gas_limit": 21_000,
+        "recipient": RECIPIENT,
+        "value": 10**15,
+    }
+    fields.update(changes)
+    return ValueTransferTx(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_value_transfer_signed_bytes_are_eth_accounts(seed: int) -> None:
+    rng = random.Random(seed)
+    key = rng.randrange(1, N).to_bytes(32, "big")
+    max_fee = rng.choice([1, 10**9, rng.getrandbits(80)])
+    tx = ValueTransferTx(
+        chain_id=rng.choice([1, 137, 31337, 2**32 + 5]),
+        nonce=rng.choice([0, 1, rng.getrandbits(20), 2**64 - 1]),
+        max_priority_fee_per_gas=rng.randrange(0, max_fee + 1),
+        max_fee_per_gas=max_fee,
+        gas_limit=rng.choice([21_000, rng.getrandbits(40)]),
+        recipient="0x" + rng.randbytes(20).hex(),
+        value=rng.choice([1, 10**18, rng.getrandbits(128), 2**256 - 1]),
+    )
+    signature = PrivateKey(key).sign_recoverable(tx.signing_hash(), hasher=None)
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    raw = tx.signed_raw(signature[64], r, s)
+
+    expected = Account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": tx.chain_id,
+            "nonce": tx.nonce,
+            "maxPriorityFeePerGas": tx.max_priority_fee_per_gas,
+            "maxFeePerGas": tx.max_fee_per_gas,
+            "gas": tx.gas_limit,
+            "to": tx.recipient,
+            "value": tx.value,
+            "data": "0x",
+            "accessList": [],
+        },
+        key,
+    )
+    assert raw == bytes(expected.raw_transaction)
+    assert tx_hash(raw) == "0x" + bytes(expected.hash).hex()
+
+
+def test_value_transfer_payload_is_type_2_rlp_without_data() -> None:
+    tx = _value_tx(chain_id=1, nonce=0, max_priority_fee_per_gas=0, max_fee_per_gas=1, value=1)
+    body = (
+        b"\x01\x80\x80\x01\x82\x52\x08"  # chain id 1, nonce 0, tip 0, max fee 1, gas 21000
+        + b"\x94" + bytes.fromhex(RECIPIENT[2:])
+        + b"\x01"  # value 1
+        + b"\x80"  # no data
+        + b"\xc0"  # empty access list
+    )  # fmt: skip
+    assert tx.unsigned_payload() == b"\x02" + bytes([0xC0 + len(body)]) + body
+    assert _value_tx(recipient=RECIPIENT.lower()).recipient == RECIPIENT
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"nonce": 2**64}, "nonce"),
+        ({"chain_id": 0}, "chain_id"),
+        ({"gas_limit": 1.5}, "gas_limit"),
+        ({"value": 0}, "value must be positive"),
+        ({"value": 2**256}, "value"),
+        ({"value": True}, "value"),
+        ({"max_priority_fee_per_gas": 31_000_000_000}, "exceeds max_fee_per_gas"),
+        ({"recipient": "0x70997970c51812dC3A010c7D01b50e20d4DC79c8"}, "recipient"),
+        ({"recipient": "0x" + "00" * 20}, "zero address"),
+    ],
+)
+def test_value_transfer_bad_fields_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _value_tx(**changes)
+
+
+def test_value_transfer_refuses_a_high_s() -> None:
+    with pytest.raises(ValueError, match="low"):
+        _value_tx().signed_raw(0, 1, N // 2 + 1)
