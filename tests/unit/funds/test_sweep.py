@@ -21,19 +21,18 @@ from functions.logic.hd_keys import deposit_address, deposit_xpub_from_seed
 from protocol.addresses import to_checksum
 from tools.cli import build_parser
 from tools.cli import main as xenblocks
-from tools.sweep import (
+from tools.sweep import Waiter, run
+from tools.sweep_plan import (
     TOP_UP_GAS,
     Action,
     BadInput,
     Fees,
     Holding,
-    Waiter,
     deposit_keys,
     parse_indexes,
     plan_sweep,
     read_private_key,
     read_seed,
-    run,
 )
 
 GWEI = 10**9
