@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from functions.local.children import die_with_parent
 from protocol.addresses import to_checksum
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,8 @@ def start_node(*, host: str = "127.0.0.1", port: int = 0, log_path: Path | None 
         stdin=subprocess.DEVNULL,
         env=environment,
         start_new_session=True,  # its own process group: stopped with its children
+        # And gone with us however we die (SIGKILL included): functions/local/children.py.
+        preexec_fn=die_with_parent(),
     )
     if not isinstance(output, int):
         output.close()  # the child has its own descriptor

@@ -98,18 +98,19 @@ def _local_platform(directory: Path, options: tuple[str, ...]) -> Iterator[Local
         _assert_nothing_left(state, platform.local.get("miners_pid"))
 
 
-def _assert_nothing_left(state: Path, miners_pid: int | None) -> None:
+def _assert_nothing_left(state: Path, miners_pid: int | None, also: tuple[str, ...] = ()) -> None:
     """No process of the stack survives it: broker, miners, their hashing workers (those
     that name the state directory, and all of the miners' process group). Polled for a
     while: a stack that was killed leaves its children to stop by themselves."""
     deadline = time.monotonic() + GONE_TIMEOUT
-    while leftovers := _survivors(state, miners_pid):
+    while leftovers := _survivors(state, miners_pid, also):
         assert time.monotonic() < deadline, f"still running after {GONE_TIMEOUT}s: {leftovers}"
         time.sleep(0.2)
 
 
-def _survivors(state: Path, miners_pid: int | None) -> list[str]:
-    """Live processes (zombies are dead) naming ``state`` or in the group ``miners_pid``."""
+def _survivors(state: Path, miners_pid: int | None, also: tuple[str, ...] = ()) -> list[str]:
+    """Live processes (zombies are dead) naming ``state``, in the group ``miners_pid``, or
+    whose command line holds one of ``also``."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -120,7 +121,8 @@ def _survivors(state: Path, miners_pid: int | None) -> list[str]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             if fields[0] in "ZX":
                 continue
-            if str(state) in cmdline or (miners_pid is not None and int(fields[2]) == miners_pid):
+            named = str(state) in cmdline or any(text in cmdline for text in also)
+            if named or (miners_pid is not None and int(fields[2]) == miners_pid):
                 found.append(f"{proc.name}: {cmdline.strip() or '?'}")
     return found
 
