@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from functions.dal.payouts import PayoutRepository
     from functions.dal.tables import Tables
-    from functions.logic.payouts import resync
+    from functions.logic.payout_resync import resync
     from functions.ports.chain import Web3Chain
 
     try:

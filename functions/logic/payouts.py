@@ -236,7 +236,7 @@ class PayoutJob:
             run.alarms.add(Alarm.NONCE_MISMATCH)
             logger.error(
                 "payout's nonce used by another transaction: not settled, needs an operator",
-                extra=_fields(payout),
+                extra=payout_fields(payout),
             )
             return
         sent_at = payout.sent_at if payout.sent_at is not None else now
@@ -284,7 +284,7 @@ class PayoutJob:
                     run.alarms.add(Alarm.UNEXPECTED_RECEIPT)
                     logger.error(
                         "payout mined without the token transfer it asked: not settled",
-                        extra={**_fields(payout), **where},
+                        extra={**payout_fields(payout), **where},
                     )
                     return
                 entry = self._payouts.settle(
@@ -300,7 +300,7 @@ class PayoutJob:
                 run.settled_ids.append(payout.withdrawal_id)
                 logger.info(
                     "payout settled",
-                    extra={**_fields(payout), **where, "entry_id": entry.entry_id},
+                    extra={**payout_fields(payout), **where, "entry_id": entry.entry_id},
                 )
             else:
                 self._payouts.fail(
@@ -315,14 +315,14 @@ class PayoutJob:
                 run.alarms.add(Alarm.FAILED)
                 logger.error(
                     "payout reverted on chain: the amount is back in the balance",
-                    extra={**_fields(payout), **where},
+                    extra={**payout_fields(payout), **where},
                 )
         except (ConcurrentUpdate, DuplicateEntry) as error:
             # Settled by an earlier run whose answer was lost, or changed since read: the
             # conditions saw to it that nothing moved twice.
             logger.warning(
                 "payout not settled now: settled or changed since read",
-                extra={**_fields(payout), "error": str(error)},
+                extra={**payout_fields(payout), "error": str(error)},
             )
 
     def _pays_as_asked(self, payout: Withdrawal, mined: _Mined) -> bool:
@@ -360,7 +360,7 @@ class PayoutJob:
             run.alarms.add(Alarm.FEES_OVER_CAP)
             logger.warning(
                 "payout unmined and its fees at the cap: sent again as it is",
-                extra={**_fields(payout), "max_fee_per_gas": old_max, "cap": self._fee_cap},
+                extra={**payout_fields(payout), "max_fee_per_gas": old_max, "cap": self._fee_cap},
             )
             assert payout.raw_tx is not None
             self._payouts.note_broadcast(payout, now=now)
@@ -368,7 +368,11 @@ class PayoutJob:
             return
         logger.warning(
             "payout unmined: replaced with higher fees",
-            extra={**_fields(payout), "max_fee_per_gas": max_fee, "max_priority_fee_per_gas": tip},
+            extra={
+                **payout_fields(payout),
+                "max_fee_per_gas": max_fee,
+                "max_priority_fee_per_gas": tip,
+            },
         )
         self._sign_and_send(payout, max_fee, tip, run, now)
         run.rebroadcast += 1
@@ -408,7 +412,7 @@ class PayoutJob:
                 reason = None
             if reason is not None or gas_limit is None:
                 run.waiting = len(queued) - position
-                logger.warning("payouts wait", extra={**_fields(payout), "reason": reason})
+                logger.warning("payouts wait", extra={**payout_fields(payout), "reason": reason})
                 return wallet
             try:
                 taken = self._payouts.take_nonce(
@@ -425,13 +429,14 @@ class PayoutJob:
                 run.alarms.add(Alarm.DAILY_LIMIT)
                 run.waiting = len(queued) - position
                 logger.warning(
-                    "payouts wait for the next day", extra={**_fields(payout), "error": str(error)}
+                    "payouts wait for the next day",
+                    extra={**payout_fields(payout), "error": str(error)},
                 )
                 return wallet
             except ConcurrentUpdate as error:
                 # Another run took this payout or the nonce: the next run looks again.
                 run.waiting = len(queued) - position
-                logger.warning("payout raced", extra={**_fields(payout), "error": str(error)})
+                logger.warning("payout raced", extra={**payout_fields(payout), "error": str(error)})
                 return wallet
             wallet = wallet.model_copy(update={"next_nonce": wallet.next_nonce + 1})
             tokens -= units
@@ -459,7 +464,7 @@ class PayoutJob:
             answer = self._chain.estimate_gas(self._signer.address, self._token, "0x" + call.hex())
         except ChainRpcError as error:
             logger.error(
-                "payout's gas estimate failed", extra={**_fields(payout), "error": str(error)}
+                "payout's gas estimate failed", extra={**payout_fields(payout), "error": str(error)}
             )
             return None
         estimate = parse_quantity(answer, "eth_estimateGas")
@@ -467,7 +472,7 @@ class PayoutJob:
         if estimate > limit:
             logger.error(
                 "payout needs more gas than withdrawal_gas_limit",
-                extra={**_fields(payout), "estimate": estimate, "limit": limit},
+                extra={**payout_fields(payout), "estimate": estimate, "limit": limit},
             )
             return None
         return min(limit, _ceil_percent(estimate, 25))
@@ -513,7 +518,7 @@ class PayoutJob:
             max_priority_fee_per_gas=tip,
             now=now,
         )
-        logger.info("payout signed", extra={**_fields(sent), "max_fee_per_gas": max_fee})
+        logger.info("payout signed", extra={**payout_fields(sent), "max_fee_per_gas": max_fee})
         self._broadcast(sent, raw_hex, run)
 
     def _broadcast(self, payout: Withdrawal, raw_hex: str, run: PayoutRun) -> None:
@@ -522,12 +527,12 @@ class PayoutJob:
         except ChainRpcError as error:
             text = str(error).lower()
             if any(harmless in text for harmless in _HARMLESS_SEND_ERRORS):
-                logger.info("payout already with the node", extra=_fields(payout))
+                logger.info("payout already with the node", extra=payout_fields(payout))
                 return
             run.broadcast_errors += 1
             logger.warning(
                 "payout broadcast failed: sent again next run",
-                extra={**_fields(payout), "error": str(error)},
+                extra={**payout_fields(payout), "error": str(error)},
             )
             return
         if isinstance(answer, str) and answer.lower() != payout.tx_hash:
@@ -560,7 +565,7 @@ def _parse_receipt(value: Any, sent: str) -> _Mined:
     return _Mined(sent, status, ref.number, ref.hash, logs)
 
 
-def _fields(payout: Withdrawal) -> dict[str, object]:
+def payout_fields(payout: Withdrawal) -> dict[str, object]:
     """A payout's log fields."""
     return {
         "withdrawal_id": payout.withdrawal_id,
@@ -571,70 +576,3 @@ def _fields(payout: Withdrawal) -> dict[str, object]:
         "tx_hash": payout.tx_hash,
         "status": payout.status,
     }
-
-
-# -- an operator's resync after a nonce mismatch -------------------------------------------
-
-
-@dataclass
-class Resync:
-    """What ``resync`` found (and, applied, did)."""
-
-    hot_wallet: str
-    chain_nonce: int
-    next_nonce: int  # the platform's, before
-    displaced: list[Withdrawal] = field(default_factory=list)  # nonce used by another tx
-    mined: list[Withdrawal] = field(default_factory=list)  # mined: the job settles them
-    applied: bool = False
-
-    @property
-    def needed(self) -> bool:
-        return self.chain_nonce > self.next_nonce or bool(self.displaced)
-
-
-def resync(
-    settings: Settings,
-    payouts: PayoutRepository,
-    chain: PayoutChain,
-    hot_wallet: str,
-    *,
-    now: int,
-    apply: bool,
-) -> Resync:
-    """After a nonce mismatch, once an operator has found why: payouts whose nonce the
-    chain used for a transaction none of theirs fail (their amounts return to the
-    balances, ``release:<id>``), and the wallet's next nonce becomes the chain's, so the
-    job sends again. Without ``apply`` it only says what it would do."""
-    if settings.deposit_chain_id is None:
-        raise ValueError("payouts need deposit_chain_id")
-    chain_id = settings.deposit_chain_id
-    wallet = payouts.wallet(chain_id, hot_wallet)
-    if wallet is None:
-        raise ValueError(f"no hot wallet {hot_wallet} on record on chain {chain_id}")
-    chain_nonce = parse_quantity(chain.nonce(hot_wallet, "latest"), "transaction count")
-    found = Resync(hot_wallet, chain_nonce, wallet.next_nonce)
-    for payout in payouts.open_payouts():
-        if payout.hot_wallet != hot_wallet or payout.nonce is None:
-            continue
-        if payout.nonce >= chain_nonce:
-            continue  # its nonce is still free: the job sends or follows it
-        receipts = [chain.receipt(sent) for sent in payout.tx_hashes]
-        (found.mined if any(r is not None for r in receipts) else found.displaced).append(payout)
-    if not apply:
-        return found
-    for payout in found.displaced:
-        payouts.fail(payout, reason="its nonce was used on chain by another transaction", now=now)
-        logger.warning("payout failed by an operator's resync", extra=_fields(payout))
-    if chain_nonce > wallet.next_nonce:
-        payouts.move_nonce(wallet, chain_nonce, now=now)
-    logger.warning(
-        "hot wallet resynced",
-        extra={
-            "hot_wallet": hot_wallet,
-            "chain_nonce": chain_nonce,
-            "from_next_nonce": wallet.next_nonce,
-            "failed": [p.withdrawal_id for p in found.displaced],
-        },
-    )
-    found.applied = True
-    return found

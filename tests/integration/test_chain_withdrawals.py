@@ -17,7 +17,8 @@ from functions.logic.deposits import DepositAddresses, DepositWatcher
 from functions.logic.evm_tx import TokenTransferTx
 from functions.logic.funds import FundsService
 from functions.logic.hd_keys import deposit_xpub_from_seed
-from functions.logic.payouts import Alarm, PayoutJob, resync
+from functions.logic.payout_resync import resync
+from functions.logic.payouts import Alarm, PayoutJob
 from functions.models.accounts import EntryKind, WithdrawalStatus
 from functions.ports.chain import Web3Chain, Web3ChainReader
 from functions.ports.kms_signer import KEY_SPEC, KEY_USAGE, KmsSigner

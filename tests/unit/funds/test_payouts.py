@@ -14,7 +14,8 @@ from functions.dal.payouts import PayoutRepository
 from functions.errors import InvalidInput
 from functions.logic.deposits import ChainDataError
 from functions.logic.funds import FundsService
-from functions.logic.payouts import Alarm, PayoutJob, resync
+from functions.logic.payout_resync import resync
+from functions.logic.payouts import Alarm, PayoutJob
 from functions.models.accounts import Approval, EntryKind, WithdrawalStatus
 from functions.models.payouts import utc_day
 from tests.factories import NOW, address
