@@ -196,12 +196,12 @@ def run_local(
         settings = settings.model_copy(update=channels.settings())
         # The chain deposits arrive on, with the test stablecoin (issue #24).
         chain = services.enter_context(_chain(options))
+        hot_wallet: str | None = None
         if chain is not None:
             settings = settings.model_copy(update=_deposit_settings(options, chain))
             # Withdrawals are paid on that chain from a hot wallet whose key is in moto's KMS.
-            settings = settings.model_copy(
-                update=_hot_wallet(options, chain, endpoint, settings.aws_region)
-            )
+            payouts, hot_wallet = _hot_wallet(options, chain, endpoint, settings.aws_region)
+            settings = settings.model_copy(update=payouts)
         tables = Tables(settings)
         create_tables(tables)
         device_plane = services.enter_context(_device_plane(options, settings, tables))
@@ -235,7 +235,7 @@ def run_local(
             "smtp_host": channels.mail.host,
             "smtp_port": channels.mail.port,
             "mail_dir": str(channels.mail_dir.resolve()),
-            **_chain_description(chain, settings),
+            **_chain_description(chain, settings, hot_wallet),
         }
         if options.miners or options.seed_demo:
             demo = _demo(options, settings, tables, device_plane, api_url, network_url)
@@ -674,10 +674,10 @@ HOT_WALLET_TOKEN_UNITS = 100_000 * 10**6
 
 def _hot_wallet(
     options: LocalOptions, chain: Any, kms_endpoint: str, region: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str]:
     """A hot wallet for on-chain withdrawals: a secp256k1 key made in moto's KMS (so the
     platform signs as in AWS, by digest, never holding the key), funded from the chain's
-    first account; the settings fields that turn payouts on."""
+    first account; the settings fields that turn payouts on, and its address."""
     import boto3
 
     from functions.local import moto_kms_digest
@@ -693,7 +693,7 @@ def _hot_wallet(
     admin, funder = chain.admin, chain.accounts[0]
     admin.receipt(admin.pay(funder, address, HOT_WALLET_GAS_WEI))
     admin.receipt(admin.mint(chain.token_address, address, HOT_WALLET_TOKEN_UNITS))
-    return {
+    payouts = {
         "withdrawal_kms_key_id": key_id,
         "kms_endpoint_url": kms_endpoint,
         "withdrawal_confirmations": options.deposit_confirmations,
@@ -701,9 +701,10 @@ def _hot_wallet(
         "hot_wallet_min_balance": 1_000 * 1_000_000,
         "hot_wallet_min_gas_wei": 10**18,
     }
+    return payouts, address
 
 
-def _chain_description(chain: Any, settings: Settings) -> dict[str, Any]:
+def _chain_description(chain: Any, settings: Settings, hot_wallet: str | None) -> dict[str, Any]:
     """local.json's chain keys (null without a chain)."""
     if chain is None:
         return {
@@ -718,24 +719,11 @@ def _chain_description(chain: Any, settings: Settings) -> dict[str, Any]:
         "chain_accounts": chain.accounts[:5],
         "deposit_xpub": settings.deposit_xpub,
         "deposit_confirmations": settings.deposit_confirmations,
-        "hot_wallet_address": _hot_wallet_address(settings),
+        "hot_wallet_address": hot_wallet,
         "withdrawal_kms_key_id": settings.withdrawal_kms_key_id,
         "withdrawal_auto_max": settings.withdrawal_auto_max,
         "withdrawal_confirmations": settings.withdrawal_confirmations,
     }
-
-
-def _hot_wallet_address(settings: Settings) -> str | None:
-    if settings.withdrawal_kms_key_id is None:
-        return None
-    import boto3
-
-    from functions.ports.kms_signer import KmsSigner
-
-    kms = boto3.client(
-        "kms", region_name=settings.aws_region, endpoint_url=settings.kms_endpoint_url
-    )
-    return KmsSigner(kms, settings.withdrawal_kms_key_id).address
 
 
 @contextlib.contextmanager

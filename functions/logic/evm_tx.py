@@ -52,8 +52,28 @@ def _checksum(name: str, value: str) -> str:
         raise ValueError(f"{name} is not an Ethereum address: {error}") from error
 
 
+class _Eip1559:
+    """What every EIP-1559 transaction here does with its nine fields (``_fields``)."""
+
+    def _fields(self) -> list[object]:
+        raise NotImplementedError
+
+    def unsigned_payload(self) -> bytes:
+        """``0x02 || rlp([chain_id, nonce, tip, max_fee, gas, to, value, data, access])``."""
+        return TYPE_2 + _rlp(self._fields())
+
+    def signing_hash(self) -> bytes:
+        """The 32-byte digest the sender's key signs."""
+        return keccak(self.unsigned_payload())
+
+    def signed_raw(self, y_parity: int, r: int, s: int) -> bytes:
+        """The raw transaction (``eth_sendRawTransaction``) carrying signature
+        ``(y_parity, r, s)``, which must be low-s (EIP-2) as nodes require."""
+        return _signed(self._fields(), y_parity, r, s)
+
+
 @dataclass(frozen=True)
-class TokenTransferTx:
+class TokenTransferTx(_Eip1559):
     """An EIP-1559 transaction that moves ``units`` (the token's smallest unit) of the
     ERC-20 at ``token`` to ``recipient``. Addresses are stored in checksum form."""
 
@@ -91,22 +111,9 @@ class TokenTransferTx:
             [],  # access list
         ]
 
-    def unsigned_payload(self) -> bytes:
-        """``0x02 || rlp([chain_id, nonce, tip, max_fee, gas, to, value, data, access])``."""
-        return TYPE_2 + _rlp(self._fields())
-
-    def signing_hash(self) -> bytes:
-        """The 32-byte digest the sender's key signs."""
-        return keccak(self.unsigned_payload())
-
-    def signed_raw(self, y_parity: int, r: int, s: int) -> bytes:
-        """The raw transaction (``eth_sendRawTransaction``) carrying signature
-        ``(y_parity, r, s)``, which must be low-s (EIP-2) as nodes require."""
-        return _signed(self._fields(), y_parity, r, s)
-
 
 @dataclass(frozen=True)
-class ValueTransferTx:
+class ValueTransferTx(_Eip1559):
     """An EIP-1559 transaction that moves ``value`` wei of the chain's own coin to
     ``recipient`` (gas money for an address; no call data). The recipient is stored in
     checksum form."""
@@ -138,18 +145,6 @@ class ValueTransferTx:
             b"",  # no call data
             [],  # access list
         ]
-
-    def unsigned_payload(self) -> bytes:
-        """``0x02 || rlp([chain_id, nonce, tip, max_fee, gas, to, value, "", access])``."""
-        return TYPE_2 + _rlp(self._fields())
-
-    def signing_hash(self) -> bytes:
-        """The 32-byte digest the sender's key signs."""
-        return keccak(self.unsigned_payload())
-
-    def signed_raw(self, y_parity: int, r: int, s: int) -> bytes:
-        """The raw transaction carrying the low-s signature ``(y_parity, r, s)``."""
-        return _signed(self._fields(), y_parity, r, s)
 
 
 class _Envelope(Protocol):

@@ -127,12 +127,6 @@ class _Mined:
     logs: list[Any]
 
 
-def payout_units(amount: int, decimals: int) -> int | None:
-    """The token units ``amount`` micro-credits pay, or None when the token cannot hold
-    the amount exactly (fewer decimals than six)."""
-    return micro_to_token_units(amount, decimals)
-
-
 def _ceil_percent(value: int, percent: int) -> int:
     return -(-value * (100 + percent) // 100)
 
@@ -190,7 +184,7 @@ class PayoutJob:
             )
         run.token_units = _word(self._chain.token_balance(self._token, address), "balanceOf")
         run.gas_wei = parse_uint256(self._chain.gas_balance(address), "eth_getBalance")
-        minimum = payout_units(self._settings.hot_wallet_min_balance, self._decimals) or 0
+        minimum = micro_to_token_units(self._settings.hot_wallet_min_balance, self._decimals) or 0
         if run.token_units < minimum:
             run.alarms.add(Alarm.TOKEN_LOW)
         if run.gas_wei < self._settings.hot_wallet_min_gas_wei:
@@ -449,7 +443,7 @@ class PayoutJob:
         """The token units a queued payout pays: exactly its amount (checked again here:
         a changed token setting must not pay a different amount)."""
         units = int(payout.token_units or 0)
-        if units <= 0 or payout_units(payout.amount, self._decimals) != units:
+        if units <= 0 or micro_to_token_units(payout.amount, self._decimals) != units:
             raise ChainDataError(
                 f"payout {payout.withdrawal_id}: {payout.token_units} token units do not pay "
                 f"{payout.amount} micro-credits"
