@@ -460,6 +460,9 @@ def test_a_heartbeat_before_the_platform_is_up_follows_the_register(tmp_path: Pa
         platform = farm.platform()
         assert platform.sent == []
         platform.come_up()
+        # The link's thread may still be taking the two in when the platform comes up: they
+        # reach it then, in order, either way.
+        wait_for(lambda: len(platform.sent) >= 2, "the register and the heartbeat")
         assert [parse_topic(name).suffix for name, _, _ in platform.sent] == [
             Uplink.REGISTER,
             Uplink.HEARTBEAT,
